@@ -1,0 +1,30 @@
+"""The seam between the gateway and any model-based classifier.
+
+``gateway/`` never imports torch; implementations live in ``models/`` (local batched
+inference, remote HTTP) and are loaded by name at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+Scores = dict[str, float]  # taxonomy code -> probability in [0, 1]
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    async def classify(self, texts: Sequence[str]) -> list[Scores]:
+        """Scores for each text, in order. Raises ``ClassifierUnavailable`` on overload
+        or failure so the policy's fail-open / fail-closed rule can apply."""
+        ...
+
+    def info(self) -> dict[str, str]:
+        """What ``/readyz`` shows: at least ``name``, ``path``, ``device``, ``dtype``, ``version``."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class ClassifierUnavailable(Exception):
+    """The classifier cannot answer now (queue full, model error, remote down)."""

@@ -1,0 +1,97 @@
+"""Every Prometheus metric the gateway exports, defined in one place.
+
+Labels only ever take values from fixed sets (routes, directions, actions, taxonomy
+codes, error kinds), never raw user input. Tests build ``Metrics`` on their own
+registry instead of the process-global one.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
+_FAST_BUCKETS = (0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.registry = r
+        self.requests = Counter(
+            "gateway_requests", "HTTP requests served", ["route", "status"], registry=r
+        )
+        self.request_duration = Histogram(
+            "gateway_request_duration_seconds", "Time to the end of the response", ["route"],
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.decisions = Counter(
+            "gateway_decisions", "Moderation decisions", ["direction", "action", "category"],
+            registry=r,
+        )  # fmt: skip
+        self.moderation_duration = Histogram(
+            "gateway_moderation_duration_seconds", "Time spent per moderation stage",
+            ["direction", "stage"], buckets=_FAST_BUCKETS + (0.1, 0.5, 1.0), registry=r,
+        )  # fmt: skip
+        self.upstream_duration = Histogram(
+            "gateway_upstream_duration_seconds", "Upstream time to response headers",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.upstream_errors = Counter(
+            "gateway_upstream_errors", "Upstream failures by kind", ["kind"], registry=r
+        )
+        self.stream_holdback_chars = Histogram(
+            "gateway_stream_holdback_chars", "Characters held back when a stream chunk is released",
+            buckets=(0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512), registry=r,
+        )  # fmt: skip
+        self.fail_open = Counter(
+            "gateway_fail_open", "Requests let through because a check was unavailable",
+            ["reason"], registry=r,
+        )  # fmt: skip
+        self.audit_write_seconds = Histogram(
+            "gateway_audit_write_seconds", "Decision-log commit latency",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.audit_errors = Counter(
+            "gateway_audit_errors", "Decision-log write failures", registry=r
+        )
+        self.policy_reload_failures = Counter(
+            "gateway_policy_reload_failures", "Policy files refused on reload", registry=r
+        )
+        self.policy_info = Gauge(
+            "gateway_policy_info", "Active policy version (value is 1)", ["version"], registry=r
+        )
+        self.classifier_batch_size = Histogram(
+            "classifier_batch_size", "Texts per model call",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r,
+        )  # fmt: skip
+        self.classifier_batch_tokens = Histogram(
+            "classifier_batch_tokens", "Padded tokens per model call",
+            buckets=(32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384), registry=r,
+        )  # fmt: skip
+        self.classifier_queue_depth = Gauge(
+            "classifier_queue_depth", "Texts waiting for the model", registry=r
+        )
+        self.classifier_queue_wait = Histogram(
+            "classifier_queue_wait_seconds", "Time a text waits before its batch runs",
+            buckets=_FAST_BUCKETS + (0.1, 0.5), registry=r,
+        )  # fmt: skip
+        self.classifier_inference = Histogram(
+            "classifier_inference_seconds", "Model forward time per batch",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.classifier_cache_hits = Counter(
+            "classifier_cache_hits", "Verdict cache hits", registry=r
+        )
+        self.classifier_cache_misses = Counter(
+            "classifier_cache_misses", "Verdict cache misses", registry=r
+        )
+        self.classifier_model_info = Gauge(
+            "classifier_model_info", "Classifier in use (value is 1)",
+            ["name", "version", "device", "dtype"], registry=r,
+        )  # fmt: skip
+
+    def set_policy_version(self, version: str) -> None:
+        self.policy_info.clear()
+        self.policy_info.labels(version=version).set(1)
