@@ -1,0 +1,72 @@
+"""One typed settings object, built once at start-up and passed down.
+
+Sources, lowest to highest precedence: built-in defaults, a YAML settings file
+(``--config FILE`` or ``GATEWAY_CONFIG``), ``GATEWAY_*`` environment variables, then
+command-line flags. Unknown keys in the file are errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "policies" / "default.yaml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="forbid", frozen=True)
+
+    # --- HTTP server
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    admin_token: SecretStr | None = None  # bearer token for /admin routes; unset = admin off
+
+    # --- upstream LLM (clients never choose it)
+    upstream_url: str = "http://127.0.0.1:8000/v1"
+    upstream_api_key: SecretStr | None = None
+    upstream_connect_timeout: float = Field(5.0, gt=0)
+    upstream_read_timeout: float = Field(120.0, gt=0)  # between bytes, not for the whole stream
+    upstream_max_connections: int = Field(512, gt=0)
+
+    # --- moderation
+    policy: Path = DEFAULT_POLICY
+    policy_reload_interval: float = Field(1.0, ge=0)  # seconds between file checks; 0 = off
+    classifier: str = "none"  # local model directory, http(s) URL, hub id, or "none"
+    classifier_device: Literal["auto", "cpu", "cuda", "hpu"] = "auto"
+    user_header: str = "x-gateway-user"  # end-user id when the body has no "user"
+
+    # --- shared state and the decision log
+    redis_url: str | None = None  # e.g. redis://127.0.0.1:6379/0; unset = single process
+    audit_url: str = "sqlite:///var/gateway/audit.db"
+    audit_spool_dir: Path = Path("var/gateway/spool")
+    audit_retention_days: int = Field(180, ge=1)
+    pseudonym_key: SecretStr = SecretStr("change-me")  # keyed hash for end-user ids
+
+    @field_validator("upstream_url")
+    @classmethod
+    def _upstream_is_http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("upstream_url must start with http:// or https://")
+        return v.rstrip("/")
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from an optional YAML file, the environment, and explicit overrides.
+
+    Environment variables win over the file; ``overrides`` (command-line flags) win over both.
+    """
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        loaded = yaml.safe_load(config_file.read_text("utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{config_file}: settings file must be a mapping")
+        file_values = loaded
+    given = {k: v for k, v in overrides.items() if v is not None}
+    from_env = Settings()  # defaults + GATEWAY_* variables; fields_set marks the env ones
+    env_values = {k: getattr(from_env, k) for k in from_env.model_fields_set}
+    return Settings(**{**file_values, **env_values, **given})
