@@ -41,6 +41,7 @@ class Reason:
     action: Action
     start: int | None = None  # span in the checked text, where one applies
     end: int | None = None
+    text_index: int | None = None  # which of the checked texts holds the span
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ class Metrics:
         )  # fmt: skip
         self.moderation_duration = Histogram(
             "gateway_moderation_duration_seconds", "Time spent per moderation stage",
-            ["direction", "stage"], buckets=_FAST_BUCKETS + (0.1, 0.5, 1.0), registry=r,
+            ["direction", "stage"], buckets=(*_FAST_BUCKETS, 0.1, 0.5, 1.0), registry=r,
         )  # fmt: skip
         self.upstream_duration = Histogram(
             "gateway_upstream_duration_seconds", "Upstream time to response headers",
@@ -75,7 +75,7 @@ class Metrics:
         )
         self.classifier_queue_wait = Histogram(
             "classifier_queue_wait_seconds", "Time a text waits before its batch runs",
-            buckets=_FAST_BUCKETS + (0.1, 0.5), registry=r,
+            buckets=(*_FAST_BUCKETS, 0.1, 0.5), registry=r,
         )  # fmt: skip
         self.classifier_inference = Histogram(
             "classifier_inference_seconds", "Model forward time per batch",

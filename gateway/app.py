@@ -1,0 +1,147 @@
+"""The ASGI application: routes, and the lifespan that owns every resource.
+
+Resources open in order at start-up (upstream client, policy, classifier, decision log)
+and close in reverse. Handlers reach them through ``request.app.state.gateway``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.classifier import Classifier
+from gateway.errors import GatewayError, MethodNotAllowed, NotFound, error_response
+from gateway.flavors import CHAT, COMPLETIONS
+from gateway.metrics import Metrics
+from gateway.moderations import moderations
+from gateway.passthrough import passthrough
+from gateway.pipeline import Pipeline
+from gateway.policy.holder import PolicyHolder
+from gateway.proxy import Proxy
+from gateway.recording import NullRecorder, Recorder
+from gateway.responses import JSONResponse
+from gateway.settings import Settings
+from gateway.state import AppState
+from gateway.upstream import Upstream
+
+log = logging.getLogger("gateway")
+
+
+def load_classifier(settings: Settings, metrics: Metrics) -> Classifier | None:
+    """The configured classifier, or None. ``models`` (and torch) load only when asked."""
+    spec = settings.classifier.strip()
+    if spec.lower() in ("", "none", "off"):
+        return None
+    models = importlib.import_module("models")
+    classifier: Classifier = models.load_classifier(
+        spec, device=settings.classifier_device, metrics=metrics, redis_url=settings.redis_url
+    )
+    info = classifier.info()
+    metrics.classifier_model_info.labels(
+        name=info.get("name", ""), version=info.get("version", ""),
+        device=info.get("device", ""), dtype=info.get("dtype", ""),
+    ).set(1)  # fmt: skip
+    return classifier
+
+
+def create_app(
+    settings: Settings,
+    *,
+    metrics: Metrics | None = None,
+    recorder: Recorder | None = None,
+    classifier: Classifier | None = None,
+) -> Starlette:
+    metrics = metrics if metrics is not None else Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        upstream = Upstream(settings, metrics)
+        await upstream.start()
+        policies = PolicyHolder(settings.policy, metrics)
+        clf = classifier if classifier is not None else load_classifier(settings, metrics)
+        pipeline = Pipeline(policies.get, metrics, clf)
+        state = AppState(
+            settings=settings,
+            metrics=metrics,
+            policies=policies,
+            pipeline=pipeline,
+            upstream=upstream,
+            recorder=recorder if recorder is not None else NullRecorder(),
+        )
+        app.state.gateway = state
+        app.state.proxy = Proxy(state)
+        log.info("gateway ready: policy %s, upstream %s", policies.current.version,
+                 settings.upstream_url)  # fmt: skip
+        try:
+            yield
+        finally:
+            if clf is not None:
+                await clf.aclose()
+            await upstream.aclose()
+
+    async def chat(request: Request) -> Response:
+        proxy: Proxy = request.app.state.proxy
+        return await proxy.handle(request, CHAT)
+
+    async def completions(request: Request) -> Response:
+        proxy: Proxy = request.app.state.proxy
+        return await proxy.handle(request, COMPLETIONS)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        state: AppState = request.app.state.gateway
+        active = state.policies.current
+        clf = state.pipeline.classifier
+        return JSONResponse(
+            {
+                "status": "ready",
+                "policy": {
+                    "name": active.policy.name,
+                    "version": active.version,
+                    "path": str(state.policies.path),
+                    "terms": len(active.matcher),
+                },
+                "classifier": clf.info() if clf is not None else "none",
+            }
+        )
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            return error_response(NotFound(f"No route for {request.url.path}."))
+        if exc.status_code == 405:
+            return error_response(MethodNotAllowed(f"{request.method} is not allowed here."))
+        return error_response(GatewayError(str(exc.detail)))
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.url.path)
+        return error_response(GatewayError("The gateway failed to handle the request."))
+
+    routes = [
+        Route("/v1/chat/completions", chat, methods=["POST"]),
+        Route("/v1/completions", completions, methods=["POST"]),
+        Route("/v1/moderations", moderations, methods=["POST"]),
+        Route(
+            "/v1/{path:path}", passthrough, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]
+        ),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
+    handlers: dict[Any, Any] = {HTTPException: http_error, Exception: internal_error}
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)

@@ -1,0 +1,126 @@
+"""The ``gateway`` command: ``serve``, ``policy check``, and the subcommands of each area."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.policy.loader import PolicyError
+    from gateway.settings import load_settings
+
+    try:
+        settings = load_settings(
+            args.config, host=args.host, port=args.port, policy=args.policy,
+            upstream_url=args.upstream_url,
+        )  # fmt: skip
+    except (ValidationError, ValueError, OSError) as e:
+        print(f"gateway: invalid settings:\n{e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        app = create_app(settings)
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=args.log_level,
+            access_log=False,
+            timeout_graceful_shutdown=30,
+            lifespan="on",
+        )
+    except PolicyError as e:
+        print(f"gateway: the policy is invalid:\n{e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _policy_check(args: argparse.Namespace) -> int:
+    from gateway.policy.compiled import compile_policy
+    from gateway.policy.loader import PolicyError, load_policy
+
+    failed = False
+    for f in args.files:
+        try:
+            active = compile_policy(load_policy(Path(f)))
+        except PolicyError as e:
+            failed = True
+            for p in e.problems:
+                print(p)
+            continue
+        print(f"{f}: ok (version {active.version}, {len(active.matcher)} terms)")
+    return 1 if failed else 0
+
+
+def _policy_schema(args: argparse.Namespace) -> int:
+    from gateway.policy.model import Policy
+
+    schema = Policy.model_json_schema()
+    text = json.dumps(schema, ensure_ascii=False, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n", "utf-8")
+    else:
+        print(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--policy", type=Path, help="policy file (default policies/default.yaml)")
+    serve.add_argument("--upstream-url", help="upstream base URL, e.g. http://127.0.0.1:8000/v1")
+    serve.add_argument("--config", type=Path, help="YAML settings file")
+    serve.add_argument("--log-level", default="info",
+                       choices=["critical", "error", "warning", "info", "debug"])  # fmt: skip
+    serve.set_defaults(func=_serve)
+
+    policy = sub.add_parser("policy", help="check policy files")
+    psub = policy.add_subparsers(dest="policy_command", required=True)
+    check = psub.add_parser("check", help="validate policy files; print file:line: problems")
+    check.add_argument("files", nargs="+")
+    check.set_defaults(func=_policy_check)
+    schema = psub.add_parser("schema", help="print the policy JSON Schema (for editors)")
+    schema.add_argument("--out", help="write to this file instead of stdout")
+    schema.set_defaults(func=_policy_schema)
+
+    _register_optional(sub)
+    return parser
+
+
+def _register_optional(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Subcommands owned by other packages register themselves here."""
+    import importlib
+
+    for module in ("gateway.lexicon.cli", "gateway.audit.cli"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError:
+            continue
+        mod.register(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,106 @@
+"""``POST /v1/moderations`` in OpenAI's shape, keyed by taxonomy codes.
+
+Each input is judged on its own by the same pipeline as chat input. ``category_scores``
+holds classifier scores where a classifier runs, and 1.0 for categories a keyword or
+pattern matched; ``categories[code]`` is true when that category triggered any action.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway import taxonomy
+from gateway.body import parse_json_object, read_body
+from gateway.decision import Action, Decision, Direction
+from gateway.errors import GatewayError, InvalidRequest, error_response
+from gateway.extract import detect_language
+from gateway.pipeline import CheckContext, new_decision_id
+from gateway.recording import RequestInfo
+from gateway.responses import JSONResponse
+from gateway.state import AppState
+
+MAX_INPUTS = 256
+
+
+def _inputs(body: dict[str, Any]) -> list[str]:
+    value = body.get("input")
+    if value is None:
+        raise InvalidRequest("Missing required parameter: 'input'.", param="input")
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        out: list[str] = []
+        for i, item in enumerate(value):
+            if isinstance(item, str):
+                out.append(item)
+            elif (
+                isinstance(item, dict)
+                and item.get("type") == "text"
+                and isinstance(item.get("text"), str)
+            ):
+                out.append(item["text"])
+            else:
+                raise InvalidRequest(
+                    f"'input[{i}]' must be a string or a text part.", param=f"input[{i}]"
+                )
+        if not out:
+            raise InvalidRequest("'input' must not be empty.", param="input")
+        if len(out) > MAX_INPUTS:
+            raise InvalidRequest(f"'input' holds more than {MAX_INPUTS} items.", param="input")
+        return out
+    raise InvalidRequest("'input' must be a string or an array of strings.", param="input")
+
+
+def _result(decision: Decision) -> dict[str, Any]:
+    scores = {code: 0.0 for code in taxonomy.codes()}
+    scores.update({c: round(v, 6) for c, v in decision.scores.items() if c in scores})
+    for reason in decision.reasons:
+        if reason.kind in ("keyword", "pattern", "sanction"):
+            scores[reason.category] = 1.0
+    acting = set(decision.categories)
+    return {
+        "flagged": decision.action is not Action.ALLOW,
+        "categories": {code: code in acting for code in scores},
+        "category_scores": scores,
+        "action": decision.action.value,
+        "decision_id": decision.id,
+        "reasons": [
+            {"kind": r.kind, "category": r.category, "detail": r.detail, "action": r.action.value}
+            for r in decision.reasons
+        ],
+    }
+
+
+async def moderations(request: Request) -> Response:
+    state: AppState = request.app.state.gateway
+    decision_id = new_decision_id()
+    headers = {"X-Gateway-Decision-Id": decision_id}
+    try:
+        body = parse_json_object(await read_body(request, state.settings.max_body_bytes))
+        texts = _inputs(body)
+        pipeline = state.pipeline
+        results = []
+        for i, text in enumerate(texts):
+            lang = detect_language([text], pipeline.active.policy.language)
+            ctx = CheckContext(decision_id=f"{decision_id}-{i}", language=lang)
+            decision = await pipeline.check([text], Direction.INPUT, ctx)
+            pipeline.count(decision)
+            info = RequestInfo(route="moderations", request_id=decision_id)
+            await state.recorder.record(decision, info, [text])
+            results.append(_result(decision))
+    except GatewayError as e:
+        state.metrics.requests.labels(route="moderations", status=str(e.status)).inc()
+        return error_response(e, headers)
+    state.metrics.requests.labels(route="moderations", status="200").inc()
+    return JSONResponse(
+        {
+            "id": f"modr-{uuid.uuid4().hex}",
+            "model": f"gateway-policy-{pipeline.active.version}",
+            "results": results,
+        },
+        headers=headers,
+    )

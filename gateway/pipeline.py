@@ -1,0 +1,122 @@
+"""The moderation pipeline: texts in, one ``Decision`` out.
+
+normalize -> lexicon and pattern detectors -> classifier (batched, behind the
+``Classifier`` seam) -> policy (a pure function). The HTTP layer calls ``check`` and acts on
+the decision; it never looks at rules itself.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from gateway.classifier import Classifier, ClassifierUnavailable
+from gateway.decision import Action, Decision, Direction
+from gateway.lexicon.normalize import normalize
+from gateway.lexicon.patterns import find_pii
+from gateway.metrics import Metrics
+from gateway.policy.compiled import ActivePolicy
+from gateway.policy.engine import Facts, KeywordFact, PatternFact, UserStatus, evaluate
+
+
+def new_decision_id() -> str:
+    return "dec_" + uuid.uuid4().hex
+
+
+@dataclass(slots=True)
+class CheckContext:
+    """What the pipeline knows about the request besides its texts."""
+
+    decision_id: str
+    language: str = "zh"
+    user_status: UserStatus = "ok"
+
+
+class Pipeline:
+    def __init__(
+        self,
+        policy: Callable[[], ActivePolicy],
+        metrics: Metrics,
+        classifier: Classifier | None = None,
+    ) -> None:
+        self._policy = policy  # returns the current policy; hot reload swaps what it returns
+        self._metrics = metrics
+        self.classifier = classifier
+
+    @property
+    def active(self) -> ActivePolicy:
+        return self._policy()
+
+    async def check(
+        self,
+        texts: Sequence[str],
+        direction: Direction,
+        ctx: CheckContext,
+        *,
+        use_classifier: bool = True,
+    ) -> Decision:
+        active = self._policy()
+        policy = active.policy
+        observe = self._metrics.moderation_duration
+        d = direction.value
+
+        t0 = time.perf_counter()
+        keywords: list[KeywordFact] = []
+        patterns: list[PatternFact] = []
+        normalized = [normalize(t, active.normalize) for t in texts]
+        t1 = time.perf_counter()
+        for i, norm in enumerate(normalized):
+            for h in active.matcher.scan_normalized(norm):
+                keywords.append(KeywordFact(h.term, h.category, h.level, i, h.start, h.end))
+        if policy.pii.enabled:
+            for i, text in enumerate(texts):
+                for p in find_pii(text, policy.pii.kinds):
+                    patterns.append(PatternFact(p.kind, i, p.start, p.end))
+        t2 = time.perf_counter()
+
+        scores: dict[str, float] = {}
+        failed = False
+        if self.classifier is not None and use_classifier and texts:
+            try:
+                for per_text in await self.classifier.classify(list(texts)):
+                    for code, score in per_text.items():
+                        if score > scores.get(code, 0.0):
+                            scores[code] = score
+            except ClassifierUnavailable:
+                failed = True
+                if policy.fail_mode == "open":
+                    self._metrics.fail_open.labels(reason="classifier").inc()
+        t3 = time.perf_counter()
+
+        facts = Facts(
+            direction=direction,
+            texts=texts,
+            keywords=keywords,
+            patterns=patterns,
+            scores=scores,
+            user_status=ctx.user_status,
+            classifier_failed=failed,
+        )
+        decision = evaluate(
+            policy, facts, decision_id=ctx.decision_id, version=active.version,
+            language=ctx.language,
+        )  # fmt: skip
+        t4 = time.perf_counter()
+
+        observe.labels(direction=d, stage="normalize").observe(t1 - t0)
+        observe.labels(direction=d, stage="lexicon").observe(t2 - t1)
+        if self.classifier is not None and use_classifier:
+            observe.labels(direction=d, stage="classifier").observe(t3 - t2)
+        observe.labels(direction=d, stage="policy").observe(t4 - t3)
+        return decision
+
+    def count(self, decision: Decision) -> None:
+        """Count a final decision (once per request and direction, not per stream check)."""
+        counter = self._metrics.decisions
+        d = decision.direction.value
+        if decision.action is Action.ALLOW or not decision.categories:
+            counter.labels(direction=d, action=decision.action.value, category="none").inc()
+        for code in decision.categories:
+            counter.labels(direction=d, action=decision.action.value, category=code).inc()

@@ -1,0 +1,173 @@
+"""The decision: a pure function of (policy, facts).
+
+No Redis, HTTP or clock in here. The pipeline gathers facts (keyword and pattern hits,
+classifier scores, the user's sanction state) and this module turns them into a ``Decision``
+with the reasons a reviewer needs to see why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from gateway.decision import Action, Decision, Direction, Reason
+from gateway.policy.model import DirectionRule, Policy
+
+UserStatus = Literal["ok", "warned", "restricted", "suspended"]
+
+# A term's level picks the action: 1 applies the category's action, 2 sends to review,
+# 3 only flags. Level 1 is what a compliance officer means by "this word is prohibited".
+_LEVEL_ACTION = {2: Action.REVIEW, 3: Action.FLAG}
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordFact:
+    term: str
+    category: str
+    level: int
+    text_index: int  # which of the checked texts
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class PatternFact:
+    kind: str  # cn_id, cn_mobile, bank_card, email
+    text_index: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    direction: Direction
+    texts: Sequence[str]
+    keywords: Sequence[KeywordFact] = ()
+    patterns: Sequence[PatternFact] = ()
+    scores: dict[str, float] = field(default_factory=dict)  # max over texts
+    user_status: UserStatus = "ok"
+    classifier_failed: bool = False
+
+
+PII_CATEGORY = "A4.06"
+SANCTION_CATEGORY = "X3"
+
+
+def _score_action(rule: DirectionRule, score: float) -> Action | None:
+    if score >= rule.threshold:
+        return rule.action
+    if rule.review_threshold is not None and score >= rule.review_threshold:
+        return Action.REVIEW
+    if rule.flag_threshold is not None and score >= rule.flag_threshold:
+        return Action.FLAG
+    return None
+
+
+def evaluate(
+    policy: Policy, facts: Facts, *, decision_id: str, version: str, language: str
+) -> Decision:
+    """Turn facts into a decision. Deterministic: same inputs, same decision."""
+    d = facts.direction.value
+    reasons: list[Reason] = []
+
+    if facts.user_status == "suspended" and facts.direction is Direction.INPUT:
+        reasons.append(Reason("sanction", SANCTION_CATEGORY, "user suspended", Action.BLOCK))
+
+    for kw in facts.keywords:
+        rule = policy.rule(kw.category, d)
+        if not rule.enabled:
+            continue
+        action = rule.action if kw.level <= 1 else _LEVEL_ACTION.get(kw.level, Action.FLAG)
+        reasons.append(
+            Reason("keyword", kw.category, kw.term, action, kw.start, kw.end, kw.text_index)
+        )
+
+    if policy.pii.enabled and facts.patterns:
+        rule = policy.rule(PII_CATEGORY, d)
+        if rule.enabled:
+            pii_action = policy.pii.input_action if d == "input" else policy.pii.output_action
+            for p in facts.patterns:
+                reasons.append(
+                    Reason(
+                        "pattern", PII_CATEGORY, p.kind, pii_action, p.start, p.end, p.text_index
+                    )
+                )
+
+    for code, score in sorted(facts.scores.items()):
+        rule = policy.rule(code, d)
+        if not rule.enabled:
+            continue
+        action = _score_action(rule, score)
+        if action is not None:
+            detail = f"score {score:.3f} >= {_threshold_for(rule, action):.2f}"
+            reasons.append(Reason("classifier", code, detail, action))
+
+    if facts.classifier_failed:
+        if policy.fail_mode == "closed":
+            reasons.append(Reason("unavailable", "X2", "classifier unavailable", Action.BLOCK))
+        else:
+            reasons.append(Reason("unavailable", "X2", "classifier unavailable", Action.FLAG))
+
+    acting = [r for r in reasons if r.action is not Action.ALLOW]
+    action = max((r.action for r in acting), key=lambda a: a.severity, default=Action.ALLOW)
+    categories = tuple(dict.fromkeys(r.category for r in acting))
+    refusal = ""
+    redacted: tuple[str, ...] | None = None
+    if action is Action.BLOCK:
+        first = next(r for r in acting if r.action is Action.BLOCK)
+        if first.kind == "sanction":
+            refusal = policy.sanctions.message.pick(language)
+        else:
+            refusal = policy.refusal_for(first.category, d, language)
+    elif action is Action.REDACT:
+        redacted = _redact(facts, acting, policy.pii.mask)
+    return Decision(
+        id=decision_id,
+        direction=facts.direction,
+        action=action,
+        categories=categories,
+        scores=dict(facts.scores),
+        reasons=tuple(reasons),
+        policy_version=version,
+        refusal=refusal,
+        redacted=redacted,
+    )
+
+
+def _threshold_for(rule: DirectionRule, action: Action) -> float:
+    if action is Action.REVIEW and rule.review_threshold is not None:
+        return rule.review_threshold
+    if action is Action.FLAG and rule.flag_threshold is not None:
+        return rule.flag_threshold
+    return rule.threshold
+
+
+def _redact(facts: Facts, acting: list[Reason], mask: str) -> tuple[str, ...]:
+    """Texts with every span whose reason says ``redact`` replaced by ``mask``."""
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for r in acting:
+        if r.action is Action.REDACT and r.start is not None and r.end is not None:
+            if r.text_index is not None:
+                spans.setdefault(r.text_index, []).append((r.start, r.end))
+    out = list(facts.texts)
+    for i, ranges in spans.items():
+        out[i] = _replace_spans(out[i], ranges, mask)
+    return tuple(out)
+
+
+def _replace_spans(text: str, spans: list[tuple[int, int]], mask: str) -> str:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    parts: list[str] = []
+    pos = 0
+    for start, end in merged:
+        parts.append(text[pos:start])
+        parts.append(mask)
+        pos = end
+    parts.append(text[pos:])
+    return "".join(parts)

@@ -1,0 +1,172 @@
+"""Loading policy files: YAML -> strict model, with every problem as ``file:line: message``.
+
+A policy's version is a content hash over the policy file and every term file it uses, so
+the same rules always carry the same version, on every replica.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from gateway.policy.model import Policy
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class PolicyError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySource:
+    """A validated policy plus the files it was built from."""
+
+    path: Path
+    policy: Policy
+    version: str
+    term_files: tuple[Path, ...]
+    allow_files: tuple[Path, ...]
+
+
+def _line_of(node: yaml.Node | None, loc: Iterable[Any]) -> int:
+    """The 1-based line of the deepest YAML node that ``loc`` reaches."""
+    if node is None:
+        return 1
+    line = node.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == str(part):
+                    line = key.start_mark.line + 1
+                    node = value
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return line
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _duplicate_keys(node: yaml.Node | None, file: str) -> list[Problem]:
+    problems: list[Problem] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if key.value in seen:
+                problems.append(
+                    Problem(file, key.start_mark.line + 1, f"duplicate key '{key.value}'")
+                )
+            seen.add(key.value)
+            problems.extend(_duplicate_keys(value, file))
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            problems.extend(_duplicate_keys(item, file))
+    return problems
+
+
+def _message(err: Any) -> str:
+    loc = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"unknown key '{err['loc'][-1]}'" + (
+            f" in '{'.'.join(map(str, err['loc'][:-1]))}'" if len(err["loc"]) > 1 else ""
+        )
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return f"{loc}: {msg}" if loc else msg
+
+
+def parse_policy(text: str, file: str) -> Policy:
+    """Validate policy text; raise ``PolicyError`` listing every problem with its line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(e, "problem", None) or str(e)
+        raise PolicyError([Problem(file, line, f"invalid YAML: {problem}")]) from None
+    problems = _duplicate_keys(node, file)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PolicyError([Problem(file, 1, "a policy must be a mapping of keys to values")])
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as e:
+        problems += [Problem(file, _line_of(node, err["loc"]), _message(err)) for err in e.errors()]
+        raise PolicyError(sorted(problems, key=lambda p: p.line)) from None
+    if problems:
+        raise PolicyError(problems)
+    return policy
+
+
+def _expand(
+    base: Path, patterns: tuple[str, ...], file: str, problems: list[Problem]
+) -> tuple[Path, ...]:
+    """Term-file names relative to the policy; glob patterns (``lexicon/*.csv``) allowed."""
+    out: list[Path] = []
+    for pattern in patterns:
+        if any(ch in pattern for ch in "*?["):
+            matches = sorted(base.glob(pattern))
+            if not matches:
+                problems.append(Problem(file, 1, f"lexicon pattern '{pattern}' matches no file"))
+            out.extend(matches)
+        else:
+            out.append(base / pattern)
+    return tuple(out)
+
+
+def load_policy(path: Path) -> PolicySource:
+    """Read, validate and hash a policy and the term files it names."""
+    file = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise PolicyError([Problem(file, 1, f"cannot read policy: {e.strerror}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PolicyError([Problem(file, 1, "policy file is not valid UTF-8")]) from None
+    policy = parse_policy(text, file)
+    base = path.parent
+    problems: list[Problem] = []
+    term_files = _expand(base, policy.lexicon.files, file, problems)
+    allow_files = _expand(base, policy.lexicon.allow_files, file, problems)
+    digest = hashlib.sha256(raw)
+    for f in (*term_files, *allow_files):
+        try:
+            digest.update(f.name.encode() + b"\0" + f.read_bytes())
+        except OSError as e:
+            problems.append(Problem(file, 1, f"lexicon file '{f}': {e.strerror}"))
+    if problems:
+        raise PolicyError(problems)
+    return PolicySource(
+        path=path,
+        policy=policy,
+        version=digest.hexdigest()[:16],
+        term_files=term_files,
+        allow_files=allow_files,
+    )

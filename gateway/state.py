@@ -1,0 +1,22 @@
+"""What the lifespan builds once and every handler uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.metrics import Metrics
+from gateway.pipeline import Pipeline
+from gateway.policy.holder import PolicyHolder
+from gateway.recording import Recorder
+from gateway.settings import Settings
+from gateway.upstream import Upstream
+
+
+@dataclass(slots=True)
+class AppState:
+    settings: Settings
+    metrics: Metrics
+    policies: PolicyHolder
+    pipeline: Pipeline
+    upstream: Upstream
+    recorder: Recorder

@@ -1,0 +1,274 @@
+"""A mock OpenAI-compatible LLM server for tests and benchmarks.
+
+It answers ``/v1/chat/completions`` and ``/v1/completions`` (streamed and not),
+``/v1/models`` and ``/v1/embeddings``. What it answers can be set per request through
+extra body fields (the OpenAI SDK's ``extra_body``):
+
+- ``mock_reply``: the answer text (default: a fixed sentence);
+- ``mock_chunks``: the exact stream deltas, e.g. ``["炸", "弹"]``;
+- ``mock_reasoning``: reasoning_content deltas streamed before the answer;
+- ``mock_tool_call``: ``{"name": ..., "arguments_chunks": [...]}``;
+- ``mock_status`` / ``mock_error``: answer with that HTTP status and error body;
+- ``mock_delay_ms``: delay between streamed chunks (default ``--token-delay-ms``);
+- ``mock_raw``: a non-JSON body sent with ``mock_status`` (for broken upstreams).
+
+``GET /_mock/stats`` reports request counts and how many streams the client closed early,
+which is how tests see that the gateway stopped generation. Raw ASGI, so it is not the
+bottleneck in benchmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+import orjson
+
+DEFAULT_REPLY = "This is a mock answer from the upstream model. 这是上游模型的模拟回答。"
+
+Scope = dict[str, Any]
+
+
+class MockUpstream:
+    def __init__(self, token_delay_ms: float = 0.0, chunk_chars: int = 4) -> None:
+        self.token_delay = token_delay_ms / 1000
+        self.chunk_chars = chunk_chars
+        self.stats: dict[str, int] = {
+            "requests": 0, "streams_started": 0, "streams_completed": 0,
+            "streams_cancelled": 0,
+        }  # fmt: skip
+        self.last_body: dict[str, Any] | None = None
+        self.last_headers: dict[str, str] = {}
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                if msg["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif msg["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        body = b""
+        more = True
+        while more:
+            msg = await receive()
+            body += msg.get("body", b"")
+            more = msg.get("more_body", False)
+        if path == "/_mock/stats":
+            payload = {**self.stats, "last_body": self.last_body, "last_headers": self.last_headers}
+            await _json(send, 200, payload)
+            return
+        self.stats["requests"] += 1
+        self.last_headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        if path == "/v1/models":
+            await _json(
+                send,
+                200,
+                {
+                    "object": "list",
+                    "data": [
+                        {"id": "mock-model", "object": "model", "created": 0, "owned_by": "mock"}
+                    ],
+                },
+            )
+            return
+        if scope["method"] != "POST":
+            await _json(send, 405, _error("method not allowed", "invalid_request_error"))
+            return
+        try:
+            req = orjson.loads(body) if body else {}
+        except orjson.JSONDecodeError:
+            await _json(send, 400, _error("invalid JSON", "invalid_request_error"))
+            return
+        self.last_body = req
+        if path == "/v1/embeddings":
+            await _json(send, 200, {"object": "list", "model": req.get("model", "mock"),
+                                    "data": [{"object": "embedding", "index": 0,
+                                              "embedding": [0.0, 0.1, 0.2]}]})  # fmt: skip
+            return
+        if path not in ("/v1/chat/completions", "/v1/completions"):
+            await _json(send, 404, _error(f"unknown path {path}", "invalid_request_error"))
+            return
+        status = req.get("mock_status")
+        if status:
+            if "mock_raw" in req:
+                await _raw(send, int(status), str(req["mock_raw"]).encode(), b"text/plain")
+            else:
+                msg = req.get("mock_error", "mock upstream error")
+                await _json(send, int(status), _error(msg, "server_error", "mock_error"))
+            return
+        chat = path == "/v1/chat/completions"
+        if req.get("stream"):
+            await self._stream(req, chat, receive, send)
+        else:
+            if req.get("mock_delay_ms"):
+                await asyncio.sleep(float(req["mock_delay_ms"]) / 1000)
+            await _json(send, 200, self._whole(req, chat))
+
+    def _reply(self, req: dict[str, Any]) -> str:
+        if "mock_chunks" in req:
+            return "".join(req["mock_chunks"])
+        return str(req.get("mock_reply", DEFAULT_REPLY))
+
+    def _whole(self, req: dict[str, Any], chat: bool) -> dict[str, Any]:
+        text = self._reply(req)
+        model = req.get("model", "mock-model")
+        usage = {"prompt_tokens": 5, "completion_tokens": len(text), "total_tokens": 5 + len(text)}
+        if not chat:
+            return {"id": "cmpl-mock", "object": "text_completion", "created": int(time.time()),
+                    "model": model, "choices": [{"index": 0, "text": text,
+                    "finish_reason": "stop", "logprobs": None}], "usage": usage}  # fmt: skip
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if "mock_reasoning" in req:
+            message["reasoning_content"] = "".join(req["mock_reasoning"])
+        finish = "stop"
+        if "mock_tool_call" in req:
+            tc = req["mock_tool_call"]
+            message["tool_calls"] = [
+                {
+                    "id": "call_mock",
+                    "type": "function",
+                    "function": {"name": tc["name"], "arguments": "".join(tc["arguments_chunks"])},
+                }
+            ]
+            message["content"] = None if "mock_reply" not in req else text
+            finish = "tool_calls"
+        return {"id": "chatcmpl-mock", "object": "chat.completion", "created": int(time.time()),
+                "model": model, "choices": [{"index": 0, "message": message,
+                "finish_reason": finish, "logprobs": None}], "usage": usage}  # fmt: skip
+
+    def _chunks(self, req: dict[str, Any]) -> list[str]:
+        if "mock_chunks" in req:
+            return [str(c) for c in req["mock_chunks"]]
+        text = self._reply(req)
+        n = self.chunk_chars
+        return [text[i : i + n] for i in range(0, len(text), n)]
+
+    async def _stream(self, req: dict[str, Any], chat: bool, receive: Any, send: Any) -> None:
+        self.stats["streams_started"] += 1
+        delay = float(req.get("mock_delay_ms", self.token_delay * 1000)) / 1000
+        model = req.get("model", "mock-model")
+        created = int(time.time())
+        base = {"id": "chatcmpl-mock" if chat else "cmpl-mock", "created": created, "model": model,
+                "object": "chat.completion.chunk" if chat else "text_completion"}  # fmt: skip
+        events: list[dict[str, Any]] = []
+        if chat:
+            events.append({"role": "assistant", "content": ""})
+            for r in req.get("mock_reasoning", []):
+                events.append({"reasoning_content": r})
+            events.extend({"content": c} for c in self._chunks(req))
+            tc = req.get("mock_tool_call")
+            if tc:
+                events.append(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "call_mock",
+                                "type": "function",
+                                "function": {"name": tc["name"], "arguments": ""},
+                            }
+                        ]
+                    }
+                )
+                for a in tc["arguments_chunks"]:
+                    events.append({"tool_calls": [{"index": 0, "function": {"arguments": a}}]})
+        else:
+            events.extend({"text": c} for c in self._chunks(req))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream"),
+                    (b"cache-control", b"no-cache"),
+                ],
+            }
+        )
+        disconnected = asyncio.Event()
+
+        async def watch() -> None:
+            while True:
+                msg = await receive()
+                if msg["type"] == "http.disconnect":
+                    disconnected.set()
+                    return
+
+        watcher = asyncio.create_task(watch())
+        try:
+            for ev in events:
+                if disconnected.is_set():
+                    self.stats["streams_cancelled"] += 1
+                    return
+                if chat:
+                    choice: dict[str, Any] = {"index": 0, "delta": ev, "finish_reason": None}
+                else:
+                    choice = {"index": 0, "text": ev["text"], "finish_reason": None,
+                              "logprobs": None}  # fmt: skip
+                await _event(send, {**base, "choices": [choice]})
+                if delay:
+                    await asyncio.sleep(delay)
+            if disconnected.is_set():
+                self.stats["streams_cancelled"] += 1
+                return
+            finish = "tool_calls" if req.get("mock_tool_call") else "stop"
+            last = (
+                {"index": 0, "delta": {}, "finish_reason": finish}
+                if chat
+                else {"index": 0, "text": "", "finish_reason": finish, "logprobs": None}
+            )
+            await _event(send, {**base, "choices": [last]})
+            await send({"type": "http.response.body", "body": b"data: [DONE]\n\n",
+                        "more_body": False})  # fmt: skip
+            self.stats["streams_completed"] += 1
+        except OSError:
+            self.stats["streams_cancelled"] += 1
+        finally:
+            watcher.cancel()
+
+
+def _error(message: str, type_: str, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": None, "code": code}}
+
+
+async def _event(send: Any, obj: dict[str, Any]) -> None:
+    await send({"type": "http.response.body", "body": b"data: " + orjson.dumps(obj) + b"\n\n",
+                "more_body": True})  # fmt: skip
+
+
+async def _json(send: Any, status: int, obj: Any) -> None:
+    await _raw(send, status, orjson.dumps(obj), b"application/json")
+
+
+async def _raw(send: Any, status: int, body: bytes, ctype: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def main() -> None:
+    import uvicorn
+
+    ap = argparse.ArgumentParser(description="Mock OpenAI-compatible upstream")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8000)
+    ap.add_argument("--token-delay-ms", type=float, default=0.0)
+    ap.add_argument("--chunk-chars", type=int, default=4)
+    args = ap.parse_args()
+    app = MockUpstream(args.token_delay_ms, args.chunk_chars)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

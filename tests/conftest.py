@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.metrics import Metrics
+from gateway.settings import Settings
+from loadtest.mock_upstream import MockUpstream
+from tests.servers import ServerThread
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_POLICY = ROOT / "policies" / "default.yaml"
+
+
+class Mock:
+    def __init__(self, server: ServerThread, app: MockUpstream) -> None:
+        self.server = server
+        self.app = app
+
+    @property
+    def url(self) -> str:
+        return self.server.url + "/v1"
+
+    @property
+    def requests(self) -> int:
+        return self.app.stats["requests"]
+
+
+class Gateway:
+    def __init__(self, server: ServerThread, metrics: Metrics, settings: Settings) -> None:
+        self.server = server
+        self.metrics = metrics
+        self.settings = settings
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def v1(self) -> str:
+        return self.server.url + "/v1"
+
+    def openai(self, **kw: Any) -> Any:
+        import openai
+
+        return openai.OpenAI(base_url=self.v1, api_key="sk-test", max_retries=0, **kw)
+
+    def async_openai(self, **kw: Any) -> Any:
+        import openai
+
+        return openai.AsyncOpenAI(base_url=self.v1, api_key="sk-test", max_retries=0, **kw)
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def mock() -> Iterator[Mock]:
+    app = MockUpstream(token_delay_ms=0.0)
+    server = ServerThread(app).start()
+    yield Mock(server, app)
+    server.stop()
+
+
+GatewayFactory = Callable[..., Gateway]
+
+
+@pytest.fixture(scope="session")
+def gateway_factory(mock: Mock) -> Iterator[GatewayFactory]:
+    started: list[ServerThread] = []
+
+    def make(policy: Path | None = None, **overrides: Any) -> Gateway:
+        extra = {k: overrides.pop(k) for k in ("recorder", "classifier") if k in overrides}
+        values: dict[str, Any] = {"upstream_url": mock.url, "policy": policy or DEFAULT_POLICY}
+        values.update(overrides)
+        settings = Settings(**values)
+        metrics = Metrics()
+        server = ServerThread(create_app(settings, metrics=metrics, **extra)).start()
+        started.append(server)
+        return Gateway(server, metrics, settings)
+
+    yield make
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(gateway_factory: GatewayFactory) -> Gateway:
+    return gateway_factory()
+
+
+@pytest.fixture
+def write_policy(tmp_path: Path) -> Callable[[str], Path]:
+    """Write a policy YAML next to a copy of the shipped lexicon, return its path."""
+    import shutil
+
+    def write(text: str) -> Path:
+        lex = tmp_path / "lexicon"
+        if not lex.exists():
+            shutil.copytree(ROOT / "policies" / "lexicon", lex)
+        path = tmp_path / "policy.yaml"
+        path.write_text(text, "utf-8")
+        return path
+
+    return write
