@@ -1,0 +1,230 @@
+"""Statistics for filing (备案) and inspections, computed from the decision log.
+
+``ReportBuilder`` is a pure, streaming aggregator: feed it records in any order, then ask
+for the report. Memory is bounded by the taxonomy size, the distinct matched terms and
+``max_incidents``, never by the number of records. ``render_html`` makes a standalone page
+(no external assets) with every value escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from gateway.audit.record import DecisionRecord, format_ts
+from gateway.taxonomy import categories
+
+NO_CATEGORY = "-"  # allowed decisions with no category still count in the totals
+TOP_TERMS = 20
+MAX_INCIDENTS = 1000
+
+
+@dataclass(slots=True)
+class _Cell:
+    total: int = 0
+    actions: Counter[str] = field(default_factory=Counter)
+    terms: Counter[str] = field(default_factory=Counter)
+
+
+class ReportBuilder:
+    def __init__(self, max_incidents: int = MAX_INCIDENTS) -> None:
+        self._cells: dict[tuple[str, str], _Cell] = {}
+        self._directions: dict[str, Counter[str]] = {}
+        self._terms: Counter[str] = Counter()
+        self._incidents: list[dict[str, Any]] = []
+        self._incident_count = 0
+        self._max_incidents = max_incidents
+        self._first: datetime | None = None
+        self._last: datetime | None = None
+        self.records = 0
+
+    def add(self, r: DecisionRecord) -> None:
+        self.records += 1
+        self._first = r.ts if self._first is None or r.ts < self._first else self._first
+        self._last = r.ts if self._last is None or r.ts > self._last else self._last
+        self._directions.setdefault(r.direction, Counter())[r.action] += 1
+        self._terms.update(r.matched_terms)
+        for code in r.categories or (NO_CATEGORY,):
+            cell = self._cells.setdefault((code, r.direction), _Cell())
+            cell.total += 1
+            cell.actions[r.action] += 1
+            cell.terms.update(r.matched_terms)
+        if r.incident:
+            self._incident_count += 1
+            if len(self._incidents) < self._max_incidents:
+                self._incidents.append(_incident(r))
+
+    def add_all(self, records: Iterable[DecisionRecord]) -> None:
+        for r in records:
+            self.add(r)
+
+    async def add_async(self, records: AsyncIterator[DecisionRecord]) -> None:
+        async for r in records:
+            self.add(r)
+
+    def result(self, filters: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The report as a JSON-ready dict."""
+        names = categories()
+        rows = []
+        for (code, direction), cell in sorted(self._cells.items()):
+            cat = names.get(code)
+            rows.append({
+                "category": code,
+                "name_zh": cat.name_zh if cat else "",
+                "name_en": cat.name_en if cat else "",
+                "direction": direction,
+                "count": cell.total,
+                "blocked": cell.actions["block"],
+                "flagged": cell.actions["flag"],
+                "block_rate": _rate(cell.actions["block"], cell.total),
+                "flag_rate": _rate(cell.actions["flag"], cell.total),
+                "actions": dict(cell.actions),
+                "top_terms": cell.terms.most_common(5),
+            })  # fmt: skip
+        inputs = self._directions.get("input", Counter())
+        input_total = sum(inputs.values())
+        return {
+            "filters": filters or {},
+            "records": self.records,
+            "first": format_ts(self._first) if self._first else None,
+            "last": format_ts(self._last) if self._last else None,
+            "by_direction": {d: dict(c) for d, c in sorted(self._directions.items())},
+            "input_refusal_rate": _rate(inputs["block"], input_total),
+            "by_category": rows,
+            "top_terms": self._terms.most_common(TOP_TERMS),
+            "incident_count": self._incident_count,
+            "incidents": self._incidents,
+        }
+
+
+def _rate(n: int, total: int) -> float:
+    return round(n / total, 6) if total else 0.0
+
+
+def _incident(r: DecisionRecord) -> dict[str, Any]:
+    return {
+        "id": r.id, "ts": format_ts(r.ts), "tenant": r.tenant, "user": r.user,
+        "route": r.route, "categories": list(r.categories), "action": r.action,
+        "matched_terms": list(r.matched_terms),
+    }  # fmt: skip
+
+
+_CSS = """
+body{font-family:system-ui,"PingFang SC","Microsoft YaHei",sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px}
+th{background:#f2f2f2;text-align:left}td.n{text-align:right}caption{text-align:left;font-weight:bold}
+"""
+
+
+def render_html(
+    report: dict[str, Any], title: str = "内容安全审计报告 Content-safety audit report"
+) -> str:
+    """A standalone HTML page; labels in Chinese with English."""
+
+    def e(v: Any) -> str:
+        return html.escape(str(v), quote=True)
+
+    def pct(v: float) -> str:
+        return f"{v * 100:.2f}%"
+
+    def table(caption: str, headers: list[str], rows: list[list[Any]], numeric: set[int]) -> str:
+        head = "".join(f"<th>{e(h)}</th>" for h in headers)
+        body = "".join(
+            "<tr>" + "".join(
+                f'<td class="n">{e(v)}</td>' if i in numeric else f"<td>{e(v)}</td>"
+                for i, v in enumerate(row)
+            ) + "</tr>"
+            for row in rows
+        )  # fmt: skip
+        return f"<table><caption>{e(caption)}</caption><tr>{head}</tr>{body}</table>"
+
+    summary = [
+        ["记录数 Records", report["records"]],
+        ["时间范围 Period", f"{report['first'] or '-'} — {report['last'] or '-'}"],
+        ["输入拒答率 Input refusal rate", pct(report["input_refusal_rate"])],
+        ["事件数 Incidents (output stopped mid-generation)", report["incident_count"]],
+        ["筛选条件 Filters", ", ".join(f"{k}={v}" for k, v in report["filters"].items()) or "-"],
+    ]
+    by_dir = [
+        [d, sum(c.values()), c.get("block", 0), c.get("flag", 0)]
+        for d, c in report["by_direction"].items()
+    ]
+    by_cat = [
+        [
+            r["category"], f"{r['name_zh']} {r['name_en']}".strip(), r["direction"], r["count"],
+            r["blocked"], pct(r["block_rate"]), r["flagged"], pct(r["flag_rate"]),
+            ", ".join(f"{t} ({n})" for t, n in r["top_terms"]),
+        ]
+        for r in report["by_category"]
+    ]  # fmt: skip
+    incidents = [
+        [
+            i["ts"],
+            i["id"],
+            i["tenant"],
+            i["route"],
+            ";".join(i["categories"]),
+            ";".join(i["matched_terms"]),
+        ]
+        for i in report["incidents"]
+    ]
+    parts = [
+        table("概要 Summary", ["项目 Item", "值 Value"], summary, set()),
+        table(
+            "按方向 By direction",
+            ["方向 Direction", "总数 Total", "拦截 Blocked", "标记 Flagged"],
+            by_dir,
+            {1, 2, 3},
+        ),
+        table(
+            "按类别与方向 By category and direction",
+            [
+                "代码 Code",
+                "类别 Category",
+                "方向 Direction",
+                "总数 Count",
+                "拦截 Blocked",
+                "拦截率 Block rate",
+                "标记 Flagged",
+                "标记率 Flag rate",
+                "命中词 Top terms",
+            ],
+            by_cat,
+            {3, 4, 5, 6, 7},
+        ),
+        table(
+            "高频命中词 Top matched terms",
+            ["词 Term", "次数 Count"],
+            [list(t) for t in report["top_terms"]],
+            {1},
+        ),
+        table(
+            "事件 Incidents (生成中止 output stopped mid-generation)",
+            [
+                "时间 Time",
+                "决策编号 Decision id",
+                "租户 Tenant",
+                "路由 Route",
+                "类别 Categories",
+                "命中词 Terms",
+            ],
+            incidents,
+            set(),
+        ),
+    ]
+    return (
+        f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>{e(title)}</title>'
+        f"<style>{_CSS}</style></head><body><h1>{e(title)}</h1>{''.join(parts)}</body></html>\n"
+    )
+
+
+async def build_report(
+    records: AsyncIterator[DecisionRecord], filters: dict[str, Any]
+) -> dict[str, Any]:
+    builder = ReportBuilder()
+    await builder.add_async(records)
+    return builder.result(filters)

@@ -1,0 +1,87 @@
+"""SQL shared by the two backends: the column list, row encoding, and filter clauses.
+
+JSON-valued fields are stored as text in both backends, byte-for-byte as written, so a
+record read back hashes exactly as it did when it was sealed. Column names are quoted
+because ``user`` is reserved in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from gateway.audit.record import DecisionRecord, format_ts, parse_ts, record_columns
+from gateway.audit.store import RecordFilter
+
+COLUMNS = tuple(record_columns())
+COLUMN_LIST = ", ".join(f'"{c}"' for c in COLUMNS)
+_JSON = frozenset({"categories", "scores", "matched_terms", "latency_ms"})
+_JSON_IDX = tuple(i for i, c in enumerate(COLUMNS) if c in _JSON)
+_TS_IDX = COLUMNS.index("ts")
+_INCIDENT_IDX = COLUMNS.index("incident")
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    placeholder: str  # "?" or "%s"
+    ts_as_text: bool  # SQLite keeps fixed-width ISO text; PostgreSQL a timestamptz
+    category_match: str  # SQL that is true when the JSON array ``categories`` holds {p}
+
+
+SQLITE = Dialect("?", True, "EXISTS (SELECT 1 FROM json_each(categories) WHERE value = ?)")
+POSTGRES = Dialect("%s", False, "jsonb_exists(categories::jsonb, %s)")
+
+
+def to_row(r: DecisionRecord, dialect: Dialect) -> tuple[Any, ...]:
+    d = r.to_dict()
+    if not dialect.ts_as_text:
+        d["ts"] = r.ts
+    for c in _JSON:
+        d[c] = orjson.dumps(d[c]).decode()
+    return tuple(d[c] for c in COLUMNS)
+
+
+def from_row(row: Sequence[Any]) -> DecisionRecord:
+    values = list(row)
+    for i in _JSON_IDX:
+        values[i] = orjson.loads(values[i])
+    ts = values[_TS_IDX]
+    values[_TS_IDX] = ts if isinstance(ts, datetime) else parse_ts(ts)
+    values[_INCIDENT_IDX] = bool(values[_INCIDENT_IDX])
+    return DecisionRecord.from_dict(dict(zip(COLUMNS, values, strict=True)))
+
+
+def ts_param(ts: datetime, dialect: Dialect) -> Any:
+    return format_ts(ts) if dialect.ts_as_text else ts
+
+
+def where(
+    flt: RecordFilter, after: tuple[datetime, str] | None, dialect: Dialect
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (or "") and its parameters for a filtered, keyset-paged query."""
+    p = dialect.placeholder
+    parts: list[str] = []
+    params: list[Any] = []
+    if flt.since is not None:
+        parts.append(f"ts >= {p}")
+        params.append(ts_param(flt.since, dialect))
+    if flt.until is not None:
+        parts.append(f"ts < {p}")
+        params.append(ts_param(flt.until, dialect))
+    for column, value in (
+        ("tenant", flt.tenant), ("action", flt.action), ("direction", flt.direction),
+    ):  # fmt: skip
+        if value is not None:
+            parts.append(f"{column} = {p}")
+            params.append(value)
+    if flt.category is not None:
+        parts.append(dialect.category_match)
+        params.append(flt.category)
+    if after is not None:
+        parts.append(f"(ts, id) > ({p}, {p})")
+        params += [ts_param(after[0], dialect), after[1]]
+    return (" WHERE " + " AND ".join(parts)) if parts else "", params

@@ -1,0 +1,211 @@
+"""``AuditWriter``: the request path's way to make a decision record durable.
+
+``await writer.write(record)`` returns once the record is committed (to the store, or, with
+fail-open, fsynced to the local spool). One task owns a bounded queue and commits whatever
+has queued up while the previous commit ran, in one transaction (group commit): under load
+many writes share one fsync, and at low load a write waits for just its own commit.
+
+The writer is also the chain's sequencer: it seals each batch (``chain.seal``) and adopts
+the new chain head only once the batch is durable, so a failed batch leaves no gap.
+
+While the store is down, batches go to the spool (fail-open) or fail with
+``AuditUnavailable`` (fail-closed). Once a spool exists, new batches follow it there
+until a replay has emptied it, so records reach the store in chain order. The store is
+retried at most every ``retry_interval`` seconds; between retries writes do not wait for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from gateway.audit.chain import ChainHead, seal
+from gateway.audit.errors import AuditUnavailable
+from gateway.audit.record import DecisionRecord
+from gateway.audit.spool import Spool, orphans, read_chunks
+from gateway.audit.store import AuditStore
+from gateway.metrics import Metrics
+
+log = logging.getLogger("gateway.audit")
+REPLAY_CHUNK = 500
+
+_Item = tuple[DecisionRecord, "asyncio.Future[None]"]
+
+
+def new_chain_id() -> str:
+    """Unique per writer instance: host (pod) name plus a random suffix."""
+    return f"{socket.gethostname()}-{uuid.uuid4().hex[:12]}"
+
+
+class AuditWriter:
+    def __init__(
+        self,
+        store: AuditStore,
+        *,
+        spool_dir: Path,
+        fail_open: bool = True,
+        chain_id: str | None = None,
+        max_batch: int = 512,
+        max_queue: int = 10_000,
+        retry_interval: float = 1.0,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.store = store
+        self.fail_open = fail_open
+        self.chain_id = chain_id or new_chain_id()
+        self.spool = Spool(spool_dir, self.chain_id)
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Item | None] = asyncio.Queue(max_queue)
+        self._retry_interval = retry_interval
+        self._metrics = metrics
+        self._head = ChainHead(self.chain_id)
+        self._store_ok = True
+        self._next_try = 0.0  # monotonic time of the next store attempt while it is down
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0  # commits made; records/batches is the group-commit factor
+
+    async def start(self) -> None:
+        """Replay spools left by dead writers (if the store is up), then accept writes."""
+        await self._replay_orphans()
+        self._task = asyncio.create_task(self._run(), name="audit-writer")
+
+    async def write(self, record: DecisionRecord) -> None:
+        """Return once ``record`` is durable; raise ``AuditUnavailable`` if it is not."""
+        if self._task is None or self._task.done():
+            raise AuditUnavailable("decision log writer is not running")
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait((record, fut))
+        except asyncio.QueueFull:
+            self._error()
+            raise AuditUnavailable("decision log queue is full") from None
+        started = time.perf_counter()
+        # If the caller is cancelled (client gone), ``fut`` is cancelled with it, but the
+        # record stays queued and is still written: the decision was made.
+        await fut
+        if self._metrics is not None:
+            self._metrics.audit_write_seconds.observe(time.perf_counter() - started)
+
+    async def close(self) -> None:
+        """Commit everything queued, then stop. Idempotent."""
+        if self._task is not None and not self._task.done():
+            await self._queue.put(None)
+            await self._task
+        await asyncio.to_thread(self.spool.close)
+
+    @property
+    def store_available(self) -> bool:
+        return self._store_ok
+
+    async def _run(self) -> None:
+        stop = False
+        while not stop:
+            item = await self._queue.get()
+            if item is None:
+                break
+            batch = [item]
+            while len(batch) < self._max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[_Item]) -> None:
+        sealed, head = seal([r for r, _ in batch], self._head)
+        error: AuditUnavailable | None = None
+        try:
+            await self._persist(sealed)
+            self._head = head
+            self.batches += 1
+        except AuditUnavailable as e:
+            error = e
+        except Exception as e:  # the writer task must survive anything a backend throws
+            log.exception("decision log batch failed")
+            error = AuditUnavailable(f"decision log write failed: {e}")
+        if error is not None:
+            self._error()
+        for _, fut in batch:
+            if not fut.done():
+                if error is None:
+                    fut.set_result(None)
+                else:
+                    fut.set_exception(error)
+
+    async def _persist(self, sealed: list[DecisionRecord]) -> None:
+        if self._may_try_store() and await self._drain_spool():
+            try:
+                await self.store.append(sealed)
+                self._mark_store(True)
+                return
+            except Exception as e:
+                log.warning("decision log store unavailable: %s", e)
+                self._mark_store(False)
+        if not self.fail_open:
+            raise AuditUnavailable("decision log store is unavailable (fail-closed)")
+        try:
+            await asyncio.to_thread(self.spool.append, sealed)
+        except OSError as e:
+            raise AuditUnavailable(f"decision log spool failed: {e}") from e
+
+    def _may_try_store(self) -> bool:
+        return self._store_ok or time.monotonic() >= self._next_try
+
+    def _mark_store(self, ok: bool) -> None:
+        if not ok:
+            self._error()
+            self._next_try = time.monotonic() + self._retry_interval
+        elif not self._store_ok:
+            log.info("decision log store is back")
+        self._store_ok = ok
+
+    async def _drain_spool(self) -> bool:
+        """Replay this writer's spool into the store; True when the spool is empty."""
+        if not self.spool.pending:
+            return True
+        try:
+            await self._replay(self.spool.chunks(REPLAY_CHUNK))
+            await asyncio.to_thread(self.spool.clear)
+        except Exception as e:
+            log.warning("decision log spool replay failed: %s", e)
+            self._mark_store(False)
+            return False
+        self._mark_store(True)
+        await self._replay_orphans()
+        return True
+
+    async def _replay_orphans(self) -> None:
+        """Spools of writers that died: replay them, then remove them. Best effort; a
+        failure leaves the file for the next attempt (appends are idempotent by id)."""
+        found = await asyncio.to_thread(
+            lambda: list(orphans(self.spool.directory, self.spool.path))
+        )
+        for path, fd in found:
+            try:
+                await self._replay(read_chunks(path, REPLAY_CHUNK))
+                await asyncio.to_thread(path.unlink)
+                log.info("replayed orphaned spool %s", path)
+            except Exception as e:
+                log.warning("could not replay spool %s yet: %s", path, e)
+                self._mark_store(False)
+            finally:
+                os.close(fd)
+
+    async def _replay(self, chunks: Iterator[list[DecisionRecord]]) -> None:
+        # One chunk in memory at a time: a spool can grow large during a long outage.
+        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+            await self.store.append(chunk)
+
+    def _error(self) -> None:
+        if self._metrics is not None:
+            self._metrics.audit_errors.inc()
