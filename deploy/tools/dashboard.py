@@ -61,7 +61,7 @@ class Row:
 
 def rows() -> list[Row]:
     """Every row and panel of the dashboard, top to bottom."""
-    api = 'route!~"/healthz|/readyz|/metrics"'
+    api = 'route!~"healthz|readyz|metrics"'
     not_allowed, blocked = 'action!="allow"', 'action="block"'
     return [
         Row("Traffic", [
