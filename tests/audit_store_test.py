@@ -1,0 +1,151 @@
+"""Both backends, same tests: append, filters, paging, purge with anchors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from gateway.audit import AuditStore, RecordFilter, open_store
+from gateway.audit.chain import ChainHead, seal
+from gateway.audit.errors import AuditConfigError
+from gateway.audit.store import PAGE, iter_records
+from tests import audit_fixtures as fx
+from tests.audit_fixtures import rec, verify
+
+audit_url, store = fx.audit_url, fx.store  # fixtures shared by the audit tests
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+async def test_append_round_trips_every_field(store: AuditStore) -> None:
+    r = rec(
+        ts=datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC), direction="output", action="block",
+        user="ab" * 16, request_id="req-1", stage="stream", incident=True,
+        categories=("A1.04", "X2"), scores={"A1.04": 0.975, "X2": 1e-7}, matched_terms=("词一", "b"),
+        policy_version="p1", model_version="m1", latency_ms={"lexicon": 0.125}, text_mode="full",
+        text="含中文 <b>&",
+    )  # fmt: skip
+    [sealed], _ = seal([r], ChainHead("c"))
+    await store.append([sealed])
+    assert await store.get(r.id) == sealed
+    assert await store.get("missing") is None
+
+
+async def test_append_is_idempotent_by_id(store: AuditStore) -> None:
+    sealed, _ = seal([rec(), rec()], ChainHead("c"))
+    await store.append(sealed)
+    await store.append(sealed)  # a spool replay after a crash between commit and truncate
+    assert await store.count() == 2
+
+
+async def test_filters(store: AuditStore) -> None:
+    rows = [
+        rec(ts=T0, tenant="a", categories=("A1.01",), action="block"),
+        rec(ts=T0 + timedelta(hours=1), tenant="a", categories=("A2.01", "A1.01"), direction="output"),
+        rec(ts=T0 + timedelta(hours=2), tenant="b", categories=("A2.01",), action="flag"),
+        rec(ts=T0 + timedelta(days=2), tenant="b"),
+    ]  # fmt: skip
+    sealed, _ = seal(rows, ChainHead("c"))
+    await store.append(sealed)
+
+    async def ids(**kw: object) -> list[str]:
+        return [r.id for r in await store.query(RecordFilter(**kw))]  # type: ignore[arg-type]
+
+    ordered = [r.id for r in rows]
+    assert await ids() == ordered
+    assert await ids(tenant="a") == ordered[:2]
+    assert await ids(category="A1.01") == ordered[:2]
+    assert await ids(category="A2.01", tenant="b") == [ordered[2]]
+    assert await ids(action="block") == [ordered[0]]
+    assert await ids(direction="output") == [ordered[1]]
+    assert await ids(since=T0 + timedelta(hours=1), until=T0 + timedelta(days=1)) == ordered[1:3]
+    assert await ids(category="A5.01") == []
+
+
+async def test_paging_covers_everything_once(store: AuditStore) -> None:
+    n = PAGE + 37
+    rows = [rec(ts=T0 + timedelta(microseconds=i // 3)) for i in range(n)]  # tied timestamps
+    sealed, _ = seal(rows, ChainHead("c"))
+    await store.append(sealed)
+    seen = [r.id async for r in iter_records(store, RecordFilter())]
+    assert len(seen) == n and set(seen) == {r.id for r in rows}
+    assert not (await verify(store)).problems
+
+
+async def test_purge_deletes_old_prefix_and_keeps_chain_verifiable(store: AuditStore) -> None:
+    now = datetime.now(UTC)
+    old = [rec(ts=now - timedelta(days=400 - i)) for i in range(5)]
+    young = [rec(ts=now - timedelta(days=10 - i)) for i in range(3)]
+    a, head = seal(old + young, ChainHead("a"))
+    b, _ = seal([rec(ts=now - timedelta(days=300))], ChainHead("b"))  # a chain purged whole
+    await store.append(a + b)
+
+    result = await store.purge(now - timedelta(days=200))
+    assert result.deleted == 6
+    assert {(x.chain_id, x.seq) for x in result.anchors} == {("a", 5), ("b", 1)}
+    assert await store.count() == 3
+    v = await verify(store)
+    assert not v.problems and v.checked == 3
+
+    # Later records still chain onto the purged prefix.
+    more, _ = seal([rec()], head)
+    await store.append(more)
+    assert not (await verify(store)).problems
+    # A second purge with nothing to delete changes nothing.
+    assert (await store.purge(now - timedelta(days=200))).deleted == 0
+    assert not (await verify(store)).problems
+
+
+async def test_purge_never_deletes_past_a_young_record(store: AuditStore) -> None:
+    now = datetime.now(UTC)
+    cutoff = now - timedelta(days=200)
+    # Sequenced out of time order: seq 2 is young, seq 3 is old again.
+    rows = [rec(ts=cutoff - timedelta(days=1)), rec(ts=cutoff + timedelta(seconds=1)),
+            rec(ts=cutoff - timedelta(seconds=1))]  # fmt: skip
+    sealed, _ = seal(rows, ChainHead("a"))
+    await store.append(sealed)
+    assert (await store.purge(cutoff)).deleted == 1
+    assert sorted(r.seq for r in await store.query(RecordFilter())) == [2, 3]
+    assert not (await verify(store)).problems
+
+
+async def test_tampering_in_the_database_is_found(audit_url: str, store: AuditStore) -> None:
+    from tests.audit_fixtures import sql_exec
+
+    sealed, _ = seal([rec() for _ in range(6)], ChainHead("c"))
+    await store.append(sealed)
+    assert not (await verify(store)).problems
+    sql_exec(audit_url, "UPDATE audit_records SET action = 'allow', text = 'x' WHERE seq = 4")
+    [p] = (await verify(store)).problems
+    assert (p.kind, p.seq) == ("modified", 4)
+
+
+def test_unknown_scheme_is_refused() -> None:
+    with pytest.raises(AuditConfigError):
+        open_store("mysql://x")
+    with pytest.raises(AuditConfigError):
+        open_store("postgresql://h/db?schema=bad;drop")
+
+
+async def test_store_down_raises_and_recovers(tmp_path: object) -> None:
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "dir.db"
+    path.mkdir()  # a directory where the file should be: SQLite cannot open it
+    s = open_store(f"sqlite:///{path}")
+    sealed, _ = seal([rec()], ChainHead("c"))
+    with pytest.raises(Exception, match="unable to open"):
+        await s.append(sealed)
+    path.rmdir()
+    await s.append(sealed)  # the store opens lazily, so it recovers by itself
+    assert await s.count() == 1
+    await s.close()
+
+
+async def test_postgres_down_raises() -> None:
+    s = open_store("postgresql://postgres@127.0.0.1:1/test")
+    sealed, _ = seal([rec()], ChainHead("c"))
+    with pytest.raises(Exception, match=r"(?i)connect"):
+        await s.append(sealed)
+    await s.close()
