@@ -83,7 +83,7 @@ async def test_fail_closed_raises_and_leaves_no_gap(store: AuditStore, spool_dir
     flaky.down = True
     with pytest.raises(AuditUnavailable):
         await w.write(rec())
-    assert not w.spool.pending and not os.path.exists(w.spool.path)  # nothing spooled
+    assert not w.spool.pending and not await asyncio.to_thread(w.spool.path.exists)
     flaky.down = False
     await w.write(rec())
     await w.close()
