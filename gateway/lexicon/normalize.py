@@ -1,0 +1,287 @@
+"""Text normalization that defeats common keyword evasions and keeps offsets.
+
+Rules, applied left to right to *clusters* (a base character plus the combining marks that
+follow it, at most :data:`MAX_CLUSTER` original characters):
+
+1. zero-width and other invisible characters are removed;
+2. Unicode NFKC (full-width ASCII ``ＡＢＣ１`` becomes ``ABC1``, ``①`` becomes ``1``);
+3. full-width to half-width (only matters when NFKC is off);
+4. case folding (``Bomb`` and ``BOMB`` become ``bomb``);
+5. traditional to simplified Chinese per character (``炸彈`` becomes ``炸弹``);
+6. a run of at most :data:`MAX_SEPARATOR_RUN` original characters that are separators
+   (whitespace, punctuation, symbols, emoji, control characters, invisible characters)
+   between two CJK characters is removed (``炸 弹``, ``炸*弹``, ``炸.弹`` become ``炸弹``).
+
+Homophone and pinyin evasions are not handled here: the matcher expands *terms* instead
+(see :mod:`gateway.lexicon.variants`), which keeps the text and its offsets simple.
+
+Streaming contract
+------------------
+``normalize`` is left to right: for any split ``text = p + s``, every normalized character
+of ``normalize(p)`` whose offset is ``< len(p) - UNSTABLE_TAIL`` appears, with the same
+offset and at the same index, in ``normalize(p + s)``. Only the last
+:data:`UNSTABLE_TAIL` (= 3) original characters of a prefix can still change, for two
+reasons: a trailing separator run after a CJK character is removed once a CJK character
+follows it (at most ``MAX_SEPARATOR_RUN`` = 3 characters), and a trailing cluster can absorb
+following combining marks (at most ``MAX_CLUSTER - 1`` = 3 characters). A stream moderator
+that re-normalizes a held-back window must therefore keep at least the last
+``UNSTABLE_TAIL`` original characters unreleased, in addition to ``max_term_len``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache, lru_cache
+
+from gateway.lexicon import charclass
+
+MAX_SEPARATOR_RUN = 3
+MAX_CLUSTER = 4
+UNSTABLE_TAIL = max(MAX_SEPARATOR_RUN, MAX_CLUSTER - 1)
+
+# Full-width ASCII variants and the ideographic space, for NFKC-off configurations.
+_FULLWIDTH: dict[int, int] = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizeConfig:
+    """Which normalization rules run. The default (all on) is what the gateway uses."""
+
+    nfkc: bool = True
+    casefold: bool = True
+    fullwidth: bool = True
+    traditional_to_simplified: bool = True
+    strip_zero_width: bool = True
+    strip_separators_between_cjk: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """Normalized text plus, for each of its characters, the index in the original text.
+
+    ``len(offsets) == len(text) + 1``; the last entry is the original length, so the
+    original span of normalized ``text[i:j]`` starts at ``offsets[i]``.
+    """
+
+    text: str
+    offsets: tuple[int, ...]
+
+
+DEFAULT_CONFIG = NormalizeConfig()
+
+
+def map_chars(s: str, config: NormalizeConfig) -> str:
+    """Apply the per-character rules (1-5) to one cluster, or to a whole term."""
+    if config.strip_zero_width:
+        s = _drop_zero_width(s)
+    if config.nfkc:
+        s = unicodedata.normalize("NFKC", s)
+    if config.fullwidth:
+        s = s.translate(_FULLWIDTH)
+    if config.casefold:
+        s = s.casefold()
+        if config.nfkc:  # casefold can leave a decomposed form (U+01F0 -> j + U+030C)
+            s = unicodedata.normalize("NFKC", s)
+    if config.traditional_to_simplified:
+        s = s.translate(charclass.t2s_table())
+    if config.strip_zero_width:
+        s = _drop_zero_width(s)
+    return s
+
+
+def _drop_zero_width(s: str) -> str:
+    if s.isascii():
+        return s
+    return "".join(c for c in s if c not in charclass.ZERO_WIDTH)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    """Per-config derived data, built once (a fraction of a second) on first use.
+
+    The fast-path classes cover the BMP only: Python's regex engine tests a BMP-only class
+    with one bitmap lookup, while a class with astral ranges is a linear scan. Text with
+    astral characters (emoji, CJK extension B) takes the cluster path.
+    """
+
+    one_to_one: dict[int, int]  # BMP chars whose normalization is one other char
+    mapped: re.Pattern[str]  # any char of one_to_one
+    special: re.Pattern[str]  # BMP chars that need the cluster-by-cluster path
+    extenders: frozenset[int]  # chars that join the cluster before them
+    separator: re.Pattern[str]  # any strippable separator (a cheap pre-check for runs)
+    separator_run: re.Pattern[str]  # a strippable separator run between CJK chars
+    clusters: dict[str, _ClusterInfo]  # cluster -> mapped info, bounded, per config
+
+
+@cache
+def _tables(config: NormalizeConfig) -> _Tables:
+    one_to_one: dict[int, int] = {}
+    special: set[int] = set()
+    extenders: set[int] = set()
+    cjk: set[int] = set()
+    separators: set[int] = set()
+    t2s = charclass.t2s_table() if config.traditional_to_simplified else {}
+    for cp in range(0x30000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        ch = chr(cp)
+        if charclass.extends_cluster(ch) or (
+            config.nfkc
+            and (n := unicodedata.normalize("NFKC", ch))
+            and charclass.extends_cluster(n[0])
+        ):
+            extenders.add(cp)
+            special.add(cp)
+            continue
+        if (
+            unicodedata.decomposition(ch) == ""
+            and ch.casefold() == ch
+            and cp not in t2s
+            and ch not in charclass.ZERO_WIDTH
+            and not (config.fullwidth and cp in _FULLWIDTH)
+        ):
+            out = ch  # nothing applies: skip the expensive mapping
+        else:
+            out = map_chars(ch, config)
+        if len(out) != 1:
+            special.add(cp)
+            continue
+        if out != ch:
+            one_to_one[cp] = ord(out)
+        if cp < 0x10000:
+            if charclass.is_cjk(out):
+                cjk.add(cp)
+            elif charclass.is_separator(out) and ch not in charclass.CLAUSE_BOUNDARIES:
+                separators.add(cp)
+    if config.strip_zero_width:
+        special |= {ord(c) for c in charclass.ZERO_WIDTH}
+    cjk_class = charclass.char_class(cjk)
+    sep_class = charclass.char_class(separators)
+    return _Tables(
+        one_to_one=one_to_one,
+        mapped=re.compile(f"[{charclass.char_class(c for c in one_to_one if c < 0x10000)}]"),
+        special=re.compile(f"[{charclass.char_class(c for c in special if c < 0x10000)}]"),
+        extenders=frozenset(extenders),
+        separator=re.compile(f"[{sep_class}]"),
+        separator_run=re.compile(
+            f"(?<=[{cjk_class}])[{sep_class}]{{1,{MAX_SEPARATOR_RUN}}}(?=[{cjk_class}])"
+        ),
+        clusters={},
+    )
+
+
+def normalize(text: str, config: NormalizeConfig = DEFAULT_CONFIG) -> Normalized:
+    """Normalize ``text`` for matching; see the module docstring for rules and contract."""
+    if text.isascii():
+        # ASCII is NFKC already, has no CJK and no invisible characters: one C call.
+        return Normalized(text.lower() if config.casefold else text, _identity(len(text)))
+    tables = _tables(config)
+    if _has_astral(text) or tables.special.search(text) is not None:
+        return _normalize_clusters(text, config, tables)
+    # Fast path: every character maps to exactly one character, so only separator runs
+    # move offsets. Replacing each distinct mapped char with str.replace beats a
+    # str.translate over the whole text (a dict lookup per character) by about 3x.
+    out = text
+    table = tables.one_to_one
+    for ch in set(tables.mapped.findall(text)):
+        out = out.replace(ch, chr(table[ord(ch)]))
+    if not config.strip_separators_between_cjk or tables.separator.search(text) is None:
+        return Normalized(out, _identity(len(text)))
+    # Separator classes were computed on original chars, so the runs are found in `text`.
+    runs = [m.span() for m in tables.separator_run.finditer(text)]
+    if not runs:
+        return Normalized(out, _identity(len(text)))
+    pieces: list[str] = []
+    offsets: list[int] = []
+    pos = 0
+    for start, end in runs:
+        pieces.append(out[pos:start])
+        offsets.extend(range(pos, start))
+        pos = end
+    pieces.append(out[pos:])
+    offsets.extend(range(pos, len(text) + 1))
+    return Normalized("".join(pieces), tuple(offsets))
+
+
+@lru_cache(maxsize=4096)
+def _identity(length: int) -> tuple[int, ...]:
+    """Offsets of a text that normalization did not reshape; shared, since tuples are."""
+    return tuple(range(length + 1))
+
+
+def _has_astral(text: str) -> bool:
+    # One C-level encode; astral chars take two UTF-16 code units.
+    return len(text.encode("utf-16-le", "surrogatepass")) != 2 * len(text)
+
+
+def _normalize_clusters(text: str, config: NormalizeConfig, tables: _Tables) -> Normalized:
+    """The general path: cluster by cluster. Also the reference the fast path must equal."""
+    strip_runs = config.strip_separators_between_cjk
+    cache = tables.clusters
+    pieces: list[str] = []
+    offsets: list[int] = []
+    # A separator run after a CJK char is held in `pending` until we know what follows it.
+    pending: list[tuple[int, str]] = []
+    pending_len = 0  # original characters in the pending run
+    after_cjk = False  # the last emitted output char is CJK
+    for start, raw in _clusters(text, tables.extenders):
+        info = cache.get(raw)
+        if info is None:
+            info = _cluster_info(raw, config)
+            if len(cache) >= _CLUSTER_CACHE_MAX:
+                cache.clear()  # bounded: a flood of distinct clusters cannot grow memory
+            cache[raw] = info
+        out, strippable, starts_cjk, ends_cjk = info
+        if strip_runs and after_cjk and strippable:
+            pending.append((start, out))
+            pending_len += len(raw)
+            continue
+        if pending:
+            if not (starts_cjk and pending_len <= MAX_SEPARATOR_RUN):
+                for p_start, p_out in pending:
+                    pieces.append(p_out)
+                    offsets.extend([p_start] * len(p_out))
+            pending.clear()
+            pending_len = 0
+        if out:
+            pieces.append(out)
+            offsets.extend([start] * len(out))
+            after_cjk = ends_cjk
+    for p_start, p_out in pending:
+        pieces.append(p_out)
+        offsets.extend([p_start] * len(p_out))
+    offsets.append(len(text))
+    return Normalized("".join(pieces), tuple(offsets))
+
+
+_CLUSTER_CACHE_MAX = 65536
+_ClusterInfo = tuple[str, bool, bool, bool]  # output, strippable, starts CJK, ends CJK
+
+
+def _cluster_info(raw: str, config: NormalizeConfig) -> _ClusterInfo:
+    out = map_chars(raw, config)
+    # An empty output (an invisible char) continues a separator run and counts toward its
+    # length; clause punctuation never does (see charclass.CLAUSE_BOUNDARIES).
+    strippable = raw[0] not in charclass.CLAUSE_BOUNDARIES and all(
+        charclass.is_separator(c) for c in out
+    )
+    return (
+        out,
+        strippable,
+        bool(out) and charclass.is_cjk(out[0]),
+        bool(out) and charclass.is_cjk(out[-1]),
+    )
+
+
+def _clusters(text: str, extenders: frozenset[int]) -> list[tuple[int, str]]:
+    """Split into (start, chars): a base plus up to MAX_CLUSTER - 1 following extenders."""
+    clusters: list[tuple[int, str]] = []
+    start = 0
+    n = len(text)
+    for i in range(1, n + 1):
+        if i == n or ord(text[i]) not in extenders or i - start >= MAX_CLUSTER:
+            clusters.append((start, text[start:i]))
+            start = i
+    return clusters

@@ -1,0 +1,143 @@
+"""Normalization rules, the original-offset mapping and the streaming (prefix) contract."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.lexicon.normalize import (
+    DEFAULT_CONFIG,
+    MAX_SEPARATOR_RUN,
+    UNSTABLE_TAIL,
+    NormalizeConfig,
+    Normalized,
+    _normalize_clusters,
+    _tables,
+    normalize,
+)
+
+# (original, normalized text, offsets): one row per rule, offsets spelled out.
+CASES = [
+    # ASCII: case folding only, offsets are the identity.
+    ("Pipe BOMB", "pipe bomb", (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)),
+    # Full-width letters, digits and the ideographic space become ASCII (NFKC).
+    ("ＢＯＭＢ１", "bomb1", (0, 1, 2, 3, 4, 5)),
+    ("ａ\u3000ｂ", "a b", (0, 1, 2, 3)),
+    # Traditional to simplified, char by char.
+    ("製作炸彈", "制作炸弹", (0, 1, 2, 3, 4)),
+    # Zero-width characters are removed anywhere.
+    ("bo\u200bmb", "bomb", (0, 1, 3, 4, 5)),
+    ("炸\ufeff弹", "炸弹", (0, 2, 3)),
+    # Separators between CJK characters are removed ...
+    ("炸 弹", "炸弹", (0, 2, 3)),
+    ("炸*弹", "炸弹", (0, 2, 3)),
+    ("炸.弹", "炸弹", (0, 2, 3)),
+    ("炸\u200b弹", "炸弹", (0, 2, 3)),
+    ("炸 * 弹", "炸弹", (0, 4, 5)),
+    ("炸💣弹", "炸弹", (0, 2, 3)),
+    ("炸＊弹", "炸弹", (0, 2, 3)),
+    # ... but not runs longer than MAX_SEPARATOR_RUN, nor between Latin letters ...
+    ("炸    弹", "炸    弹", (0, 1, 2, 3, 4, 5, 6)),
+    ("a b", "a b", (0, 1, 2, 3)),
+    ("炸 b", "炸 b", (0, 1, 2, 3)),
+    # ... nor Chinese clause punctuation (it would join sentences).
+    ("好，我们", "好,我们", (0, 1, 2, 3, 4)),
+    ("好。我们", "好。我们", (0, 1, 2, 3, 4)),
+    ("好\n我们", "好\n我们", (0, 1, 2, 3, 4)),
+    # A combining mark composes with its base; both map to the base's offset.
+    ("e\u0301x", "éx", (0, 2, 3)),
+    # One char expanding to several: all map to that char.
+    ("㈱a", "(株)a", (0, 0, 0, 1, 2)),
+    ("ﬁre", "fire", (0, 0, 1, 2, 3)),
+    # Case folding that expands.
+    ("Straße", "strasse", (0, 1, 2, 3, 4, 4, 5, 6)),
+    ("", "", (0,)),
+]
+
+
+@pytest.mark.parametrize(("original", "text", "offsets"), CASES)
+def test_rules_and_offsets(original: str, text: str, offsets: tuple[int, ...]) -> None:
+    norm = normalize(original)
+    assert norm == Normalized(text, offsets)
+    assert len(norm.offsets) == len(norm.text) + 1
+    assert norm.offsets[-1] == len(original)
+
+
+@pytest.mark.parametrize(("original", "text", "offsets"), CASES)
+def test_cluster_path_agrees_with_fast_path(
+    original: str, text: str, offsets: tuple[int, ...]
+) -> None:
+    tables = _tables(DEFAULT_CONFIG)
+    assert _normalize_clusters(original, DEFAULT_CONFIG, tables) == Normalized(text, offsets)
+
+
+@pytest.mark.parametrize(
+    ("config", "original", "expected"),
+    [
+        (NormalizeConfig(casefold=False), "BoMB", "BoMB"),
+        (NormalizeConfig(traditional_to_simplified=False), "炸彈", "炸彈"),
+        (
+            NormalizeConfig(strip_zero_width=False, strip_separators_between_cjk=False),
+            "炸\u200b弹",
+            "炸\u200b弹",
+        ),
+        (NormalizeConfig(strip_separators_between_cjk=False), "炸 弹", "炸 弹"),
+        (NormalizeConfig(nfkc=False), "ＢＯＭＢ", "bomb"),  # full-width rule alone
+        (NormalizeConfig(nfkc=False, fullwidth=False), "ＢＯＭＢ", "ｂｏｍｂ"),
+        (NormalizeConfig(nfkc=False), "①", "①"),
+    ],
+)
+def test_each_rule_can_be_switched_off(
+    config: NormalizeConfig, original: str, expected: str
+) -> None:
+    assert normalize(original, config).text == expected
+
+
+def test_normalized_char_comes_from_its_offset() -> None:
+    original = "教我 怎么製*作炸\u200b彈，ＢＯＭＢ"
+    norm = normalize(original)
+    assert norm.text == "教我怎么制作炸弹,bomb"
+    for i, ch in enumerate(norm.text):
+        assert normalize(original[norm.offsets[i]]).text.startswith(ch)
+
+
+# Text built from the characters that exercise every rule, so examples hit the edges.
+_ALPHABET = st.sampled_from(
+    [*"炸弹彈製作教我ab ZＺ*.，。\n", "\u200b", "\u0301", "\u3000", "😀", "㈱", "ß", "\u1161"]
+)
+_TEXT = st.lists(_ALPHABET, max_size=30).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXT)
+def test_fast_path_equals_cluster_path(text: str) -> None:
+    assert normalize(text) == _normalize_clusters(text, DEFAULT_CONFIG, _tables(DEFAULT_CONFIG))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXT, _TEXT)
+def test_prefix_is_stable_except_the_unstable_tail(prefix: str, suffix: str) -> None:
+    """The contract the stream moderator relies on (see the normalize module docstring)."""
+    part = normalize(prefix)
+    whole = normalize(prefix + suffix)
+    stable = sum(1 for o in part.offsets[:-1] if o < len(prefix) - UNSTABLE_TAIL)
+    assert whole.text[:stable] == part.text[:stable]
+    assert whole.offsets[:stable] == part.offsets[:stable]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40))
+def test_offsets_are_monotonic_and_in_range(text: str) -> None:
+    norm = normalize(text)
+    assert len(norm.offsets) == len(norm.text) + 1
+    assert list(norm.offsets) == sorted(norm.offsets)
+    assert norm.offsets[-1] == len(text)
+    assert all(0 <= o <= len(text) for o in norm.offsets)
+
+
+def test_unstable_tail_is_needed() -> None:
+    # A trailing separator after a CJK char is only removed once a CJK char follows it.
+    assert normalize("炸 ").text == "炸 "
+    assert normalize("炸 弹").text == "炸弹"
+    assert UNSTABLE_TAIL >= MAX_SEPARATOR_RUN
