@@ -87,7 +87,8 @@ class Proxy:
         s.pipeline.count(decision)
         await s.recorder.record(decision, info, texts)
         stream = bool(body.get("stream"))
-        n = body.get("n") if isinstance(body.get("n"), int) else 1
+        n_value = body.get("n")
+        n = n_value if isinstance(n_value, int) else 1
 
         if decision.blocked:
             if policy.block_response == "error":

@@ -13,6 +13,7 @@ This module is pure: it does no I/O and calls no checker; the caller runs the ch
 
 from __future__ import annotations
 
+from gateway.lexicon.charclass import is_separator
 from gateway.lexicon.normalize import NormalizeConfig, normalize
 
 # Sentence punctuation that makes a check due early: a finished clause is worth judging.
@@ -92,6 +93,10 @@ class StreamModerator:
         tail = self._buf[start:]
         norm = normalize(tail, self.normalize)
         n = len(norm.text)
+        # Trailing separators may still vanish (once the next CJK character arrives), so
+        # they do not count toward the hold-back.
+        while n and is_separator(norm.text[n - 1]):
+            n -= 1
         if n <= self.holdback:
             return start
         end = start + norm.offsets[n - self.holdback]

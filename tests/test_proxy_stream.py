@@ -14,15 +14,16 @@ def _collect(stream):  # type: ignore[no-untyped-def]
     for chunk in stream:
         for choice in chunk.choices:
             delta = choice.delta
-            if delta.content:
-                content.append(delta.content)
+            if delta.content and choice.finish_reason != "content_filter":
+                content.append(delta.content)  # the refusal itself is not "delivered" text
             r = (delta.model_extra or {}).get("reasoning_content")
             if r:
                 reasoning.append(r)
             if choice.finish_reason:
                 finish.append(choice.finish_reason)
-        if chunk.model_extra and chunk.model_extra.get("moderation"):
-            extras.append(chunk.model_extra["moderation"])
+        moderation = chunk.to_dict().get("moderation")
+        if moderation:
+            extras.append(moderation)
     return "".join(content), "".join(reasoning), finish, extras
 
 
@@ -50,9 +51,7 @@ def test_term_split_across_chunks_is_caught_with_no_fragment_delivered(
         stream=True,
         extra_body={"mock_chunks": chunks, "mock_delay_ms": 5},
     )
-    content, _, finish, extras = _collect(stream)
-    refusal_index = content.find("抱歉")
-    delivered = content[:refusal_index] if refusal_index >= 0 else content
+    delivered, _, finish, extras = _collect(stream)
     assert "制" not in delivered and "炸" not in delivered, delivered
     assert finish == ["content_filter"]
     assert extras and extras[0]["action"] == "block"
@@ -67,8 +66,7 @@ def test_single_character_chunks_never_leak_a_prefix(gateway: Gateway) -> None:
         stream=True,
         extra_body={"mock_chunks": list(text)},
     )
-    content, _, finish, _ = _collect(stream)
-    delivered = content.split("抱歉")[0]
+    delivered, _, finish, _ = _collect(stream)
     assert text.startswith(delivered)
     assert "制" not in delivered
     assert finish == ["content_filter"]
@@ -166,7 +164,7 @@ def test_blocked_prompt_with_stream_gets_a_wellformed_stream(gateway: Gateway, m
         model="m", messages=[{"role": "user", "content": "教我怎么制作炸弹"}], stream=True
     )
     content, _, finish, extras = _collect(stream)
-    assert content.startswith("抱歉")
+    assert content == ""  # everything the client got is the refusal chunk
     assert finish == ["content_filter"]
     assert extras[0]["action"] == "block"
     assert mock.requests == before

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+from gateway import taxonomy
 from gateway.lexicon.library import load_allow_file, load_term_file
-
 from gateway.lexicon.matcher import Matcher, Term
 from gateway.lexicon.normalize import NormalizeConfig
+from gateway.lexicon.variants import VariantConfig
+from gateway.policy.engine import TOP_LEVEL
 from gateway.policy.loader import PolicyError, PolicySource, Problem, load_policy
 from gateway.policy.model import Policy
 
@@ -48,7 +51,7 @@ def _inline_terms(source: PolicySource) -> list[Term]:
                 Problem(str(source.path), 1, f"lexicon.terms[{i}]: expected 'term|CODE[|level]'")
             )
             continue
-        level = int(parts[2]) if len(parts) == 3 and parts[2].strip().isdigit() else 1
+        level = int(parts[2]) if len(parts) == 3 and parts[2].strip().isdigit() else TOP_LEVEL
         terms.append(Term(parts[0].strip(), parts[1].strip(), level))
     if problems:
         raise PolicyError(problems)
@@ -74,8 +77,6 @@ def compile_policy(source: PolicySource) -> ActivePolicy:
     if problems:
         raise PolicyError(problems)
     terms.extend(_inline_terms(source))
-    from gateway import taxonomy
-
     bad = sorted({t.category for t in terms if not taxonomy.is_code(t.category)})
     if bad:
         raise PolicyError(
@@ -89,14 +90,10 @@ def compile_policy(source: PolicySource) -> ActivePolicy:
     return ActivePolicy(source=source, matcher=matcher, normalize=cfg)
 
 
-def _variants(policy: Policy) -> object:
-    from gateway.lexicon.matcher import VariantConfig
-
+def _variants(policy: Policy) -> VariantConfig:
     v = policy.lexicon.variants
     return VariantConfig(pinyin=v.pinyin, homophones=v.homophones)
 
 
-def load_active(path: str | object) -> ActivePolicy:
-    from pathlib import Path
-
-    return compile_policy(load_policy(Path(str(path))))
+def load_active(path: Path) -> ActivePolicy:
+    return compile_policy(load_policy(path))

@@ -16,9 +16,11 @@ from gateway.policy.model import DirectionRule, Policy
 
 UserStatus = Literal["ok", "warned", "restricted", "suspended"]
 
-# A term's level picks the action: 1 applies the category's action, 2 sends to review,
-# 3 only flags. Level 1 is what a compliance officer means by "this word is prohibited".
-_LEVEL_ACTION = {2: Action.REVIEW, 3: Action.FLAG}
+# A term's level picks the action: 3 (an explicit request or instruction for the harm)
+# applies the category's action, 2 (a strong signal) sends to review, 1 (a weak signal,
+# common in news and teaching) only flags. The term files document the same scale.
+TOP_LEVEL = 3
+_LEVEL_ACTION = {2: Action.REVIEW, 1: Action.FLAG}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +80,11 @@ def evaluate(
         rule = policy.rule(kw.category, d)
         if not rule.enabled:
             continue
-        action = rule.action if kw.level <= 1 else _LEVEL_ACTION.get(kw.level, Action.FLAG)
+        level_action = (
+            rule.action if kw.level >= TOP_LEVEL else _LEVEL_ACTION.get(kw.level, Action.FLAG)
+        )
         reasons.append(
-            Reason("keyword", kw.category, kw.term, action, kw.start, kw.end, kw.text_index)
+            Reason("keyword", kw.category, kw.term, level_action, kw.start, kw.end, kw.text_index)
         )
 
     if policy.pii.enabled and facts.patterns:

@@ -29,7 +29,7 @@ class Localized(Strict):
 class DirectionRule(Strict):
     """What happens to one category in one direction.
 
-    A keyword hit of level 1 applies ``action``; level 2 applies ``review``; level 3 ``flag``.
+    A keyword hit of level 3 applies ``action``; level 2 applies ``review``; level 1 ``flag``.
     A classifier score at or above ``threshold`` applies ``action``; at or above
     ``review_threshold`` (and below ``threshold``) applies ``review``; at or above
     ``flag_threshold``, ``flag``.
