@@ -174,3 +174,12 @@ def test_starter_library_has_no_single_characters() -> None:
     lib = load_library([ROOT / "policies" / "lexicon"])
     assert all(len(t.text) >= 2 for t in lib.terms)
     assert len(lib.terms) >= 300
+
+
+def test_pending_prefix_len() -> None:
+    m = Matcher([BOMB, Term("pipe bomb", "A1.04", 3)])
+    assert m.pending_prefix_len("教我怎么制作炸") == 3  # could become 制作炸弹
+    assert m.pending_prefix_len("教我怎么制") == 1
+    assert m.pending_prefix_len("今天天气很好") == 0
+    assert m.pending_prefix_len("a pipe b") == 6  # "pipe b"
+    assert Matcher([]).pending_prefix_len("制作") == 0

@@ -1,5 +1,10 @@
 """Aho-Corasick keyword matching over normalized text, with an allow list.
 
+The automaton is ``ahocorasick_rs`` (Rust). ``pyahocorasick`` was measured first and
+dropped: its trie nodes find a child by linear search, and the root of a Chinese library
+has thousands of children (one per distinct first character), so a 200-character text
+took ~950 us against a 60,000-term library, versus ~15 us here.
+
 A :class:`Matcher` is built once from a keyword library (terms, allow entries, variant
 settings) and is then read-only, so one instance can serve every request and thread.
 Terms and allow entries are normalized with the same :func:`normalize` as the text, so a
@@ -19,10 +24,11 @@ Semantics:
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import ahocorasick
+import ahocorasick_rs
 
 from gateway.lexicon.normalize import DEFAULT_CONFIG, NormalizeConfig, Normalized, normalize
 from gateway.lexicon.variants import VariantConfig, expand
@@ -95,21 +101,29 @@ class Matcher:
                 ids = ids_by_key.setdefault(k, [])
                 if term_id not in ids:
                     ids.append(term_id)
-        self._automaton = ahocorasick.Automaton()
-        self._max_len = 0
-        for key in ids_by_key.keys() | allow_keys:
-            pattern = _Pattern(
+        keys = sorted(ids_by_key.keys() | allow_keys)  # sorted: same automaton every load
+        self._patterns: tuple[_Pattern, ...] = tuple(
+            _Pattern(
                 length=len(key),
                 term_ids=tuple(ids_by_key.get(key, ())),
                 allow=key in allow_keys,
                 left_bounded=_is_word_char(key[0]),
                 right_bounded=_is_word_char(key[-1]),
             )
-            self._automaton.add_word(key, pattern)
-            self._max_len = max(self._max_len, len(key))
-        self._empty = len(self._automaton) == 0
-        if not self._empty:
-            self._automaton.make_automaton()
+            for key in keys
+        )
+        self._keys: tuple[str, ...] = tuple(keys)
+        self._max_len = max((len(k) for k in keys), default=0)
+        self._automaton: ahocorasick_rs.AhoCorasick | None = (
+            ahocorasick_rs.AhoCorasick(
+                keys,
+                matchkind=ahocorasick_rs.MatchKind.Standard,
+                # Measured fastest for 60k CJK terms (DFA: 1.5x slower, 5x the memory).
+                implementation=ahocorasick_rs.Implementation.ContiguousNFA,
+            )
+            if keys
+            else None
+        )
 
     @property
     def max_term_len(self) -> int:
@@ -127,21 +141,38 @@ class Matcher:
     def __len__(self) -> int:
         return len(self._terms)
 
+    def pending_prefix_len(self, normalized: str) -> int:
+        """Length of the longest suffix of ``normalized`` that could still grow into a
+        pattern (a proper prefix of some pattern), at most ``max_term_len - 1``.
+
+        A stream moderator may release everything before that suffix: no pattern can end
+        in text yet to come and start earlier.
+        """
+        keys = self._keys
+        longest = min(len(normalized), self._max_len - 1)
+        for k in range(longest, 0, -1):
+            suffix = normalized[-k:]
+            # Keys are sorted, so the first key >= suffix starts with it iff any key does.
+            i = bisect.bisect_left(keys, suffix)
+            if i < len(keys) and keys[i].startswith(suffix):
+                return k
+        return 0
+
     def scan(self, text: str) -> list[Hit]:
         """All hits in ``text``, allow-listed ones removed, sorted by start then length."""
         return self.scan_normalized(normalize(text, self._config))
 
     def scan_normalized(self, norm: Normalized) -> list[Hit]:
         """Like :meth:`scan` for a caller that normalized with this matcher's config."""
-        if self._empty:
+        if self._automaton is None:
             return []
         text = norm.text
         n = len(text)
         found: list[tuple[int, int, int]] = []  # (start, end, term_id), normalized coords
         allowed: list[tuple[int, int]] = []
-        for last, pattern in self._automaton.iter(text):
-            end = last + 1
-            start = end - pattern.length
+        patterns = self._patterns
+        for index, start, end in self._automaton.find_matches_as_indexes(text, overlapping=True):
+            pattern = patterns[index]
             if pattern.left_bounded and start > 0 and _is_word_char(text[start - 1]):
                 continue
             if pattern.right_bounded and end < n and _is_word_char(text[end]):

@@ -1,0 +1,199 @@
+"""Keyword-matcher throughput on 200-character texts with a 60,000-term library; prints JSON.
+
+Side by side, in one process on one core:
+
+- ``automaton_only``: Aho-Corasick over the raw text, no normalization (the floor);
+- ``normalize``: :func:`gateway.lexicon.normalize` alone;
+- ``scan``: what the gateway runs, normalize + match + allow list + offset mapping.
+
+Each is run on Chinese texts (real comments from COLD when ``--datasets`` has it, else
+generated) and on English texts. MB/s counts the UTF-8 bytes of the input texts.
+
+The library is the shared public word lists (Sensitive-lexicon and houbb-sensitive-word,
+read at run time) topped up with generated terms to ``--terms``, or generated only with
+``--synthetic``. Pinyin/homophone variants are on, as in the shipped policy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gateway.lexicon import Matcher, Term, VariantConfig, normalize
+from gateway.lexicon.textfile import read_text
+
+DEFAULT_DATASETS = Path("/work/shared/datasets")
+TEXT_LEN = 200
+_COMMON_HAN = (
+    "的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年得就那要下以生会自着去之过家"
+    "学对可她里后小么心多天而能好都然没日于起还发成事只作当想看文无开手十用主行方又如前所本见经"
+    "头面公同三已老从动两长知民样现分将外但身些与高意进把法此实回二理美点月明其种声全工己话儿者"
+)
+_ENGLISH = (
+    "the of and to in is you that it he was for on are as with his they at be this have from or one "
+    "had by word but not what all were we when your can said there use an each which she do how their "
+    "if will up other about out many then them these so some her would make like him into time has look "
+    "two more write go see number no way could people my than first water been call who oil its now find"
+).split()
+
+
+def machine() -> str:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cpu or platform.processor()} ({platform.machine()}), Python {platform.python_version()}"
+    )
+
+
+def shared_terms(root: Path, limit: int) -> list[Term]:
+    """Terms from the public lists, read at run time; only multi-character entries."""
+    files = sorted((root / "Sensitive-lexicon" / "Vocabulary").glob("*.txt"))
+    files.append(
+        root / "houbb-sensitive-word" / "src" / "main" / "resources" / "sensitive_word_dict.txt"
+    )
+    seen: dict[str, None] = {}
+    for path in files:
+        if not path.exists():
+            continue
+        for line in read_text(path).split("\n"):
+            word = line.strip()
+            if len(word) >= 2:
+                seen.setdefault(word, None)
+            if len(seen) >= limit:
+                break
+    return [Term(w, "A1.08", 1) for w in seen]
+
+
+def synthetic_terms(n: int, rng: random.Random, exclude: set[str]) -> list[Term]:
+    out: list[Term] = []
+    while len(out) < n:
+        if rng.random() < 0.85:
+            word = "".join(rng.choice(_COMMON_HAN) for _ in range(rng.randint(2, 5)))
+        else:
+            word = " ".join(rng.choice(_ENGLISH) for _ in range(rng.randint(2, 3))) + "x"
+        if word not in exclude:
+            exclude.add(word)
+            out.append(Term(word, "A1.08", 1))
+    return out
+
+
+def chinese_texts(root: Path, n: int, rng: random.Random) -> tuple[list[str], str]:
+    path = root / "COLD" / "COLDataset" / "train.csv"
+    if path.exists():
+        import csv
+
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            comments = [row["TEXT"] for row in csv.DictReader(f)]
+        texts: list[str] = []
+        while len(texts) < n:
+            buf = ""
+            while len(buf) < TEXT_LEN:
+                buf += rng.choice(comments)
+            texts.append(buf[:TEXT_LEN])
+        return texts, "COLD comments joined and cut to 200 chars"
+    texts = ["".join(rng.choice(_COMMON_HAN + "，。") for _ in range(TEXT_LEN)) for _ in range(n)]
+    return texts, "generated Han text with punctuation"
+
+
+def english_texts(n: int, rng: random.Random) -> list[str]:
+    texts = []
+    for _ in range(n):
+        buf = ""
+        while len(buf) < TEXT_LEN:
+            buf += (
+                rng.choice(_ENGLISH).capitalize() + " "
+                if rng.random() < 0.1
+                else rng.choice(_ENGLISH) + " "
+            )
+        texts.append(buf[:TEXT_LEN])
+    return texts
+
+
+def run(fn: Callable[[str], object], texts: Sequence[str], seconds: float) -> dict[str, float]:
+    """Repeat passes over ``texts`` for about ``seconds``; report the best pass."""
+    nbytes = sum(len(t.encode("utf-8")) for t in texts)
+    best = float("inf")
+    deadline = time.perf_counter() + seconds
+    passes = 0
+    while passes < 2 or time.perf_counter() < deadline:
+        start = time.perf_counter()
+        for t in texts:
+            fn(t)
+        best = min(best, time.perf_counter() - start)
+        passes += 1
+    return {
+        "texts_per_s": round(len(texts) / best),
+        "mb_per_s": round(nbytes / best / 1e6, 2),
+        "us_per_text": round(best / len(texts) * 1e6, 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS)
+    parser.add_argument("--terms", type=int, default=60_000)
+    parser.add_argument("--texts", type=int, default=2_000)
+    parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
+    parser.add_argument("--synthetic", action="store_true", help="generated terms only")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    rng = random.Random(args.seed)
+
+    terms = [] if args.synthetic else shared_terms(args.datasets, args.terms)
+    source = f"{len(terms)} shared public terms"
+    terms += synthetic_terms(args.terms - len(terms), rng, {t.text for t in terms})
+    source += f" + {args.terms - int(source.split()[0])} generated"
+
+    started = time.perf_counter()
+    matcher = Matcher(terms, allow=["乌鲁木齐"], variants=VariantConfig())
+    build_s = time.perf_counter() - started
+    raw = matcher._automaton  # the floor: same automaton, raw text, no normalization
+    assert raw is not None
+
+    zh, zh_source = chinese_texts(args.datasets, args.texts, rng)
+    en = english_texts(args.texts, rng)
+    hits_per_text = sum(len(matcher.scan(t)) for t in zh) / len(zh)
+
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for name, texts in (("chinese", zh), ("english", en)):
+        normalize("warm up")
+        results[name] = {
+            "automaton_only": run(
+                lambda t: raw.find_matches_as_indexes(t, overlapping=True), texts, args.seconds
+            ),
+            "normalize": run(normalize, texts, args.seconds),
+            "scan": run(matcher.scan, texts, args.seconds),
+        }
+    report = {
+        "benchmark": "bench_matcher",
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine(),
+        "library": {"terms": len(matcher), "source": source, "variants": True},
+        "patterns_max_len": matcher.max_term_len,
+        "build_seconds": round(build_s, 2),
+        "text_chars": TEXT_LEN,
+        "chinese_texts": zh_source,
+        "hits_per_chinese_text": round(hits_per_text, 2),
+        "target_mb_per_s": 20,
+        "results": results,
+    }
+    json.dump(report, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

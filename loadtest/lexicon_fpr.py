@@ -1,0 +1,134 @@
+"""False-positive rate of a keyword library on benign Chinese text; prints JSON.
+
+Benign text: the label-0 rows of COLD (train + dev) and SWSR, and the CValues
+responsibility prompts (sensitive but legitimate questions). The data is read at run time
+from ``--datasets`` (default ``/work/shared/datasets``) and never copied.
+
+    python loadtest/lexicon_fpr.py                       # the shipped starter library
+    python loadtest/lexicon_fpr.py --lexicon my/terms.csv --no-variants --examples 20
+
+A text counts as a false positive when any term fires on it (levels are reported
+separately, since a policy may only block at level >= 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gateway.lexicon import Matcher, VariantConfig, load_library
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATASETS = Path("/work/shared/datasets")
+
+
+def _csv_rows(path: Path, text_col: str) -> Iterator[str]:
+    csv.field_size_limit(1 << 24)
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get("label", "").strip() == "0":
+                yield row[text_col]
+
+
+def benign_sources(root: Path) -> dict[str, list[str]]:
+    """Benign texts per source; a missing file is an error, not a silent skip."""
+    cold = root / "COLD" / "COLDataset"
+    sources = {
+        "COLD label 0 (train+dev)": [
+            *_csv_rows(cold / "train.csv", "TEXT"),
+            *_csv_rows(cold / "dev.csv", "TEXT"),
+        ],
+        "SWSR label 0": list(_csv_rows(root / "SWSR" / "SWSR" / "SexComment.csv", "comment_text")),
+        "CValues responsibility prompts": [
+            json.loads(line)["prompt"]
+            for line in (root / "CValues" / "dataset" / "cvalues_responsibility_prompts.jsonl")
+            .read_text("utf-8")
+            .splitlines()
+            if line.strip()
+        ],
+    }
+    return sources
+
+
+def measure(matcher: Matcher, sources: dict[str, list[str]], examples: int) -> dict[str, object]:
+    per_source: dict[str, object] = {}
+    total = flagged = flagged_l2 = 0
+    terms: Counter[str] = Counter()
+    shown: list[dict[str, str]] = []
+    for name, texts in sources.items():
+        hit_texts = hit_texts_l2 = 0
+        for text in texts:
+            hits = matcher.scan(text)
+            if not hits:
+                continue
+            hit_texts += 1
+            hit_texts_l2 += any(h.level >= 2 for h in hits)
+            terms.update({h.term for h in hits})
+            if len(shown) < examples:
+                shown.append({"term": hits[0].term, "text": text[:120]})
+        total += len(texts)
+        flagged += hit_texts
+        flagged_l2 += hit_texts_l2
+        per_source[name] = {
+            "texts": len(texts),
+            "flagged": hit_texts,
+            "fpr": round(hit_texts / max(1, len(texts)), 5),
+            "flagged_level2plus": hit_texts_l2,
+            "fpr_level2plus": round(hit_texts_l2 / max(1, len(texts)), 5),
+        }
+    return {
+        "texts": total,
+        "flagged": flagged,
+        "fpr": round(flagged / max(1, total), 5),
+        "fpr_level2plus": round(flagged_l2 / max(1, total), 5),
+        "per_source": per_source,
+        "top_terms": terms.most_common(20),
+        "examples": shown,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS)
+    parser.add_argument(
+        "--lexicon",
+        type=Path,
+        nargs="+",
+        default=[ROOT / "policies" / "lexicon"],
+        help="term files, allow lists or directories (default: the starter library)",
+    )
+    parser.add_argument("--no-variants", action="store_true", help="match terms only")
+    parser.add_argument("--examples", type=int, default=10, help="flagged texts to show")
+    args = parser.parse_args(argv)
+
+    library = load_library(args.lexicon)
+    variants = None if args.no_variants else VariantConfig()
+    matcher = Matcher(library.terms, library.allow, variants=variants)
+    sources = benign_sources(args.datasets)
+    started = time.perf_counter()
+    result = measure(matcher, sources, args.examples)
+    report = {
+        "benchmark": "lexicon_fpr",
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}".strip(),
+        "lexicon": [str(p) for p in args.lexicon],
+        "terms": len(matcher),
+        "variants": not args.no_variants,
+        "seconds": round(time.perf_counter() - started, 2),
+        **result,
+    }
+    json.dump(report, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
