@@ -62,20 +62,21 @@ class Verdict:
     categories: tuple[str, ...]  # the model's own category names, as written
 
 
+_LG_VERDICT = re.compile(r"\s*(safe|unsafe)\b", re.IGNORECASE)
 _LG_CODE = re.compile(r"\bS(\d{1,2})\b")
 _QG_SAFETY = re.compile(r"safety\s*:\s*(safe|unsafe|controversial)\b", re.IGNORECASE)
 _QG_CATEGORIES = re.compile(r"categories\s*:\s*(.*)", re.IGNORECASE)
 
 
 def parse_llama_guard(text: str) -> Verdict:
-    """``"safe"`` / ``"unsafe\\nS1,S3"``; words after the verdict on its line are ignored."""
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    first = lines[0].split()[0].lower() if lines else ""
-    if first == "safe":
-        return Verdict("safe", ())
-    if first != "unsafe":
+    """``"safe"`` / ``"unsafe\\nS1,S3"``; anything after the verdict word on its line (an
+    end-of-turn token the decoder kept, a repeated word) is ignored."""
+    m = _LG_VERDICT.match(text)
+    if m is None:
         raise GuardOutputError(f"no safe/unsafe verdict in {text[:80]!r}")
-    rest = " ".join(lines[1:])
+    if m.group(1).lower() == "safe":
+        return Verdict("safe", ())
+    rest = text[m.end() :].partition("\n")[2]
     return Verdict("unsafe", tuple(dict.fromkeys(f"S{n}" for n in _LG_CODE.findall(rest))))
 
 
