@@ -1,0 +1,86 @@
+"""A minimal real HTTP server for the crash test: one decision record per request, written
+through ``AuditWriter`` before the response is sent (as the gateway does).
+
+Run: ``GATEWAY_AUDIT_URL=... AUDIT_SPOOL_DIR=... uvicorn tests.audit_server:app``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+from gateway.audit import AuditStore, AuditUnavailable, AuditWriter, DecisionRecord, open_store
+
+
+class SlowDisk:
+    """Adds a delay before each commit, as a slow disk would. It widens the window in
+    which a server that acknowledged before committing would lose records to a crash, so
+    the crash test can tell such a server apart from a correct one."""
+
+    def __init__(self, inner: AuditStore, delay_s: float) -> None:
+        self.inner, self.delay_s = inner, delay_s
+
+    async def append(self, records: Sequence[DecisionRecord]) -> None:
+        await asyncio.sleep(self.delay_s)
+        await self.inner.append(records)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    store = open_store(os.environ["GATEWAY_AUDIT_URL"])
+    delay_ms = float(os.environ.get("AUDIT_SLOW_COMMIT_MS", "0"))
+    writer = AuditWriter(
+        SlowDisk(store, delay_ms / 1000) if delay_ms else store,
+        spool_dir=Path(os.environ["AUDIT_SPOOL_DIR"]),
+        fail_open=os.environ.get("AUDIT_FAIL_OPEN", "1") == "1",
+        retry_interval=0.2,
+    )
+    await writer.start()
+    app.state.writer = writer
+    try:
+        yield
+    finally:
+        await writer.close()
+        await store.close()
+
+
+async def decide(request: Request) -> JSONResponse:
+    writer: AuditWriter = request.app.state.writer
+    body = await request.body()
+    decision_id = uuid.uuid4().hex
+    record = DecisionRecord(
+        id=decision_id, ts=datetime.now(UTC), direction="input", action="allow",
+        request_id=request.headers.get("x-request-id", ""), route="/decide",
+        text_mode="hash", text=f"{len(body)} bytes",
+    )  # fmt: skip
+    try:
+        await writer.write(record)
+    except AuditUnavailable as e:
+        return JSONResponse({"error": {"message": str(e), "code": "audit_unavailable"}}, 503)
+    return JSONResponse(
+        {"decision_id": decision_id}, headers={"X-Gateway-Decision-Id": decision_id}
+    )
+
+
+async def healthz(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("ok")
+
+
+app = Starlette(
+    routes=[Route("/decide", decide, methods=["POST"]), Route("/healthz", healthz)],
+    lifespan=lifespan,
+)
