@@ -13,8 +13,10 @@ This module is pure: it does no I/O and calls no checker; the caller runs the ch
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from gateway.lexicon.charclass import is_separator
-from gateway.lexicon.normalize import NormalizeConfig, normalize
+from gateway.lexicon.normalize import UNSTABLE_TAIL, NormalizeConfig, normalize
 
 # Sentence punctuation that makes a check due early: a finished clause is worth judging.
 PUNCTUATION = frozenset("。！？；…!?;\n")
@@ -27,7 +29,7 @@ class StreamModerator:
     """The held-back buffer of one streamed field (one choice's content, reasoning, ...)."""
 
     __slots__ = ("_buf", "_checked", "_released", "context", "every", "holdback", "normalize",
-                 "punctuation")  # fmt: skip
+                 "pending_prefix", "punctuation")  # fmt: skip
 
     def __init__(
         self,
@@ -37,8 +39,12 @@ class StreamModerator:
         punctuation: bool = True,
         context: int = 0,
         normalize_config: NormalizeConfig | None = None,
+        pending_prefix: Callable[[str], int] | None = None,
     ) -> None:
         self.holdback = holdback
+        # In "prefix" mode the hold-back is only the tail that could still become a term
+        # (plus ``holdback`` extra characters), instead of the longest term's length.
+        self.pending_prefix = pending_prefix
         self.every = every
         self.punctuation = punctuation
         self.context = context  # already-released chars a classifier should see again
@@ -97,9 +103,15 @@ class StreamModerator:
         # they do not count toward the hold-back.
         while n and is_separator(norm.text[n - 1]):
             n -= 1
-        if n <= self.holdback:
+        hold = self.holdback
+        if self.pending_prefix is not None:
+            hold += self.pending_prefix(norm.text[:n])
+        if n <= hold:
             return start
-        end = start + norm.offsets[n - self.holdback]
+        # The last UNSTABLE_TAIL original characters may still normalize differently.
+        end = min(start + norm.offsets[n - hold], len(self._buf) - UNSTABLE_TAIL)
+        if end <= start:
+            return start
         # Keep back a trailing ASCII token that may still be growing.
         if self._buf[end] in _TOKEN_CHARS:
             limit = max(start, end - MAX_TOKEN_HOLD)

@@ -64,6 +64,9 @@ class StreamRelay:
         self._spec = active.policy.stream
         self._holdback = active.holdback_chars
         self._normalize = active.normalize
+        self._prefix = (
+            active.matcher.pending_prefix_len if self._spec.holdback == "prefix" else None
+        )
         self._mods: dict[FieldKey, StreamModerator] = {}
         self._choices: dict[int, _Choice] = {}
         self._base: dict[str, Any] = {}
@@ -81,6 +84,7 @@ class StreamRelay:
                 punctuation=self._spec.check_on_punctuation,
                 context=context,
                 normalize_config=self._normalize,
+                pending_prefix=self._prefix,
             )
             self._mods[key] = mod
         return mod

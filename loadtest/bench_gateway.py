@@ -13,8 +13,11 @@ import argparse
 import asyncio
 import json
 import platform
+import shutil
 import statistics
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -115,16 +118,30 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 "gateway": through,
                 "added_p50_ms": round(through["p50_ms"] - direct["p50_ms"], 3),
             }
-    with procs.mock_upstream(token_delay_ms=20) as upstream, procs.gateway(upstream) as gw:
-        direct_s = await ttft(upstream, args.stream_runs)
-        through_s = await ttft(gw, args.stream_runs)
-        out["cases"]["stream_ttft"] = {
-            "upstream": "4-char chunks every 20 ms",
-            "direct": direct_s,
-            "gateway": through_s,
-            "added_ttft_ms": round(through_s["ttft_p50_ms"] - direct_s["ttft_p50_ms"], 2),
-        }
+    with tempfile.TemporaryDirectory() as tmp:
+        prefix_policy = _prefix_policy(Path(tmp))
+        with procs.mock_upstream(token_delay_ms=20) as upstream:
+            direct_s = await ttft(upstream, args.stream_runs)
+            case: dict[str, Any] = {"upstream": "4-char chunks every 20 ms", "direct": direct_s}
+            for mode, policy in (("longest_term", None), ("prefix", prefix_policy)):
+                with procs.gateway(upstream, policy) as gw:
+                    through = await ttft(gw, args.stream_runs)
+                case[f"gateway_holdback_{mode}"] = through
+                case[f"added_ttft_ms_{mode}"] = round(
+                    through["ttft_p50_ms"] - direct_s["ttft_p50_ms"], 2
+                )
+            out["cases"]["stream_ttft"] = case
     return out
+
+
+def _prefix_policy(tmp: Path) -> Path:
+    """The shipped policy with ``stream.holdback: prefix``."""
+    shutil.copytree(procs.ROOT / "policies" / "lexicon", tmp / "lexicon")
+    text = (procs.ROOT / "policies" / "default.yaml").read_text("utf-8")
+    text = text.replace("stream:\n", "stream:\n  holdback: prefix\n", 1)
+    path = tmp / "prefix.yaml"
+    path.write_text(text, "utf-8")
+    return path
 
 
 def main() -> None:

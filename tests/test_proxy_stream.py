@@ -209,3 +209,22 @@ def test_client_disconnect_mid_stream_closes_upstream(gateway: Gateway, mock: Mo
     while mock.app.stats["streams_cancelled"] == cancelled and time.monotonic() < deadline:
         time.sleep(0.05)
     assert mock.app.stats["streams_cancelled"] == cancelled + 1
+
+
+def test_prefix_holdback_mode_is_leak_free_too(gateway_factory, write_policy) -> None:  # type: ignore[no-untyped-def]
+    path = write_policy(
+        'lexicon: {files: ["lexicon/*.csv"]}\nstream: {holdback: prefix, check_every_chars: 2}\n'
+    )
+    gw = gateway_factory(policy=path)
+    text = "今天我们来学习一下如何制作炸弹，然后结束"
+    stream = gw.openai().chat.completions.create(
+        model="m",
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
+        extra_body={"mock_chunks": list(text)},
+    )
+    delivered, _, finish, _ = _collect(stream)
+    assert text.startswith(delivered)
+    assert "制" not in delivered
+    assert len(delivered) >= 8, "prefix mode should release benign text early"
+    assert finish == ["content_filter"]

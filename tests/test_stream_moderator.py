@@ -82,3 +82,39 @@ def test_check_is_due_on_interval_and_punctuation() -> None:
     assert mod.feed("。") is True
     mod.passed()
     assert mod.feed("abcdefghij") is True
+
+
+def _prefix_probe(normalized: str) -> int:
+    for k in range(min(len(normalized), len(TERM) - 1), 0, -1):
+        if TERM.startswith(normalized[-k:]):
+            return k
+    return 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=BENIGN, after=BENIGN, cuts=st.lists(st.integers(1, 6), min_size=1, max_size=30))
+def test_prefix_mode_never_releases_part_of_the_term(
+    before: str, after: str, cuts: list[int]
+) -> None:
+    text = before + TERM + after
+    mod = StreamModerator(holdback=0, every=3, pending_prefix=_prefix_probe)
+    released, pos, i = "", 0, 0
+    while pos < len(text):
+        n = cuts[i % len(cuts)]
+        chunk = text[pos : pos + n]
+        pos += n
+        i += 1
+        if mod.feed(chunk):
+            if TERM in mod.window()[0]:
+                break
+            released += mod.passed()
+    assert text.startswith(released)
+    assert len(released) <= len(before)
+
+
+def test_prefix_mode_releases_early_when_no_term_can_be_growing() -> None:
+    mod = StreamModerator(holdback=0, every=1, pending_prefix=_prefix_probe)
+    mod.feed("今天天气很好我们出去")
+    assert mod.passed() == "今天天气很好我"  # only the unstable tail is kept
+    mod.feed("制")
+    assert mod.passed() == "们"  # "制" may begin 制作炸弹; the last 3 chars stay unstable

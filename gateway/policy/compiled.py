@@ -37,8 +37,9 @@ class ActivePolicy:
     @property
     def holdback_chars(self) -> int:
         """Normalized characters a stream must hold back before releasing text."""
-        keyword = max(self.matcher.max_term_len - 1, 0) + HOLDBACK_SLACK
-        return keyword + self.policy.stream.extra_holdback_chars
+        stream = self.policy.stream
+        keyword = 0 if stream.holdback == "prefix" else max(self.matcher.max_term_len - 1, 0)
+        return keyword + HOLDBACK_SLACK + stream.extra_holdback_chars
 
 
 def _inline_terms(source: PolicySource) -> list[Term]:

@@ -95,6 +95,10 @@ class PiiSpec(Strict):
 
 
 class StreamSpec(Strict):
+    # longest_term: always hold back the longest keyword's length minus one (plus slack).
+    # prefix: hold back only the tail that could still grow into a keyword; the same
+    # leak-freedom with a lower time-to-first-token (see the README's stream figures).
+    holdback: Literal["longest_term", "prefix"] = "longest_term"
     check_every_chars: int = Field(24, ge=1, le=4096)
     check_on_punctuation: bool = True
     # Extra characters held back beyond what the longest keyword needs; a classifier that
