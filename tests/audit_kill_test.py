@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from gateway.audit import open_store
 from tests import audit_fixtures as fx
@@ -33,7 +32,7 @@ DEFAULT_CMD = f"{sys.executable} -m uvicorn tests.audit_server:app --host 127.0.
 PATH = os.environ.get("AUDIT_KILL_PATH", "/decide")
 BODY = os.environ.get("AUDIT_KILL_BODY", '{"q": "hello"}')
 CONCURRENCY = 32
-ACKS_BEFORE_KILL = 400
+ACKS_BEFORE_KILL = 300
 
 
 def _free_port() -> int:
@@ -108,10 +107,10 @@ async def _check_log(url: str, acked: set[str]) -> None:
         await store.close()
 
 
-@pytest.mark.parametrize("crashes", [1, 2])
 async def test_sigkill_under_load_loses_no_acknowledged_record(
-    audit_url: str, tmp_path: Path, crashes: int
+    audit_url: str, tmp_path: Path
 ) -> None:
+    crashes = 2
     acked: set[str] = set()
     for _ in range(crashes):
         server = await asyncio.to_thread(Server, audit_url, tmp_path / "spool")

@@ -1,0 +1,127 @@
+"""Admin routes: bearer token required, 404 when no token is configured, JSON errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import openpyxl
+import pytest
+from pydantic import SecretStr
+from starlette.applications import Starlette
+
+from gateway.audit import AuditStore
+from gateway.audit.chain import ChainHead, seal
+from gateway.audit.routes import admin_routes
+from tests import audit_fixtures as fx
+from tests.audit_fixtures import rec
+
+audit_url, store = fx.audit_url, fx.store
+TOKEN = "s3cret-admin-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+T0 = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+def client(store: AuditStore, token: SecretStr | str | None) -> httpx.AsyncClient:
+    app = Starlette(routes=admin_routes(store, token))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+@pytest.fixture
+async def http(store: AuditStore) -> AsyncIterator[httpx.AsyncClient]:
+    rows = [rec(ts=T0 + timedelta(seconds=i), tenant="acme" if i % 2 else "beta",
+                action="block" if i % 5 == 0 else "allow") for i in range(25)]  # fmt: skip
+    sealed, _ = seal(rows, ChainHead("c"))
+    await store.append(sealed)
+    async with client(store, SecretStr(TOKEN)) as c:
+        yield c
+
+
+async def test_no_token_configured_hides_the_routes(store: AuditStore) -> None:
+    async with client(store, None) as c:
+        for path in ("/admin/audit/records", "/admin/audit/export", "/admin/audit/report"):
+            resp = await c.get(path, headers=AUTH)
+            assert resp.status_code == 404
+            assert resp.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "auth", [None, "Bearer wrong", f"Basic {TOKEN}", f"Bearer {TOKEN}x", TOKEN]
+)
+async def test_wrong_or_missing_token_is_refused(http: httpx.AsyncClient, auth: str | None) -> None:
+    headers = {"Authorization": auth} if auth else {}
+    resp = await http.get("/admin/audit/records", headers=headers)
+    assert resp.status_code == 401
+    assert resp.headers["www-authenticate"] == "Bearer"
+    assert resp.json() == {
+        "error": {
+            "message": "admin bearer token required",
+            "type": "authentication_error",
+            "code": "unauthorized",
+        }
+    }
+
+
+async def test_records_are_paged_with_a_cursor(http: httpx.AsyncClient) -> None:
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"tenant": "acme", "limit": "5", **({"cursor": cursor} if cursor else {})}
+        body = (await http.get("/admin/audit/records", params=params, headers=AUTH)).json()
+        seen += [r["id"] for r in body["records"]]
+        assert all(r["tenant"] == "acme" for r in body["records"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 12 == len(set(seen))
+    one = await http.get(f"/admin/audit/records/{seen[0]}", headers=AUTH)
+    assert one.status_code == 200 and one.json()["id"] == seen[0]
+    missing = await http.get("/admin/audit/records/nope", headers=AUTH)
+    assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("params", "needle"),
+    [
+        ({"since": "yesterday"}, "since"),
+        ({"action": "explode"}, "action"),
+        ({"limit": "many"}, "limit"),
+        ({"cursor": "!!"}, "cursor"),
+    ],
+)
+async def test_bad_filters_are_400_json(
+    http: httpx.AsyncClient, params: dict[str, str], needle: str
+) -> None:
+    resp = await http.get("/admin/audit/records", params=params, headers=AUTH)
+    assert resp.status_code == 400
+    err = resp.json()["error"]
+    assert err["code"] == "invalid_filter" and err["message"].startswith(needle)
+
+
+async def test_export_downloads(http: httpx.AsyncClient) -> None:
+    resp = await http.get(
+        "/admin/audit/export", params={"format": "csv", "action": "block"}, headers=AUTH
+    )
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
+    assert "attachment" in resp.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(resp.content.decode("utf-8-sig"))))
+    assert len(rows) == 5 and {r["action"] for r in rows} == {"block"}
+
+    resp = await http.get("/admin/audit/export", params={"format": "xlsx"}, headers=AUTH)
+    assert resp.status_code == 200
+    ws = openpyxl.load_workbook(io.BytesIO(resp.content))["decisions"]
+    assert ws.max_row == 26
+
+    resp = await http.get("/admin/audit/export", params={"format": "pdf"}, headers=AUTH)
+    assert resp.status_code == 400
+
+
+async def test_report_json_and_html(http: httpx.AsyncClient) -> None:
+    rep = (await http.get("/admin/audit/report", params={"tenant": "beta"}, headers=AUTH)).json()
+    assert rep["records"] == 13 and rep["filters"] == {"tenant": "beta"}
+    page = await http.get("/admin/audit/report", params={"format": "html"}, headers=AUTH)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "审计报告" in page.text
