@@ -30,6 +30,7 @@ from gateway.policy.holder import PolicyHolder
 from gateway.proxy import Proxy
 from gateway.recording import NullRecorder, Recorder
 from gateway.responses import JSONResponse
+from gateway.sanctions import SanctionStore
 from gateway.settings import Settings
 from gateway.state import AppState
 from gateway.upstream import Upstream
@@ -54,6 +55,19 @@ def load_classifier(settings: Settings, metrics: Metrics) -> Classifier | None:
     return classifier
 
 
+def open_redis(settings: Settings) -> Any:
+    """A bounded Redis pool with short timeouts, or None when no Redis is configured."""
+    if not settings.redis_url:
+        return None
+    import redis.asyncio as aioredis
+
+    pool: Any = aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=64, timeout=1.0,
+        socket_timeout=0.5, socket_connect_timeout=0.5,
+    )  # fmt: skip
+    return aioredis.Redis(connection_pool=pool)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -68,6 +82,12 @@ def create_app(
         upstream = Upstream(settings, metrics)
         await upstream.start()
         policies = PolicyHolder(settings.policy, metrics)
+        redis = open_redis(settings)
+        sanctions = (
+            SanctionStore(redis, settings.pseudonym_key.get_secret_value().encode(), metrics)
+            if redis is not None
+            else None
+        )
         clf = classifier if classifier is not None else load_classifier(settings, metrics)
         pipeline = Pipeline(policies.get, metrics, clf)
         state = AppState(
@@ -77,6 +97,7 @@ def create_app(
             pipeline=pipeline,
             upstream=upstream,
             recorder=recorder if recorder is not None else NullRecorder(),
+            sanctions=sanctions,
         )
         app.state.gateway = state
         app.state.proxy = Proxy(state)
@@ -87,6 +108,8 @@ def create_app(
         finally:
             if clf is not None:
                 await clf.aclose()
+            if redis is not None:
+                await redis.aclose()
             await upstream.aclose()
 
     async def chat(request: Request) -> Response:
@@ -102,7 +125,7 @@ def create_app(
 
     async def readyz(request: Request) -> Response:
         state: AppState = request.app.state.gateway
-        active = state.policies.current
+        active = state.policies.current.base
         clf = state.pipeline.classifier
         return JSONResponse(
             {
@@ -110,6 +133,7 @@ def create_app(
                 "policy": {
                     "name": active.policy.name,
                     "version": active.version,
+                    "tenants": sorted(state.policies.current.tenants),
                     "path": str(state.policies.path),
                     "terms": len(active.matcher),
                 },

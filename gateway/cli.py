@@ -60,7 +60,8 @@ def _policy_check(args: argparse.Namespace) -> int:
             for p in e.problems:
                 print(p)
             continue
-        print(f"{f}: ok (version {active.version}, {len(active.matcher)} terms)")
+        tenants = f", {len(active.tenants)} tenants" if active.tenants else ""
+        print(f"{f}: ok (version {active.version}, {len(active.base.matcher)} terms{tenants})")
     return 1 if failed else 0
 
 
@@ -73,6 +74,18 @@ def _policy_schema(args: argparse.Namespace) -> int:
         Path(args.out).write_text(text + "\n", "utf-8")
     else:
         print(text)
+    return 0
+
+
+def _hash_key(args: argparse.Namespace) -> int:
+    import secrets
+
+    from gateway.policy.compiled import hash_key
+
+    key = args.key or "gw-" + secrets.token_urlsafe(32)
+    if not args.key:
+        print(f"key:    {key}   (give this to the tenant; it is not stored anywhere)")
+    print(f"sha256: {hash_key(key)}   (put this under tenants.<name>.api_keys_sha256)")
     return 0
 
 
@@ -98,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     schema = psub.add_parser("schema", help="print the policy JSON Schema (for editors)")
     schema.add_argument("--out", help="write to this file instead of stdout")
     schema.set_defaults(func=_policy_schema)
+    hk = psub.add_parser("hash-key", help="hash a tenant API key (or make a new one)")
+    hk.add_argument("key", nargs="?", help="the key; omitted: generate a new random key")
+    hk.set_defaults(func=_hash_key)
 
     _register_optional(sub)
     return parser

@@ -19,6 +19,7 @@ from gateway.decision import Action, Decision, Direction
 from gateway.errors import GatewayError, InvalidRequest, error_response
 from gateway.extract import detect_language
 from gateway.pipeline import CheckContext, new_decision_id
+from gateway.proxy import authenticate
 from gateway.recording import RequestInfo
 from gateway.responses import JSONResponse
 from gateway.state import AppState
@@ -80,16 +81,17 @@ async def moderations(request: Request) -> Response:
     decision_id = new_decision_id()
     headers = {"X-Gateway-Decision-Id": decision_id}
     try:
+        pipeline = state.pipeline
+        tenant = authenticate(request, pipeline.policies)
         body = parse_json_object(await read_body(request, state.settings.max_body_bytes))
         texts = _inputs(body)
-        pipeline = state.pipeline
         results = []
         for i, text in enumerate(texts):
-            lang = detect_language([text], pipeline.active.policy.language)
-            ctx = CheckContext(decision_id=f"{decision_id}-{i}", language=lang)
+            lang = detect_language([text], pipeline.policy_for(tenant).policy.language)
+            ctx = CheckContext(f"{decision_id}-{i}", lang, tenant=tenant)
             decision = await pipeline.check([text], Direction.INPUT, ctx)
             pipeline.count(decision)
-            info = RequestInfo(route="moderations", request_id=decision_id)
+            info = RequestInfo(route="moderations", request_id=decision_id, tenant=tenant)
             await state.recorder.record(decision, info, [text])
             results.append(_result(decision))
     except GatewayError as e:
@@ -99,7 +101,7 @@ async def moderations(request: Request) -> Response:
     return JSONResponse(
         {
             "id": f"modr-{uuid.uuid4().hex}",
-            "model": f"gateway-policy-{pipeline.active.version}",
+            "model": f"gateway-policy-{pipeline.policies.version}",
             "results": results,
         },
         headers=headers,

@@ -13,6 +13,7 @@ from starlette.responses import Response, StreamingResponse
 
 from gateway.body import read_body
 from gateway.errors import GatewayError, InvalidRequest, error_response
+from gateway.proxy import authenticate
 from gateway.state import AppState
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",
@@ -26,9 +27,11 @@ async def passthrough(request: Request) -> Response:
     if ".." in path.split("/") or path.startswith("/"):
         return error_response(InvalidRequest("Invalid path."))
     try:
+        policies = state.pipeline.policies
+        authenticate(request, policies)
         body = await read_body(request, state.settings.max_body_bytes)
         upstream = state.upstream
-        headers = upstream.headers(request.headers)
+        headers = upstream.headers(request.headers, client_auth=not policies.requires_key)
         resp = await upstream.open_request(
             request.method, "/" + path, body or None, headers, request.url.query
         )

@@ -17,7 +17,7 @@ from gateway.decision import Action, Decision, Direction
 from gateway.lexicon.normalize import normalize
 from gateway.lexicon.patterns import find_pii
 from gateway.metrics import Metrics
-from gateway.policy.compiled import ActivePolicy
+from gateway.policy.compiled import DEFAULT_TENANT, ActivePolicy, PolicySet
 from gateway.policy.engine import Facts, KeywordFact, PatternFact, UserStatus, evaluate
 
 
@@ -32,22 +32,26 @@ class CheckContext:
     decision_id: str
     language: str = "zh"
     user_status: UserStatus = "ok"
+    tenant: str = DEFAULT_TENANT
 
 
 class Pipeline:
     def __init__(
         self,
-        policy: Callable[[], ActivePolicy],
+        policies: Callable[[], PolicySet],
         metrics: Metrics,
         classifier: Classifier | None = None,
     ) -> None:
-        self._policy = policy  # returns the current policy; hot reload swaps what it returns
+        self._policies = policies  # the current set; hot reload swaps what it returns
         self._metrics = metrics
         self.classifier = classifier
 
     @property
-    def active(self) -> ActivePolicy:
-        return self._policy()
+    def policies(self) -> PolicySet:
+        return self._policies()
+
+    def policy_for(self, tenant: str) -> ActivePolicy:
+        return self._policies().for_tenant(tenant)
 
     async def check(
         self,
@@ -57,7 +61,7 @@ class Pipeline:
         *,
         use_classifier: bool = True,
     ) -> Decision:
-        active = self._policy()
+        active = self._policies().for_tenant(ctx.tenant)
         policy = active.policy
         observe = self._metrics.moderation_duration
         d = direction.value

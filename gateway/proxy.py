@@ -21,6 +21,7 @@ from gateway.decision import Action, Decision, Direction
 from gateway.errors import (
     ContentPolicyViolation,
     GatewayError,
+    Unauthorized,
     UpstreamBadResponse,
     error_response,
 )
@@ -28,6 +29,8 @@ from gateway.extract import Slot, detect_language
 from gateway.flavors import Flavor
 from gateway.labels import Labeler
 from gateway.pipeline import CheckContext, new_decision_id
+from gateway.policy.compiled import DEFAULT_TENANT, PolicySet
+from gateway.policy.engine import UserStatus
 from gateway.recording import RequestInfo
 from gateway.responses import CONTENT_FILTER, JSONResponse
 from gateway.state import AppState
@@ -66,10 +69,12 @@ class Proxy:
         started: float,
     ) -> Response:
         s = self.s
+        policies = s.pipeline.policies
+        tenant = authenticate(request, policies)
         raw = await read_body(request, s.settings.max_body_bytes)
         body = parse_json_object(raw)
         flavor.validate(body)
-        active = s.pipeline.active
+        active = policies.for_tenant(tenant)
         policy = active.policy
         slots = flavor.input_slots(body)
         texts = [slot.text for slot in slots]
@@ -78,13 +83,22 @@ class Proxy:
         info = RequestInfo(
             route=flavor.route,
             request_id=decision_id,
+            tenant=tenant,
             user=user,
             model=str(body.get("model") or ""),
             started=started,
         )
-        ctx = CheckContext(decision_id=decision_id, language=language)
+        status: UserStatus = "ok"
+        if s.sanctions is not None:
+            status = await s.sanctions.status(tenant, user, policy.sanctions)
+        ctx = CheckContext(decision_id, language, status, tenant)
         decision = await s.pipeline.check(texts, Direction.INPUT, ctx)
         s.pipeline.count(decision)
+        if s.sanctions is not None and status != "suspended":
+            applied = await s.sanctions.observe(tenant, user, policy.sanctions, decision.blocked)
+            status = applied or status
+        if status != "ok":
+            headers["X-Gateway-User-Status"] = status
         await s.recorder.record(decision, info, texts)
         stream = bool(body.get("stream"))
         n_value = body.get("n")
@@ -103,8 +117,8 @@ class Proxy:
             _write_back(slots, decision.redacted)
             raw = orjson.dumps(body)
 
-        up_headers = s.upstream.headers(request.headers)
-        ctx_out = CheckContext(decision_id=f"{decision_id}-out", language=language)
+        up_headers = s.upstream.headers(request.headers, client_auth=not policies.requires_key)
+        ctx_out = CheckContext(f"{decision_id}-out", language, tenant=tenant)
         labeler = Labeler(policy.labels)
         if stream:
             return await self._stream(flavor, raw, up_headers, headers, ctx_out, info, labeler)
@@ -225,6 +239,19 @@ class Proxy:
             media_type="text/event-stream",
             headers=headers,
         )
+
+
+def authenticate(request: Request, policies: PolicySet) -> str:
+    """The tenant a request belongs to. With tenants configured, an unknown or missing
+    gateway API key is refused before the body is read."""
+    if not policies.requires_key:
+        return DEFAULT_TENANT
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    tenant = policies.tenant_for_key(token.strip()) if scheme.lower() == "bearer" else None
+    if tenant is None:
+        raise Unauthorized("Incorrect or missing API key for this gateway.")
+    return tenant
 
 
 def _write_back(slots: list[Slot], texts: tuple[str, ...]) -> None:

@@ -8,6 +8,7 @@ from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline
 from gateway.policy.holder import PolicyHolder
 from gateway.recording import Recorder
+from gateway.sanctions import SanctionStore
 from gateway.settings import Settings
 from gateway.upstream import Upstream
 
@@ -20,3 +21,4 @@ class AppState:
     pipeline: Pipeline
     upstream: Upstream
     recorder: Recorder
+    sanctions: SanctionStore | None = None

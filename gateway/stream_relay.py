@@ -60,7 +60,7 @@ class StreamRelay:
         self.metrics = metrics
         self.labeler = labeler
         self.upstream = upstream
-        active = pipeline.active
+        active = pipeline.policy_for(ctx.tenant)
         self._spec = active.policy.stream
         self._holdback = active.holdback_chars
         self._normalize = active.normalize

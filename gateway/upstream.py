@@ -62,13 +62,15 @@ class Upstream:
             await self._session.close()
             self._session = None
 
-    def headers(self, incoming: Mapping[str, str]) -> dict[str, str]:
+    def headers(self, incoming: Mapping[str, str], client_auth: bool = True) -> dict[str, str]:
+        """Headers for the upstream. ``client_auth`` False when the client's key is a
+        gateway (tenant) key, which must not travel further."""
         out = {k: v for k in _FORWARD if (v := incoming.get(k)) is not None}
         if self._auth is not None:
             out["Authorization"] = self._auth
-        elif (client_auth := incoming.get("authorization")) is not None:
+        elif client_auth and (client_auth_value := incoming.get("authorization")) is not None:
             # No key configured: the client's own key is meant for the upstream.
-            out["Authorization"] = client_auth
+            out["Authorization"] = client_auth_value
         return out
 
     def _url(self, path: str) -> str:

@@ -115,6 +115,17 @@ def evaluate(
 
     acting = [r for r in reasons if r.action is not Action.ALLOW]
     action = max((r.action for r in acting), key=lambda a: a.severity, default=Action.ALLOW)
+    if (
+        facts.user_status == "restricted"
+        and facts.direction is Direction.INPUT
+        and action in (Action.FLAG, Action.REVIEW)
+    ):
+        # Art. 14(2) "function restriction": a restricted user's borderline input is refused.
+        first = acting[0]
+        escalated = Reason("sanction", first.category, "user restricted: escalated", Action.BLOCK)
+        reasons.append(escalated)
+        acting.insert(0, escalated)
+        action = Action.BLOCK
     categories = tuple(dict.fromkeys(r.category for r in acting))
     refusal = ""
     redacted: tuple[str, ...] | None = None

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from gateway.metrics import Metrics
-from gateway.policy.compiled import ActivePolicy, compile_policy
+from gateway.policy.compiled import PolicySet, compile_policy
 from gateway.policy.loader import PolicyError, load_policy
 
 log = logging.getLogger("gateway.policy")
@@ -21,10 +21,10 @@ class PolicyHolder:
     def __init__(self, path: Path, metrics: Metrics) -> None:
         self.path = path
         self._metrics = metrics
-        self.current: ActivePolicy = compile_policy(load_policy(path))
+        self.current: PolicySet = compile_policy(load_policy(path))
         metrics.set_policy_version(self.current.version)
 
-    def get(self) -> ActivePolicy:
+    def get(self) -> PolicySet:
         return self.current
 
     def reload(self) -> bool:

@@ -6,9 +6,10 @@ the same rules always carry the same version, on every replica.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ class PolicySource:
     version: str
     term_files: tuple[Path, ...]
     allow_files: tuple[Path, ...]
+    tenants: dict[str, Policy] = field(default_factory=dict)  # merged tenant policies
 
 
 def _line_of(node: yaml.Node | None, loc: Iterable[Any]) -> int:
@@ -123,6 +125,46 @@ def parse_policy(text: str, file: str) -> Policy:
     return policy
 
 
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def tenant_policies(text: str, policy: Policy, file: str) -> dict[str, Policy]:
+    """Each tenant's policy: the base with its overrides merged in, validated strictly."""
+    if not policy.tenants:
+        return {}
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    data = yaml.safe_load(text) or {}
+    base = {k: v for k, v in data.items() if k != "tenants"}
+    out: dict[str, Policy] = {}
+    problems: list[Problem] = []
+    for name, tenant in policy.tenants.items():
+        try:
+            out[name] = Policy.model_validate(_merge(base, tenant.overrides))
+        except ValidationError as e:
+            for err in e.errors():
+                loc = ("tenants", name, "overrides", *err["loc"])
+                problems.append(Problem(file, _line_of(node, loc), _message({**err, "loc": loc})))
+    seen: dict[str, str] = {}
+    for name, tenant in policy.tenants.items():
+        for digest in tenant.api_keys_sha256:
+            if digest in seen:
+                line = _line_of(node, ("tenants", name, "api_keys_sha256"))
+                problems.append(
+                    Problem(file, line, f"API key is used by tenants '{seen[digest]}' and '{name}'")
+                )
+            seen[digest] = name
+    if problems:
+        raise PolicyError(problems)
+    return out
+
+
 def _expand(
     base: Path, patterns: tuple[str, ...], file: str, problems: list[Problem]
 ) -> tuple[Path, ...]:
@@ -151,6 +193,7 @@ def load_policy(path: Path) -> PolicySource:
     except UnicodeDecodeError:
         raise PolicyError([Problem(file, 1, "policy file is not valid UTF-8")]) from None
     policy = parse_policy(text, file)
+    tenants = tenant_policies(text, policy, file)
     base = path.parent
     problems: list[Problem] = []
     term_files = _expand(base, policy.lexicon.files, file, problems)
@@ -169,4 +212,5 @@ def load_policy(path: Path) -> PolicySource:
         version=digest.hexdigest()[:16],
         term_files=term_files,
         allow_files=allow_files,
+        tenants=tenants,
     )

@@ -6,7 +6,7 @@ rule off. Categories are taxonomy codes (``gateway/data/taxonomy.json``).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -148,6 +148,33 @@ class AuditSpec(Strict):
     fail_open: bool = False  # keep serving (spooling records) when the log store is down
 
 
+class TenantSpec(Strict):
+    """A tenant: the gateway API keys that identify it and what it changes in the policy.
+
+    Keys are stored as SHA-256 hex digests (``gateway policy hash-key`` makes one); the
+    keys themselves never appear in policy files. ``overrides`` holds any policy keys and
+    is merged over the base policy (mappings merge, other values replace).
+    """
+
+    api_keys_sha256: tuple[str, ...] = ()
+    overrides: dict[str, Any] = {}
+
+    @field_validator("api_keys_sha256")
+    @classmethod
+    def _hex_digests(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for digest in v:
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise ValueError("each entry must be a lowercase SHA-256 hex digest (64 chars)")
+        return v
+
+    @field_validator("overrides")
+    @classmethod
+    def _no_nested_tenants(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if "tenants" in v:
+            raise ValueError("a tenant cannot define tenants")
+        return v
+
+
 class Policy(Strict):
     name: str = "default"
     description: str = ""
@@ -172,6 +199,7 @@ class Policy(Strict):
     labels: LabelSpec = LabelSpec()
     sanctions: SanctionSpec = SanctionSpec()
     audit: AuditSpec = AuditSpec()
+    tenants: dict[str, TenantSpec] = {}
 
     @field_validator("categories")
     @classmethod
