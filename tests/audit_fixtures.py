@@ -90,7 +90,7 @@ def sql_exec(url: str, statement: str, params: tuple[Any, ...] = ()) -> None:
     dsn, schema = split_url(url)
     with psycopg.connect(dsn, autocommit=True) as pg:
         pg.execute(f'SET search_path TO "{schema}"')
-        pg.execute(statement, params)  # type: ignore[arg-type]
+        pg.execute(statement, params)
 
 
 class FlakyStore:

@@ -50,8 +50,9 @@ _SELECT = f"SELECT {COLUMN_LIST} FROM audit_records"
 class SQLiteStore:
     """``AuditStore`` on one SQLite file."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, synchronous: str = "FULL") -> None:
         self.path = Path(path)
+        self._synchronous = "NORMAL" if synchronous == "NORMAL" else "FULL"
         self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="audit-sqlite-write")
         self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="audit-sqlite-read")
         # Each connection is only ever touched from its own thread.
@@ -63,7 +64,7 @@ class SQLiteStore:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA busy_timeout=5000")
             conn.executescript(_SCHEMA)
         except BaseException:

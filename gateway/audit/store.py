@@ -3,6 +3,8 @@
 ``sqlite:///path/to/file.db`` (default; one process; WAL mode) or
 ``postgresql://user@host:5432/db?schema=name`` (several replicas; psycopg 3 async). The
 ``schema`` query parameter is ours (PostgreSQL schema for the tables; default ``public``).
+SQLite takes ``?synchronous=normal`` to skip the fsync per commit: commits then survive a
+crash of the process but not of the host (the default, ``full``, survives both).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+from urllib.parse import parse_qsl
 
 from gateway.audit.chain import Anchor
 from gateway.audit.errors import AuditConfigError
@@ -74,7 +77,12 @@ def open_store(url: str) -> AuditStore:
     if url.startswith("sqlite:///"):
         from gateway.audit.sqlite_store import SQLiteStore
 
-        return SQLiteStore(url.removeprefix("sqlite:///"))
+        path, _, query = url.removeprefix("sqlite:///").partition("?")
+        options = dict(parse_qsl(query))
+        sync = options.pop("synchronous", "full").upper()
+        if options or sync not in ("FULL", "NORMAL"):
+            raise AuditConfigError(f"sqlite URL: unknown options {query!r}")
+        return SQLiteStore(path, synchronous=sync)
     if url.startswith(("postgresql://", "postgres://")):
         from gateway.audit.postgres_store import PostgresStore
 
