@@ -90,7 +90,9 @@ def pod(tmp_path: Path, upstream: str) -> Iterator[Pod]:
     command = deployment["spec"]["template"]["spec"]["containers"][0]["command"]
     assert command[:2] == ["gateway", "serve"]
     args = [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(args, env=env, cwd=tmp_path, stderr=subprocess.PIPE)
+    # A file, not a pipe: an unread pipe fills up and blocks the server's logging.
+    log = (tmp_path / "gateway.log").open("wb")
+    process = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -101,13 +103,14 @@ def pod(tmp_path: Path, upstream: str) -> Iterator[Pod]:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            err = process.stderr.read().decode() if process.stderr else ""
+            err = (tmp_path / "gateway.log").read_text("utf-8", "replace")
             raise AssertionError(f"gateway did not come up (rc {process.returncode}):\n{err}")
         time.sleep(0.1)
     yield Pod(process, url, tmp_path)
     if process.poll() is None:
         process.kill()
         process.wait()
+    log.close()
 
 
 def test_probes_answer_and_the_policy_loads_from_the_configmap_layout(pod: Pod) -> None:
@@ -136,24 +139,31 @@ def test_sigterm_drains_an_open_stream_then_exits(pod: Pod) -> None:
     body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}],
             "mock_chunks": [f"段落{i} " for i in range(40)], "mock_delay_ms": 50}  # fmt: skip
     received: list[str] = []
+    errors: list[BaseException] = []
     first_chunk = threading.Event()
 
     def consume() -> None:
-        with httpx.stream("POST", pod.url + "/v1/chat/completions", json=body, timeout=30) as r:
-            for line in r.iter_lines():
-                if line.startswith("data: "):
-                    received.append(line[6:])
-                    first_chunk.set()
+        try:
+            with httpx.stream("POST", pod.url + "/v1/chat/completions", json=body, timeout=30) as r:
+                for line in r.iter_lines():
+                    if line.startswith("data: "):
+                        received.append(line[6:])
+                        first_chunk.set()
+        except BaseException as e:  # reported by the test thread below
+            errors.append(e)
+            first_chunk.set()
 
     reader = threading.Thread(target=consume)
     reader.start()
-    assert first_chunk.wait(10), "the stream did not start"
+    assert first_chunk.wait(30), "the stream did not start"
+    assert not errors, errors
     sent = time.monotonic()
     pod.process.send_signal(signal.SIGTERM)
     time.sleep(0.3)
     with pytest.raises(httpx.TransportError):  # no new connections while draining
         httpx.get(pod.url + "/healthz", timeout=1)
     reader.join(timeout=30)
+    assert not errors, errors
     stream_done = time.monotonic() - sent
     rc = pod.process.wait(timeout=graceful_shutdown_seconds() + 10)
     exited = time.monotonic() - sent
