@@ -174,3 +174,21 @@ async def test_closed_writer_refuses(store: AuditStore, spool_dir: Path) -> None
     assert await store.count() == 10
     with pytest.raises(AuditUnavailable):
         await w.write(rec())
+
+
+async def test_fail_mode_can_follow_the_policy_at_run_time(
+    store: AuditStore, spool_dir: Path
+) -> None:
+    policy = {"fail_open": False}
+    flaky = FlakyStore(store)
+    flaky.down = True
+    w = await started(flaky, spool_dir, fail_open=lambda: policy["fail_open"])
+    with pytest.raises(AuditUnavailable):
+        await w.write(rec())
+    policy["fail_open"] = True  # a policy reload flips it; no restart
+    await w.write(rec())
+    assert w.spool.pending
+    flaky.down = False
+    await w.write(rec())
+    await w.close()
+    assert await store.count() == 2 and not (await verify(store)).problems

@@ -119,9 +119,11 @@ class DecisionRecord:
         model_version: str = "",
         latency_ms: Mapping[str, float] | None = None,
         ts: datetime | None = None,
+        incident: bool | None = None,
     ) -> DecisionRecord:
         """Build the record for a pipeline ``Decision``. ``text`` is the checked text;
-        what is kept of it follows ``text_mode``. A blocked stream is an incident."""
+        what is kept of it follows ``text_mode``. Unless told, a blocked stream is an
+        incident (output stopped mid-generation)."""
         redacted = "\n".join(decision.redacted) if decision.redacted else None
         return cls(
             id=decision.id,
@@ -133,7 +135,7 @@ class DecisionRecord:
             request_id=request_id,
             route=route,
             stage=stage.value,
-            incident=stage is Stage.STREAM and decision.blocked,
+            incident=(stage is Stage.STREAM and decision.blocked) if incident is None else incident,
             categories=tuple(decision.categories),
             scores=dict(decision.scores),
             matched_terms=_matched_terms(decision),

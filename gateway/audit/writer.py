@@ -22,7 +22,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from gateway.audit.chain import ChainHead, seal
@@ -49,7 +49,7 @@ class AuditWriter:
         store: AuditStore,
         *,
         spool_dir: Path,
-        fail_open: bool = True,
+        fail_open: bool | Callable[[], bool] = True,
         chain_id: str | None = None,
         max_batch: int = 512,
         max_queue: int = 10_000,
@@ -57,7 +57,8 @@ class AuditWriter:
         metrics: Metrics | None = None,
     ) -> None:
         self.store = store
-        self.fail_open = fail_open
+        # A callable is read per batch, so a policy reload can flip it (policy audit.fail_open).
+        self._fail_open = fail_open
         self.chain_id = chain_id or new_chain_id()
         self.spool = Spool(spool_dir, self.chain_id)
         self._max_batch = max_batch
@@ -98,6 +99,10 @@ class AuditWriter:
             await self._queue.put(None)
             await self._task
         await asyncio.to_thread(self.spool.close)
+
+    @property
+    def fail_open(self) -> bool:
+        return self._fail_open() if callable(self._fail_open) else self._fail_open
 
     @property
     def store_available(self) -> bool:

@@ -1,0 +1,62 @@
+"""``AuditRecorder``: the gateway's ``Recorder`` seam (``gateway.recording``) on the decision log.
+
+It turns one final decision plus its ``RequestInfo`` into a ``DecisionRecord`` (pseudonym,
+text kept per the policy's ``audit.text``) and returns once the writer has made it durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from gateway.audit.record import DecisionRecord, Stage, TextRetention
+from gateway.audit.writer import AuditWriter
+from gateway.decision import Decision, Direction
+from gateway.recording import RequestInfo
+
+TextMode = TextRetention | str | Callable[[RequestInfo], TextRetention | str]
+
+
+class AuditRecorder:
+    """Implements ``gateway.recording.Recorder``.
+
+    ``text_mode`` is a fixed mode or a function of the request (so a per-tenant policy
+    can choose); ``pseudonym_key`` is ``Settings.pseudonym_key``."""
+
+    def __init__(
+        self, writer: AuditWriter, *, pseudonym_key: str | bytes, text_mode: TextMode
+    ) -> None:
+        self.writer = writer
+        self._key = pseudonym_key
+        self._text_mode = text_mode
+
+    def _mode(self, info: RequestInfo) -> TextRetention:
+        mode = self._text_mode(info) if callable(self._text_mode) else self._text_mode
+        return TextRetention(mode)
+
+    def build(
+        self, decision: Decision, info: RequestInfo, texts: Sequence[str], *, incident: bool = False
+    ) -> DecisionRecord:
+        if incident:
+            stage = Stage.STREAM
+        else:
+            stage = Stage.REQUEST if decision.direction is Direction.INPUT else Stage.RESPONSE
+        return DecisionRecord.from_decision(
+            decision,
+            text="\n".join(texts) if texts else None,
+            text_mode=self._mode(info),
+            pseudonym_key=self._key,
+            user_id=info.user,
+            tenant=info.tenant,
+            request_id=info.request_id,
+            route=info.route,
+            stage=stage,
+            model_version=info.model,
+            latency_ms=info.timings_ms,
+            incident=incident,
+        )
+
+    async def record(
+        self, decision: Decision, info: RequestInfo, texts: Sequence[str], *, incident: bool = False
+    ) -> None:
+        """Return once the record is durable; raises ``AuditUnavailable`` otherwise."""
+        await self.writer.write(self.build(decision, info, texts, incident=incident))
