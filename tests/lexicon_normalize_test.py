@@ -104,7 +104,7 @@ def test_normalized_char_comes_from_its_offset() -> None:
 
 # Text built from the characters that exercise every rule, so examples hit the edges.
 _ALPHABET = st.sampled_from(
-    [*"炸弹彈製作教我ab ZＺ*.，。\n", "\u200b", "\u0301", "\u3000", "😀", "㈱", "ß", "\u1161"]
+    [*"炸弹彈製作教我ab ZＺ*.，。\n", "\u200b", "\u0301", "\u3000", "😀", "㈱", "ß", "\u1161", "…", "𠀀"]
 )
 _TEXT = st.lists(_ALPHABET, max_size=30).map("".join)
 

@@ -159,7 +159,8 @@ class Matcher:
         return 0
 
     def scan(self, text: str) -> list[Hit]:
-        """All hits in ``text``, allow-listed ones removed, sorted by start then length."""
+        """All hits in ``text``, allow-listed ones removed; sorted by start, longest first,
+        then library order."""
         return self.scan_normalized(normalize(text, self._config))
 
     def scan_normalized(self, norm: Normalized) -> list[Hit]:
@@ -185,14 +186,19 @@ class Matcher:
             return []
         if allowed:
             found = [f for f in found if not any(a <= f[0] and f[1] <= b for a, b in allowed)]
-        hits: dict[tuple[int, int, int], Hit] = {}
+        offsets = norm.offsets
+        spans: set[tuple[int, int, int]] = set()  # (start, -end, term_id): sorts as wanted
         for start, end, term_id in found:
-            o_start, o_end = _original_span(norm.offsets, start, end)
-            key = (o_start, o_end, term_id)
-            if key not in hits:
-                term = self._terms[term_id]
-                hits[key] = Hit(term.text, term.category, term.level, o_start, o_end)
-        return sorted(hits.values(), key=lambda h: (h.start, -h.end, h.category, h.term))
+            o_start, o_end = offsets[start], offsets[end]
+            if o_end <= offsets[end - 1]:
+                o_start, o_end = _original_span(offsets, start, end)
+            spans.add((o_start, -o_end, term_id))
+        terms = self._terms
+        return [
+            Hit(t.text, t.category, t.level, start, -neg_end)
+            for start, neg_end, term_id in sorted(spans)
+            for t in (terms[term_id],)
+        ]
 
 
 def _original_span(offsets: tuple[int, ...], start: int, end: int) -> tuple[int, int]:

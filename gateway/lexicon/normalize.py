@@ -108,7 +108,8 @@ class _Tables:
 
     one_to_one: dict[int, int]  # BMP chars whose normalization is one other char
     mapped: re.Pattern[str]  # any char of one_to_one
-    special: re.Pattern[str]  # BMP chars that need the cluster-by-cluster path
+    special: re.Pattern[str]  # chars that need the cluster-by-cluster path (astral too)
+    unsafe: frozenset[str]  # special or strippable-separator chars: no safe cut next to them
     extenders: frozenset[int]  # chars that join the cluster before them
     separator: re.Pattern[str]  # any strippable separator (a cheap pre-check for runs)
     separator_run: re.Pattern[str]  # a strippable separator run between CJK chars
@@ -162,7 +163,11 @@ def _tables(config: NormalizeConfig) -> _Tables:
     return _Tables(
         one_to_one=one_to_one,
         mapped=re.compile(f"[{charclass.char_class(c for c in one_to_one if c < 0x10000)}]"),
-        special=re.compile(f"[{charclass.char_class(c for c in special if c < 0x10000)}]"),
+        # One astral range keeps the class fast (a bitmap for the BMP part).
+        special=re.compile(
+            f"[{charclass.char_class(c for c in special if c < 0x10000)}\U00010000-\U0010ffff]"
+        ),
+        unsafe=frozenset(chr(c) for c in special | separators),
         extenders=frozenset(extenders),
         separator=re.compile(f"[{sep_class}]"),
         separator_run=re.compile(
@@ -178,21 +183,84 @@ def normalize(text: str, config: NormalizeConfig = DEFAULT_CONFIG) -> Normalized
         # ASCII is NFKC already, has no CJK and no invisible characters: one C call.
         return Normalized(text.lower() if config.casefold else text, _identity(len(text)))
     tables = _tables(config)
-    if _has_astral(text) or tables.special.search(text) is not None:
-        return _normalize_clusters(text, config, tables)
-    # Fast path: every character maps to exactly one character, so only separator runs
-    # move offsets. Replacing each distinct mapped char with str.replace beats a
-    # str.translate over the whole text (a dict lookup per character) by about 3x.
+    regions = _special_regions(text, tables)
+    if not regions:
+        out, offsets = _normalize_simple(text, config, tables)
+        return Normalized(out, offsets)
+    # Mixed text: the cluster path only around special chars (an ellipsis, an emoji), the
+    # fast path in between. Cutting is exact at a "safe cut" (see _special_regions).
+    pieces: list[str] = []
+    all_offsets: list[int] = []
+    pos = 0
+    for start, end in regions:
+        for a, b, fast in ((pos, start, True), (start, end, False)):
+            if a == b:
+                continue
+            if fast:
+                out, offsets = _normalize_simple(text[a:b], config, tables)
+            else:
+                norm = _normalize_clusters(text[a:b], config, tables)
+                out, offsets = norm.text, norm.offsets
+            pieces.append(out)
+            all_offsets.extend([o + a for o in offsets[:-1]])
+        pos = end
+    if pos < len(text):
+        out, offsets = _normalize_simple(text[pos:], config, tables)
+        pieces.append(out)
+        all_offsets.extend([o + pos for o in offsets[:-1]])
+    all_offsets.append(len(text))
+    return Normalized("".join(pieces), tuple(all_offsets))
+
+
+def _special_regions(text: str, tables: _Tables) -> list[tuple[int, int]]:
+    """Spans that need the cluster path, each widened to safe cuts on both sides.
+
+    A safe cut is a position between two chars that are neither special nor strippable
+    separators (or the text's start or end). Normalizing the two sides of a safe cut
+    separately gives the same result as normalizing the whole: the left side ends with a
+    complete cluster and no pending separator run, and the right side starts with a char
+    that sets the "after CJK" state the same way either way.
+    """
+    unsafe = tables.unsafe
+    n = len(text)
+    regions: list[tuple[int, int]] = []
+    for m in tables.special.finditer(text):
+        p = m.start()
+        if regions and p < regions[-1][1]:
+            continue
+        a = p
+        while a > 0 and not (_safe(text[a - 1], unsafe) and _safe(text[a], unsafe)):
+            a -= 1
+        b = p + 1
+        while b < n and not (_safe(text[b - 1], unsafe) and _safe(text[b], unsafe)):
+            b += 1
+        if regions and a <= regions[-1][1]:
+            regions[-1] = (regions[-1][0], b)
+        else:
+            regions.append((a, b))
+    return regions
+
+
+def _safe(ch: str, unsafe: frozenset[str]) -> bool:
+    return ch not in unsafe and ch < "\U00010000"
+
+
+def _normalize_simple(
+    text: str, config: NormalizeConfig, tables: _Tables
+) -> tuple[str, tuple[int, ...]]:
+    """Text without special chars: every char maps to exactly one char, so only separator
+    runs move offsets. Replacing each distinct mapped char with ``str.replace`` beats a
+    ``str.translate`` over the whole text (a dict lookup per char) by about 3x."""
     out = text
     table = tables.one_to_one
     for ch in set(tables.mapped.findall(text)):
         out = out.replace(ch, chr(table[ord(ch)]))
     if not config.strip_separators_between_cjk or tables.separator.search(text) is None:
-        return Normalized(out, _identity(len(text)))
+        return out, _identity(len(text))
     # Separator classes were computed on original chars, so the runs are found in `text`.
     runs = [m.span() for m in tables.separator_run.finditer(text)]
     if not runs:
-        return Normalized(out, _identity(len(text)))
+        return out, _identity(len(text))
     pieces: list[str] = []
     offsets: list[int] = []
     pos = 0
@@ -202,18 +270,13 @@ def normalize(text: str, config: NormalizeConfig = DEFAULT_CONFIG) -> Normalized
         pos = end
     pieces.append(out[pos:])
     offsets.extend(range(pos, len(text) + 1))
-    return Normalized("".join(pieces), tuple(offsets))
+    return "".join(pieces), tuple(offsets)
 
 
 @lru_cache(maxsize=4096)
 def _identity(length: int) -> tuple[int, ...]:
     """Offsets of a text that normalization did not reshape; shared, since tuples are."""
     return tuple(range(length + 1))
-
-
-def _has_astral(text: str) -> bool:
-    # One C-level encode; astral chars take two UTF-16 code units.
-    return len(text.encode("utf-16-le", "surrogatepass")) != 2 * len(text)
 
 
 def _normalize_clusters(text: str, config: NormalizeConfig, tables: _Tables) -> Normalized:
