@@ -27,6 +27,7 @@ from gateway.moderations import moderations
 from gateway.passthrough import passthrough
 from gateway.pipeline import Pipeline
 from gateway.policy.holder import PolicyHolder
+from gateway.policy.reloader import PolicyReloader
 from gateway.proxy import Proxy
 from gateway.recording import NullRecorder, Recorder
 from gateway.responses import JSONResponse
@@ -84,10 +85,20 @@ def create_app(
         policies = PolicyHolder(settings.policy, metrics)
         redis = open_redis(settings)
         sanctions = (
-            SanctionStore(redis, settings.pseudonym_key.get_secret_value().encode(), metrics)
+            SanctionStore(
+                redis,
+                settings.pseudonym_key.get_secret_value().encode(),
+                metrics,
+                prefix=f"{settings.redis_prefix}:sanction",
+            )
             if redis is not None
             else None
         )
+        reloader = PolicyReloader(
+            policies, settings.policy_reload_interval, redis, settings.policy_cache_dir,
+            settings.redis_prefix,
+        )  # fmt: skip
+        await reloader.start()
         clf = classifier if classifier is not None else load_classifier(settings, metrics)
         pipeline = Pipeline(policies.get, metrics, clf)
         state = AppState(
@@ -108,6 +119,7 @@ def create_app(
         finally:
             if clf is not None:
                 await clf.aclose()
+            await reloader.aclose()
             if redis is not None:
                 await redis.aclose()
             await upstream.aclose()

@@ -36,12 +36,14 @@ class Settings(BaseSettings):
     # --- moderation
     policy: Path = DEFAULT_POLICY
     policy_reload_interval: float = Field(1.0, ge=0)  # seconds between file checks; 0 = off
+    policy_cache_dir: Path = Path("var/gateway/policy-cache")  # bundles from other replicas
     classifier: str = "none"  # local model directory, http(s) URL, hub id, or "none"
     classifier_device: Literal["auto", "cpu", "cuda", "hpu"] = "auto"
     user_header: str = "x-gateway-user"  # end-user id when the body has no "user"
 
     # --- shared state and the decision log
     redis_url: str | None = None  # e.g. redis://127.0.0.1:6379/0; unset = single process
+    redis_prefix: str = Field("gw", pattern=r"^[A-Za-z0-9_.-]{1,32}$")  # one per deployment
     audit_url: str = "sqlite:///var/gateway/audit.db"
     audit_spool_dir: Path = Path("var/gateway/spool")
     audit_retention_days: int = Field(180, ge=1)

@@ -130,8 +130,9 @@ def _ask(client: openai.OpenAI, user: str, text: str) -> tuple[str | None, str |
 def test_three_consecutive_violations_suspend_across_two_processes(write_policy) -> None:  # type: ignore[no-untyped-def]
     path: Path = write_policy(SANCTION_POLICY)
     user = f"user-{uuid.uuid4().hex}"
-    env = {"GATEWAY_REDIS_URL": "redis://127.0.0.1:6379/0",
-           "GATEWAY_PSEUDONYM_KEY": "test-key"}  # fmt: skip
+    env = {"GATEWAY_REDIS_URL": "redis://127.0.0.1:6379/0", "GATEWAY_PSEUDONYM_KEY": "test-key",
+           "GATEWAY_REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}",
+           "GATEWAY_POLICY_CACHE_DIR": str(path.parent / "cache")}  # fmt: skip
     with procs.mock_upstream() as upstream, procs.gateway(upstream, path, **env) as g1, \
             procs.gateway(upstream, path, **env) as g2:  # fmt: skip
         c1 = openai.OpenAI(base_url=g1, api_key="k", max_retries=0)
@@ -149,7 +150,9 @@ def test_three_consecutive_violations_suspend_across_two_processes(write_policy)
         other = f"user-{uuid.uuid4().hex}"
         assert _ask(c2, other, "你好") == ("stop", None)
     r = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-    assert not any(user.encode() in k for k in r.keys("gw:sanction:*")), "raw user ids in Redis"
+    keys = r.keys(env["GATEWAY_REDIS_PREFIX"] + ":sanction:*")
+    assert keys, "the sanction counts live in Redis"
+    assert not any(user.encode() in k for k in keys), "raw user ids in Redis"
 
 
 def test_redis_down_does_not_stop_traffic(gateway_factory, write_policy) -> None:  # type: ignore[no-untyped-def]

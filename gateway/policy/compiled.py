@@ -17,7 +17,7 @@ from gateway.lexicon.matcher import Matcher, Term
 from gateway.lexicon.normalize import NormalizeConfig
 from gateway.lexicon.variants import VariantConfig
 from gateway.policy.engine import TOP_LEVEL
-from gateway.policy.loader import PolicyError, PolicySource, Problem, _expand, load_policy
+from gateway.policy.loader import PolicyError, PolicySource, Problem, expand_patterns, load_policy
 from gateway.policy.model import Policy
 
 # Normalization near the end of a growing text can still change when more arrives (a
@@ -91,8 +91,8 @@ def _matcher(policy: Policy, base_dir: Path, file: str) -> tuple[Matcher, Normal
     spec = policy.lexicon
     cfg = NormalizeConfig(**spec.normalize.model_dump())
     problems: list[Problem] = []
-    term_files = _expand(base_dir, spec.files, file, problems)
-    allow_files = _expand(base_dir, spec.allow_files, file, problems)
+    term_files = expand_patterns(base_dir, spec.files, file, problems)
+    allow_files = expand_patterns(base_dir, spec.allow_files, file, problems)
     terms: list[Term] = []
     allow: list[str] = []
     for f in term_files:

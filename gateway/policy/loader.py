@@ -165,7 +165,7 @@ def tenant_policies(text: str, policy: Policy, file: str) -> dict[str, Policy]:
     return out
 
 
-def _expand(
+def expand_patterns(
     base: Path, patterns: tuple[str, ...], file: str, problems: list[Problem]
 ) -> tuple[Path, ...]:
     """Term-file names relative to the policy; glob patterns (``lexicon/*.csv``) allowed."""
@@ -196,8 +196,8 @@ def load_policy(path: Path) -> PolicySource:
     tenants = tenant_policies(text, policy, file)
     base = path.parent
     problems: list[Problem] = []
-    term_files = _expand(base, policy.lexicon.files, file, problems)
-    allow_files = _expand(base, policy.lexicon.allow_files, file, problems)
+    term_files = expand_patterns(base, policy.lexicon.files, file, problems)
+    allow_files = expand_patterns(base, policy.lexicon.allow_files, file, problems)
     digest = hashlib.sha256(raw)
     for f in (*term_files, *allow_files):
         try:
