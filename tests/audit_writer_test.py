@@ -192,3 +192,26 @@ async def test_fail_mode_can_follow_the_policy_at_run_time(
     await w.write(rec())
     await w.close()
     assert await store.count() == 2 and not (await verify(store)).problems
+
+
+async def test_orphans_found_while_the_store_is_down_are_replayed_later(
+    store: AuditStore, spool_dir: Path
+) -> None:
+    flaky = FlakyStore(store)
+    flaky.down = True
+    dead = await started(flaky, spool_dir)
+    lost_writer_records = [rec() for _ in range(5)]
+    for r in lost_writer_records:
+        await dead.write(r)
+    assert dead.spool._fd is not None
+    os.close(dead.spool._fd)  # the process dies
+    dead._task.cancel()  # type: ignore[union-attr]
+
+    heir = await started(flaky, spool_dir)  # store still down: nothing to replay into
+    flaky.down = False
+    await heir.write(rec())  # the store is back: first its own record...
+    await heir.write(rec())  # ...then, on the next batch, the dead writer's spool
+    await heir.close()
+    ids = {r.id for r in await store.query(RecordFilter())}
+    assert {r.id for r in lost_writer_records} <= ids and len(ids) == 7
+    assert not (await verify(store)).problems

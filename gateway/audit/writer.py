@@ -69,6 +69,7 @@ class AuditWriter:
         self._store_ok = True
         self._next_try = 0.0  # monotonic time of the next store attempt while it is down
         self._task: asyncio.Task[None] | None = None
+        self._orphans_pending = True  # spools of dead writers may be waiting in spool_dir
         self.batches = 0  # commits made; records/batches is the group-commit factor
 
     async def start(self) -> None:
@@ -127,9 +128,9 @@ class AuditWriter:
             await self._commit(batch)
 
     async def _commit(self, batch: list[_Item]) -> None:
-        sealed, head = seal([r for r, _ in batch], self._head)
         error: AuditUnavailable | None = None
         try:
+            sealed, head = seal([r for r, _ in batch], self._head)
             await self._persist(sealed)
             self._head = head
             self.batches += 1
@@ -177,6 +178,8 @@ class AuditWriter:
     async def _drain_spool(self) -> bool:
         """Replay this writer's spool into the store; True when the spool is empty."""
         if not self.spool.pending:
+            if self._orphans_pending and self._store_ok:
+                await self._replay_orphans()
             return True
         try:
             await self._replay(self.spool.chunks(REPLAY_CHUNK))
@@ -195,6 +198,7 @@ class AuditWriter:
         found = await asyncio.to_thread(
             lambda: list(orphans(self.spool.directory, self.spool.path))
         )
+        self._orphans_pending = False
         for path, fd in found:
             try:
                 await self._replay(read_chunks(path, REPLAY_CHUNK))
@@ -202,6 +206,7 @@ class AuditWriter:
                 log.info("replayed orphaned spool %s", path)
             except Exception as e:
                 log.warning("could not replay spool %s yet: %s", path, e)
+                self._orphans_pending = True
                 self._mark_store(False)
             finally:
                 os.close(fd)
