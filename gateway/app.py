@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from gateway.classifier import Classifier
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound, error_response
@@ -75,7 +75,10 @@ def create_app(
     metrics: Metrics | None = None,
     recorder: Recorder | None = None,
     classifier: Classifier | None = None,
+    extra_routes: list[BaseRoute] | None = None,
 ) -> Starlette:
+    """The gateway app. ``extra_routes`` (e.g. the console's ``Mount``) are added before
+    the catch-all ``/v1/*`` pass-through."""
     metrics = metrics if metrics is not None else Metrics()
 
     @asynccontextmanager
@@ -109,6 +112,7 @@ def create_app(
             upstream=upstream,
             recorder=recorder if recorder is not None else NullRecorder(),
             sanctions=sanctions,
+            redis=redis,
         )
         app.state.gateway = state
         app.state.proxy = Proxy(state)
@@ -168,7 +172,8 @@ def create_app(
         log.exception("unhandled error on %s", request.url.path)
         return error_response(GatewayError("The gateway failed to handle the request."))
 
-    routes = [
+    routes: list[BaseRoute] = [
+        *(extra_routes or []),
         Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/v1/completions", completions, methods=["POST"]),
         Route("/v1/moderations", moderations, methods=["POST"]),

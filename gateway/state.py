@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline
@@ -22,3 +23,5 @@ class AppState:
     upstream: Upstream
     recorder: Recorder
     sanctions: SanctionStore | None = None
+    audit_store: Any | None = None  # gateway.audit.store.AuditStore when the log is on
+    redis: Any | None = None  # redis.asyncio.Redis when GATEWAY_REDIS_URL is set
