@@ -14,8 +14,17 @@
 # promtool is taken from PATH or unpacked from Debian's prometheus package (no service is
 # installed or started). Exits non-zero if any check fails; runs them all first.
 #
-#   bash deploy/check.sh
+#   bash deploy/check.sh          # static checks (CI)
+#   bash deploy/check.sh --live   # also deploy/tools/live_smoke.py: a real gateway, scraped by
+#                                 # a real Prometheus with the rules, every dashboard query run
 set -uo pipefail
+
+live=""
+case "${1:-}" in
+  --live) live=1 ;;
+  "") ;;
+  *) echo "usage: bash deploy/check.sh [--live]" >&2; exit 2 ;;
+esac
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 2
@@ -49,12 +58,12 @@ install_python_tools() {
   done
 }
 
-find_promtool() {
-  if command -v promtool >/dev/null; then
-    command -v promtool
+find_prometheus_binary() {  # promtool | prometheus
+  if command -v "$1" >/dev/null; then
+    command -v "$1"
     return 0
   fi
-  local unpacked="$tools/prometheus/usr/bin/promtool"
+  local unpacked="$tools/prometheus/usr/bin/$1"
   if [[ ! -x "$unpacked" ]]; then
     # The Debian package ships promtool next to the server. Unpack it instead of installing
     # it, so no prometheus service gets registered or started on this machine.
@@ -96,7 +105,7 @@ run() {  # NAME COMMAND...: run one check, remember a failure, keep going
 
 log "installing check tools (deploy/.tools)"
 install_python_tools
-promtool=$(find_promtool) || exit 2
+promtool=$(find_prometheus_binary promtool) || exit 2
 shellcheck=$(find_shellcheck) || exit 2
 py="$venv/bin/python"
 "$promtool" --version 2>&1 | head -n1
@@ -153,6 +162,13 @@ for p in sorted(pathlib.Path("deploy/grafana/provisioning").rglob("*.yaml")):
 '
 
 run "shellcheck" "$shellcheck" deploy/check.sh deploy/k8s/policies.sh
+
+if [[ -n "$live" ]]; then
+  prometheus=$(find_prometheus_binary prometheus) || exit 2
+  [[ -x .venv/bin/python ]] || die "--live needs the project's .venv (make venv)"
+  run "live: gateway + Prometheus + dashboard queries" \
+    .venv/bin/python deploy/tools/live_smoke.py --prometheus "$prometheus"
+fi
 
 log "summary ($((SECONDS - started)) s)"
 if ((${#failures[@]})); then
