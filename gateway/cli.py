@@ -89,6 +89,54 @@ def _hash_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from gateway.app import load_classifier
+    from gateway.decision import Action
+    from gateway.evaluate import EvalDataError, evaluate_file
+    from gateway.metrics import Metrics
+    from gateway.pipeline import Pipeline
+    from gateway.policy.compiled import load_policy_set
+    from gateway.policy.loader import PolicyError
+    from gateway.settings import load_settings
+
+    try:
+        settings = load_settings(args.config, policy=args.policy, classifier=args.classifier)
+        policies = load_policy_set(settings.policy)
+        positive = [Action(a) for a in args.positive.split(",")]
+    except (ValidationError, ValueError, OSError) as e:
+        print(f"gateway eval: {e}", file=sys.stderr)
+        return 2
+    except PolicyError as e:
+        print(f"gateway eval: the policy is invalid:\n{e}", file=sys.stderr)
+        return 2
+    metrics = Metrics()
+    classifier = None
+    if args.mode != "keywords":
+        classifier = load_classifier(settings, metrics)
+        if classifier is None:
+            print("gateway eval: --mode needs a classifier (--classifier or GATEWAY_CLASSIFIER)",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+    pipeline = Pipeline(lambda: policies, metrics, classifier)
+
+    async def run() -> dict[str, object]:
+        try:
+            return await evaluate_file(pipeline, Path(args.data), args.mode, positive)
+        finally:
+            if classifier is not None:
+                await classifier.aclose()
+
+    try:
+        result = asyncio.run(run())
+    except (EvalDataError, OSError) as e:
+        print(f"gateway eval: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +162,17 @@ def build_parser() -> argparse.ArgumentParser:
     hk = psub.add_parser("hash-key", help="hash a tenant API key (or make a new one)")
     hk.add_argument("key", nargs="?", help="the key; omitted: generate a new random key")
     hk.set_defaults(func=_hash_key)
+
+    ev = sub.add_parser("eval", help="run the pipeline over a labeled JSONL file; print metrics")
+    ev.add_argument("--data", required=True, help="JSONL: text, label (0|1), categories, direction")
+    ev.add_argument("--mode", choices=["full", "keywords", "classifier"], default="full",
+                    help="full pipeline, keywords and patterns only, or classifier only")  # fmt: skip
+    ev.add_argument("--policy", type=Path)
+    ev.add_argument("--classifier", help="model directory or URL (default: GATEWAY_CLASSIFIER)")
+    ev.add_argument("--positive", default="block,review",
+                    help="actions that count as 'unsafe' (comma-separated)")  # fmt: skip
+    ev.add_argument("--config", type=Path)
+    ev.set_defaults(func=_eval)
 
     _register_optional(sub)
     return parser

@@ -60,7 +60,10 @@ class Pipeline:
         ctx: CheckContext,
         *,
         use_classifier: bool = True,
+        use_lexicon: bool = True,
     ) -> Decision:
+        """Decide on ``texts``. ``use_classifier`` / ``use_lexicon`` switch stages off for
+        evaluation (``gateway eval --mode``); serving always runs both."""
         active = self._policies().for_tenant(ctx.tenant)
         policy = active.policy
         observe = self._metrics.moderation_duration
@@ -69,12 +72,12 @@ class Pipeline:
         t0 = time.perf_counter()
         keywords: list[KeywordFact] = []
         patterns: list[PatternFact] = []
-        normalized = [normalize(t, active.normalize) for t in texts]
+        normalized = [normalize(t, active.normalize) for t in texts] if use_lexicon else []
         t1 = time.perf_counter()
         for i, norm in enumerate(normalized):
             for h in active.matcher.scan_normalized(norm):
                 keywords.append(KeywordFact(h.term, h.category, h.level, i, h.start, h.end))
-        if policy.pii.enabled:
+        if policy.pii.enabled and use_lexicon:
             for i, text in enumerate(texts):
                 for p in find_pii(text, policy.pii.kinds):
                     patterns.append(PatternFact(p.kind, i, p.start, p.end))
