@@ -84,9 +84,9 @@ async def run_case(url: str, concurrency: int, total: int, spool: Path) -> dict[
             await writer.write(r)
             latencies.append(time.perf_counter() - t)
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     await asyncio.gather(*(caller() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     batches = writer.batches - batches0
     await writer.close()
     assert await store.count() == before + total + 200, "records missing"
@@ -102,6 +102,9 @@ async def run_case(url: str, concurrency: int, total: int, spool: Path) -> dict[
             "p99": round(q[98] * 1e3, 3),
             "max": round(max(latencies) * 1e3, 3),
         },
+        # CPU of this process (all threads) per record: unlike records/s, it does not
+        # depend on what else the machine is running.
+        "cpu_us_per_record": round(cpu / total * 1e6, 1),
         "commits": batches,
         "records_per_commit": round(total / batches, 1),
     }
@@ -124,6 +127,7 @@ def backend_urls(names: list[str], workdir: Path, pg: str) -> dict[str, tuple[st
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-audit-", dir=args.workdir))
+    load_before = round(os.getloadavg()[0], 2)  # the machine is shared: say how busy it was
     results: dict[str, Any] = {}
     try:
         for name, (url, schema) in backend_urls(
@@ -146,6 +150,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": sys.version.split()[0],
+            "load_avg_1m_before_after": [load_before, round(os.getloadavg()[0], 2)],
         },
         "results": results,
     }

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from gateway.audit.record import DecisionRecord
+from gateway.audit.record import DecisionRecord, format_ts
 
 GENESIS = "0" * 64
 
@@ -60,16 +60,20 @@ class Problem:
 
 
 def record_hash(record: DecisionRecord) -> str:
-    return _hash_dict(record.to_dict())
+    return _hash(record, record.chain_id, record.prev_hash)
 
 
-def _hash_dict(d: dict[str, object]) -> str:
-    # ``seq`` is left out: see the module docstring.
-    body = {k: v for k, v in d.items() if k not in _UNHASHED}
+def _hash(r: DecisionRecord, chain_id: str, prev_hash: str) -> str:
+    """SHA-256 of a JSON array of every field in a fixed order, except ``seq`` (see the
+    module docstring) and ``hash`` itself. An array rather than an object: it skips
+    building and sorting a dict, a third of the writer's CPU per record."""
+    body = (
+        r.id, format_ts(r.ts), r.direction, r.action, r.tenant, r.user, r.request_id,
+        r.route, r.stage, r.incident, r.categories, r.scores, r.matched_terms,
+        r.policy_version, r.model_version, r.latency_ms, r.text_mode, r.text,
+        chain_id, prev_hash,
+    )  # fmt: skip
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-_UNHASHED = frozenset({"hash", "seq"})
 
 
 def seal(
@@ -78,15 +82,13 @@ def seal(
     """Link ``records`` after ``head``. The caller adopts the returned head only once the
     records are durable, so a failed batch leaves no gap in the chain."""
     sealed: list[DecisionRecord] = []
-    seq, prev = head.seq, head.hash
+    chain_id, seq, prev = head.chain_id, head.seq, head.hash
     for r in records:
         seq += 1
-        d = r.to_dict()
-        d["chain_id"], d["prev_hash"] = head.chain_id, prev
-        h = _hash_dict(d)
-        sealed.append(r.chained(head.chain_id, seq, prev, h))
+        h = _hash(r, chain_id, prev)
+        sealed.append(r.chained(chain_id, seq, prev, h))
         prev = h
-    return sealed, ChainHead(head.chain_id, seq, prev)
+    return sealed, ChainHead(chain_id, seq, prev)
 
 
 class ChainVerifier:
