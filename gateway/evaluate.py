@@ -134,7 +134,7 @@ def score(
                 "category_recall": _ratio(c["category_matched"], c["support"]),
             }
             for code, c in sorted(per_cat.items())
-        },  # fmt: skip
+        },
     }
 
 
