@@ -87,7 +87,11 @@ def _evaluate(prometheus: str) -> dict[str, Any]:
     unhealthy = [r["name"] for g in groups for r in g["rules"] if r["health"] != "ok"]
     alerts = httpx.get(api + "/alerts", timeout=10).json()["data"]["alerts"]
     empty = [r["where"] for r in results if r["ok"] and not r["series"]]
+    # The recording rule behind GatewayBlockRateSpike, on traffic that is 1/5 blocked input.
+    ratio = httpx.get(api + "/query", params={"query": "gateway:decision_block_ratio:rate5m"},
+                      timeout=10).json()["data"]["result"]  # fmt: skip
     return {
+        "block_ratio": {r["metric"].get("direction", ""): float(r["value"][1]) for r in ratio},
         "queries": len(results),
         "with_series": sum(1 for r in results if r["series"]),
         "empty": empty,
@@ -146,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                     p.kill()
     print(json.dumps(report, ensure_ascii=False, indent=1))
     bad = report["errors"] or report["unhealthy_rules"] or report["unexpected_empty"]
+    bad = bad or not report["block_ratio"].get("input")
     return 1 if bad else 0
 
 
