@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -22,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 from gateway.classifier import Classifier
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound, error_response
 from gateway.flavors import CHAT, COMPLETIONS
-from gateway.metrics import Metrics
+from gateway.metrics import Metrics, exposition
 from gateway.moderations import moderations
 from gateway.passthrough import passthrough
 from gateway.pipeline import Pipeline
@@ -54,6 +56,15 @@ def load_classifier(settings: Settings, metrics: Metrics) -> Classifier | None:
         device=info.get("device", ""), dtype=info.get("dtype", ""),
     ).set(1)  # fmt: skip
     return classifier
+
+
+def app_from_env() -> Starlette:
+    """The app built from ``GATEWAY_*`` variables: the factory each uvicorn worker calls
+    when ``gateway serve --workers N`` runs several."""
+    from gateway.settings import load_settings
+
+    config = os.environ.get("GATEWAY_CONFIG")
+    return create_app(load_settings(Path(config) if config else None))
 
 
 def open_redis(settings: Settings) -> Any:
@@ -158,7 +169,7 @@ def create_app(
         )
 
     async def metrics_endpoint(request: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

@@ -30,6 +30,8 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.workers > 1:
+        return _serve_workers(args, settings)
     try:
         app = create_app(settings)
         uvicorn.run(
@@ -44,6 +46,32 @@ def _serve(args: argparse.Namespace) -> int:
     except PolicyError as e:
         print(f"gateway: the policy is invalid:\n{e}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _serve_workers(args: argparse.Namespace, settings: object) -> int:
+    """Several worker processes: each builds the app from the environment, and metrics
+    go through prometheus_client's multiprocess files so /metrics sums all workers."""
+    import os
+    import tempfile
+
+    import uvicorn
+
+    flags = {"GATEWAY_HOST": args.host, "GATEWAY_PORT": args.port, "GATEWAY_POLICY": args.policy,
+             "GATEWAY_UPSTREAM_URL": args.upstream_url, "GATEWAY_CONFIG": args.config}  # fmt: skip
+    for name, value in flags.items():
+        if value is not None:
+            os.environ[name] = str(value)
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
+    from gateway.settings import Settings
+
+    assert isinstance(settings, Settings)
+    uvicorn.run(
+        "gateway.app:app_from_env", factory=True, workers=args.workers,
+        host=settings.host, port=settings.port, log_level=args.log_level,
+        access_log=False, timeout_graceful_shutdown=30,
+    )  # fmt: skip
     return 0
 
 
@@ -147,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--policy", type=Path, help="policy file (default policies/default.yaml)")
     serve.add_argument("--upstream-url", help="upstream base URL, e.g. http://127.0.0.1:8000/v1")
     serve.add_argument("--config", type=Path, help="YAML settings file")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     serve.add_argument("--log-level", default="info",
                        choices=["critical", "error", "warning", "info", "debug"])  # fmt: skip
     serve.set_defaults(func=_serve)

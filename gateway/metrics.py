@@ -3,11 +3,32 @@
 Labels only ever take values from fixed sets (routes, directions, actions, taxonomy
 codes, error kinds), never raw user input. Tests build ``Metrics`` on their own
 registry instead of the process-global one.
+
+With several uvicorn workers (``gateway serve --workers N``) prometheus_client's
+multiprocess mode is on (``PROMETHEUS_MULTIPROC_DIR``): every worker writes its values to
+shared files and ``/metrics`` in any worker reports the sum over all of them.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+
+def multiprocess() -> bool:
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    """The text ``/metrics`` serves: this process's registry, or all workers' values."""
+    if multiprocess():
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)
+    return generate_latest(registry)
+
 
 _LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -60,8 +81,9 @@ class Metrics:
             "gateway_policy_reload_failures", "Policy files refused on reload", registry=r
         )
         self.policy_info = Gauge(
-            "gateway_policy_info", "Active policy version (value is 1)", ["version"], registry=r
-        )
+            "gateway_policy_info", "Active policy version (value is 1)", ["version"],
+            registry=r, multiprocess_mode="livemax",
+        )  # fmt: skip
         self.classifier_batch_size = Histogram(
             "classifier_batch_size", "Texts per model call",
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r,
@@ -71,8 +93,9 @@ class Metrics:
             buckets=(32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384), registry=r,
         )  # fmt: skip
         self.classifier_queue_depth = Gauge(
-            "classifier_queue_depth", "Texts waiting for the model", registry=r
-        )
+            "classifier_queue_depth", "Texts waiting for the model", registry=r,
+            multiprocess_mode="livesum",
+        )  # fmt: skip
         self.classifier_queue_wait = Histogram(
             "classifier_queue_wait_seconds", "Time a text waits before its batch runs",
             buckets=(*_FAST_BUCKETS, 0.1, 0.5), registry=r,
@@ -89,9 +112,10 @@ class Metrics:
         )
         self.classifier_model_info = Gauge(
             "classifier_model_info", "Classifier in use (value is 1)",
-            ["name", "version", "device", "dtype"], registry=r,
+            ["name", "version", "device", "dtype"], registry=r, multiprocess_mode="livemax",
         )  # fmt: skip
 
     def set_policy_version(self, version: str) -> None:
-        self.policy_info.clear()
+        for labels in list(self.policy_info._metrics):  # older versions read 0, not vanish
+            self.policy_info.labels(*labels).set(0)
         self.policy_info.labels(version=version).set(1)
