@@ -7,10 +7,11 @@ the decision; it never looks at rules itself.
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.classifier import Classifier, ClassifierUnavailable
 from gateway.decision import Action, Decision, Direction
@@ -22,7 +23,7 @@ from gateway.policy.engine import Facts, KeywordFact, PatternFact, UserStatus, e
 
 
 def new_decision_id() -> str:
-    return "dec_" + uuid.uuid4().hex
+    return "dec_" + os.urandom(16).hex()  # random like uuid4, a few times cheaper
 
 
 @dataclass(slots=True)
@@ -45,6 +46,12 @@ class Pipeline:
         self._policies = policies  # the current set; hot reload swaps what it returns
         self._metrics = metrics
         self.classifier = classifier
+        # Label lookups cost about a microsecond each; the hot path reuses the children.
+        self._stage: dict[tuple[str, str], Any] = {
+            (d.value, stage): metrics.moderation_duration.labels(direction=d.value, stage=stage)
+            for d in Direction
+            for stage in ("normalize", "lexicon", "classifier", "policy")
+        }
 
     @property
     def policies(self) -> PolicySet:
@@ -66,7 +73,6 @@ class Pipeline:
         evaluation (``gateway eval --mode``); serving always runs both."""
         active = self._policies().for_tenant(ctx.tenant)
         policy = active.policy
-        observe = self._metrics.moderation_duration
         d = direction.value
 
         t0 = time.perf_counter()
@@ -112,11 +118,12 @@ class Pipeline:
         )  # fmt: skip
         t4 = time.perf_counter()
 
-        observe.labels(direction=d, stage="normalize").observe(t1 - t0)
-        observe.labels(direction=d, stage="lexicon").observe(t2 - t1)
+        stage = self._stage
+        stage[d, "normalize"].observe(t1 - t0)
+        stage[d, "lexicon"].observe(t2 - t1)
         if self.classifier is not None and use_classifier:
-            observe.labels(direction=d, stage="classifier").observe(t3 - t2)
-        observe.labels(direction=d, stage="policy").observe(t4 - t3)
+            stage[d, "classifier"].observe(t3 - t2)
+        stage[d, "policy"].observe(t4 - t3)
         return decision
 
     def count(self, decision: Decision) -> None:
