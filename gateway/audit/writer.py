@@ -9,7 +9,7 @@ The writer is also the chain's sequencer: it seals each batch (``chain.seal``) a
 the new chain head only once the batch is durable, so a failed batch leaves no gap.
 
 While the store is down, batches go to the spool (fail-open) or fail with
-``AuditUnavailable`` (fail-closed). Once a spool exists, new batches follow it there
+``AuditUnavailable`` (fail-closed); ``fail_open`` may be a callable, read per batch. Once a spool exists, new batches follow it there
 until a replay has emptied it, so records reach the store in chain order. The store is
 retried at most every ``retry_interval`` seconds; between retries writes do not wait for it.
 """
@@ -44,6 +44,12 @@ def new_chain_id() -> str:
 
 
 class AuditWriter:
+    """Group-committing, chain-sealing writer in front of an ``AuditStore``.
+
+    ``fail_open`` is a bool or a callable read per batch (the policy's ``audit.fail_open``).
+    Start it in the lifespan (``await start()``), close it after the server has drained
+    (``await close()`` commits what is queued)."""
+
     def __init__(
         self,
         store: AuditStore,
@@ -70,6 +76,7 @@ class AuditWriter:
         self._next_try = 0.0  # monotonic time of the next store attempt while it is down
         self._task: asyncio.Task[None] | None = None
         self._orphans_pending = True  # spools of dead writers may be waiting in spool_dir
+        self._closing = False
         self.batches = 0  # commits made; records/batches is the group-commit factor
 
     async def start(self) -> None:
@@ -79,7 +86,7 @@ class AuditWriter:
 
     async def write(self, record: DecisionRecord) -> None:
         """Return once ``record`` is durable; raise ``AuditUnavailable`` if it is not."""
-        if self._task is None or self._task.done():
+        if self._task is None or self._task.done() or self._closing:
             raise AuditUnavailable("decision log writer is not running")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         try:
@@ -96,6 +103,7 @@ class AuditWriter:
 
     async def close(self) -> None:
         """Commit everything queued, then stop. Idempotent."""
+        self._closing = True  # nothing may queue behind the stop marker
         if self._task is not None and not self._task.done():
             await self._queue.put(None)
             await self._task
