@@ -152,3 +152,12 @@ def test_audit_url_comes_from_the_environment(
     monkeypatch.setenv("GATEWAY_AUDIT_URL", url)
     assert gateway("audit", "verify") == 0
     assert "OK: 1 records checked" in capsys.readouterr().out
+
+
+def test_a_missing_sqlite_file_is_an_error_not_an_empty_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.db"
+    assert gateway("audit", "verify", "--audit-url", f"sqlite:///{missing}") == 2
+    assert "no decision log" in capsys.readouterr().err
+    assert not missing.exists()

@@ -97,6 +97,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _sync(fn: Callable[[argparse.Namespace, AuditStore], Awaitable[int]]) -> Command:
     def run(args: argparse.Namespace) -> int:
         url = args.audit_url or _settings(args).audit_url
+        if url.startswith("sqlite:///"):
+            # Opening a missing SQLite file would create an empty log that "verifies".
+            path = Path(url.removeprefix("sqlite:///").partition("?")[0])
+            if not path.is_file():
+                print(f"error: no decision log at {path}", file=sys.stderr)
+                return 2
 
         async def main() -> int:
             store = open_store(url)
