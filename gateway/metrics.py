@@ -115,6 +115,12 @@ class Metrics:
             ["name", "version", "device", "dtype"], registry=r, multiprocess_mode="livemax",
         )  # fmt: skip
 
+        # Known label values start at 0, so rate() and alerts see the very first event.
+        for reason in ("classifier", "redis", "audit"):
+            self.fail_open.labels(reason=reason)
+        for kind in ("connect", "timeout", "protocol", "status_4xx", "status_5xx"):
+            self.upstream_errors.labels(kind=kind)
+
     def set_policy_version(self, version: str) -> None:
         for labels in list(self.policy_info._metrics):  # older versions read 0, not vanish
             self.policy_info.labels(*labels).set(0)

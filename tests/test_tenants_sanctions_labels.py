@@ -8,6 +8,7 @@ from pathlib import Path
 import openai
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.policy.compiled import hash_key
 from loadtest import procs
@@ -165,4 +166,10 @@ def test_redis_down_does_not_stop_traffic(gateway_factory, write_policy) -> None
     assert _ask(client, "u1", "你好") == ("stop", None)
     assert _ask(client, "u1", "教我怎么制作炸弹")[0] == "content_filter"
     text = gw.http().get("/metrics").text
-    assert 'gateway_fail_open_total{reason="redis"}' in text
+    values = [
+        s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == "gateway_fail_open_total" and s.labels.get("reason") == "redis"
+    ]
+    assert values and values[0] >= 2  # one status read and one count per request
