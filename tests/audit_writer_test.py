@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gateway.audit import AuditStore, AuditUnavailable, AuditWriter, RecordFilter
-from gateway.audit.spool import read_chunks
+from gateway.audit.spool import SpoolCorrupt, read_chunks
 from gateway.metrics import Metrics
 from tests import audit_fixtures as fx
 from tests.audit_fixtures import FlakyStore, rec, verify
@@ -124,7 +124,7 @@ async def test_torn_last_spool_line_is_skipped(tmp_path: Path) -> None:
     [[r]] = list(read_chunks(path, 10))
     assert r == good
     path.write_bytes(b"not json\n" + _line(good))
-    with pytest.raises(ValueError):
+    with pytest.raises(SpoolCorrupt):
         list(read_chunks(path, 10))  # a complete bad line is corruption, not a torn write
 
 
@@ -215,3 +215,26 @@ async def test_orphans_found_while_the_store_is_down_are_replayed_later(
     ids = {r.id for r in await store.query(RecordFilter())}
     assert {r.id for r in lost_writer_records} <= ids and len(ids) == 7
     assert not (await verify(store)).problems
+
+
+async def test_corrupt_orphan_spool_is_quarantined_not_retried_forever(
+    store: AuditStore, spool_dir: Path
+) -> None:
+    bad = _plant(spool_dir, _line(rec()) + b"garbage\n")
+    w = await started(store, spool_dir)
+    await w.write(rec())
+    await w.close()
+    assert sorted(p.name for p in _listdir(spool_dir)) == [bad.name + ".corrupt"]
+    assert w.store_available and await store.count() == 1
+
+
+def _plant(directory: Path, data: bytes) -> Path:
+    """A spool file left by a dead writer."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "spool-dead.jsonl"
+    path.write_bytes(data)
+    return path
+
+
+def _listdir(directory: Path) -> list[Path]:
+    return list(directory.iterdir())

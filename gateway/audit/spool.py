@@ -18,12 +18,16 @@ from pathlib import Path
 
 import orjson
 
-from gateway.audit.errors import AuditUnavailable
+from gateway.audit.errors import AuditError, AuditUnavailable
 from gateway.audit.record import DecisionRecord
 
 log = logging.getLogger("gateway.audit")
 MAX_SPOOL_BYTES = 1 << 30  # past this, the spool refuses: the disk is not unbounded either
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class SpoolCorrupt(AuditError):
+    """A complete spool line that does not parse: not a torn write, so not skippable."""
 
 
 class Spool:
@@ -73,6 +77,14 @@ class Spool:
             os.fsync(self._fd)
         self._size = 0
 
+    def quarantine(self) -> Path:
+        """Move an unreadable spool aside (kept for a human) and start a fresh one."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self._size = 0
+        return quarantine(self.path)
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
@@ -87,9 +99,9 @@ def read_chunks(path: Path, size: int) -> Iterator[list[DecisionRecord]]:
         for line in f:
             try:
                 chunk.append(DecisionRecord.from_dict(orjson.loads(line)))
-            except (orjson.JSONDecodeError, TypeError, KeyError, ValueError):
+            except (orjson.JSONDecodeError, TypeError, KeyError, ValueError) as e:
                 if line.endswith(b"\n"):
-                    raise  # a complete line that does not parse is corruption, not a torn write
+                    raise SpoolCorrupt(f"{path}: unreadable record: {e}") from e
                 log.warning("skipping torn last line of %s", path)
                 continue
             if len(chunk) >= size:
@@ -116,6 +128,14 @@ def orphans(directory: Path, own: Path) -> Iterator[tuple[Path, int]]:
             os.close(fd)  # a live writer holds it
             continue
         yield path, fd
+
+
+def quarantine(path: Path) -> Path:
+    target = path.with_name(path.name + ".corrupt")
+    path.rename(target)
+    _fsync_dir(path.parent)
+    log.error("decision-log spool %s is unreadable; moved to %s for manual recovery", path, target)
+    return target
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 from gateway.audit.chain import ChainHead, seal
 from gateway.audit.errors import AuditUnavailable
 from gateway.audit.record import DecisionRecord
-from gateway.audit.spool import Spool, orphans, read_chunks
+from gateway.audit.spool import Spool, SpoolCorrupt, orphans, quarantine, read_chunks
 from gateway.audit.store import AuditStore
 from gateway.metrics import Metrics
 
@@ -192,6 +192,11 @@ class AuditWriter:
         try:
             await self._replay(self.spool.chunks(REPLAY_CHUNK))
             await asyncio.to_thread(self.spool.clear)
+        except SpoolCorrupt:
+            # Replaying it can never succeed; keep it for a human and carry on. The chain
+            # will show the gap at verify time, which is the truth.
+            await asyncio.to_thread(self.spool.quarantine)
+            self._error()
         except Exception as e:
             log.warning("decision log spool replay failed: %s", e)
             self._mark_store(False)
@@ -212,6 +217,9 @@ class AuditWriter:
                 await self._replay(read_chunks(path, REPLAY_CHUNK))
                 await asyncio.to_thread(path.unlink)
                 log.info("replayed orphaned spool %s", path)
+            except SpoolCorrupt:
+                await asyncio.to_thread(quarantine, path)
+                self._error()
             except Exception as e:
                 log.warning("could not replay spool %s yet: %s", path, e)
                 self._orphans_pending = True
