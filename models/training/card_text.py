@@ -1,0 +1,68 @@
+"""The hand-written prose of the model card (the numbers come from ``metrics.json``)."""
+
+INTRO = """# zh_safety_small: a small Chinese-first content-safety classifier
+
+A 4-layer character-level BERT (hidden 256) trained from scratch on public Chinese safety
+data, scoring text against the TC260-003 / GB/T 45654-2025 taxonomy codes of
+`gateway/taxonomy.py` (plus X2, jailbreak / prompt injection). Multi-label: one sigmoid
+score per code (`config.problem_type = "multi_label_classification"`). It is the default
+model of the moderation gateway, meant to sit behind the keyword lexicon; users with network
+access can swap in a larger pretrained encoder with the same label convention.
+
+Trained by `python -m models.training` (see `docs/model_card.md` and `models/training/`).
+"""
+
+USAGE = """## Usage
+
+```python
+from transformers import AutoTokenizer, AutoModelForSequenceClassification
+tok = AutoTokenizer.from_pretrained(path)
+model = AutoModelForSequenceClassification.from_pretrained(path).eval()
+batch = tok(["[IN] " + prompt, "[OUT] " + answer], truncation=True, max_length=128,
+            padding=True, return_tensors="pt")
+scores = model(**batch).logits.sigmoid()   # columns follow config.id2label
+```
+
+Prefix a prompt with `[IN] ` and a model response with `[OUT] ` (the markers are listed in
+`config.direction_tokens`). 15% of the training rows had no marker, so plain text also
+works, a little less well. Compare each score with `thresholds.json` (`{code: threshold}`,
+calibrated on the validation split for max F1 under a benign false-positive budget).
+Inputs are truncated at 128 tokens (one per Chinese character): score long texts in
+overlapping windows and take the max.
+"""
+
+REPRODUCE = """## Reproduce
+
+```bash
+python -m models.training --data-dir /work/shared/datasets --out models/zh_safety_small --seed 0
+```
+
+Defaults: 3 layers, hidden 192, 3 heads, 2 epochs, batch 32, AdamW lr 8e-4 (6% warm-up,
+linear decay), 1 torch thread, `--max-minutes 40` as a safety stop. The same seed, data and
+thread count give byte-identical weights (tested on a small slice in
+`tests/training_recipe_test.py`); a run that hits `--max-minutes` is cut short and is not.
+`--card-only` re-renders this card from `metrics.json`. The data is read from the shared
+folder at run time; none of it is in the repository.
+"""
+
+LIMITS = """## What it does not cover
+
+- Political-security categories A1.01-A1.03, A1.05 and A5.x have no (or too little) labeled
+  data here; the model has no outputs for them. Rely on the lexicon and policy for those.
+- Codes with few training rows (the A3 commercial codes, A4.02, A2.02-A2.08 ~100 rows each,
+  mostly JailBench/JADE prompts) are learned from a narrow set of phrasings; treat their
+  scores as weak signals. Test metrics for them rest on a few dozen rows.
+- X2 (jailbreak) is learned from JailBench's 20 wrapper templates; the test split holds new
+  seed questions in the *same* wrappers, so its X2 recall is optimistic for unseen attacks.
+- Responses ([OUT]) are learned only from 650 JADE v3 answer pairs and templated answers.
+- JADE v3 questions not found in v1/v2 (about 60%) carry the generic code A1.08.
+- Social-media offensiveness (COLD, SWSR) is the largest training domain; sarcasm and
+  context-dependent offence are where it errs most (see COLD dev numbers).
+- English is a minority (Davidson tweets, JADE/MultiJail en, templates); it is weaker.
+- Trained from scratch on ~40k rows: no world knowledge. It keys on wording, so paraphrases
+  far from the training data can slip through, and benign text full of topic words from the
+  hate-speech data (regions, ethnic groups, gender) can be flagged.
+- The robustness table shows the drop for evasion variants; the gateway normalizes text
+  (traditional -> simplified, symbol and space stripping) before the classifier, which
+  removes much of that drop.
+"""

@@ -1,0 +1,97 @@
+"""``python -m models.training``: train, evaluate and write the shipped model directory."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+DEFAULT_DATA = Path("/work/shared/datasets")
+DEFAULT_OUT = Path("models/zh_safety_small")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The recipe's options (shared by ``python -m models.training`` and ``gateway train``)."""
+    p.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA, help="shared datasets (read only)"
+    )
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="model directory to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=40.0,
+        help="safety stop (a run cut short by it is not reproducible)",
+    )
+    p.add_argument("--epochs", type=float, default=2.0)
+    p.add_argument("--layers", type=int, default=3)
+    p.add_argument("--hidden", type=int, default=192)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=8e-4)
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (1 is fastest on a busy 2-core machine)",
+    )
+    p.add_argument(
+        "--limit", type=int, default=None, help="rows per source file (quick runs, tests)"
+    )
+    p.add_argument(
+        "--min-support", type=int, default=20, help="training rows a code needs to get an output"
+    )
+    p.add_argument("--card-only", action="store_true", help="re-render README.md from metrics.json")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point for a parsed namespace; returns a process exit code."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from models.training.card import rewrite_card
+
+    if args.card_only:
+        rewrite_card(args.out)
+        return 0
+    from models.training.dataset import DataConfig
+    from models.training.recipe import RecipeConfig
+    from models.training.recipe import run as run_recipe
+    from models.training.train import TrainConfig
+
+    hidden = args.hidden
+    cfg = RecipeConfig(
+        data=DataConfig(
+            data_dir=args.data_dir, seed=args.seed, limit=args.limit, min_support=args.min_support
+        ),
+        train=TrainConfig(
+            layers=args.layers,
+            hidden=hidden,
+            heads=max(1, hidden // 64),
+            intermediate=hidden * 4,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            max_minutes=args.max_minutes,
+        ),
+        out=args.out,
+        threads=args.threads,
+    )
+    m = run_recipe(cfg)
+    logging.getLogger(__name__).info(
+        "done: test %s, COLD dev %s", m["test_any_unsafe"], m["cold_dev"]
+    )
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Adds ``train-model`` to the gateway CLI (``gateway train-model --out DIR``)."""
+    p = subparsers.add_parser("train-model", help="train the small safety classifier")
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m models.training", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

@@ -1,0 +1,51 @@
+"""One labeled training row and the text key used to deduplicate rows across datasets."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Literal
+
+Direction = Literal["in", "out"]
+Split = Literal["train", "val", "test", "cold_dev"]
+
+# Direction markers the model sees in front of the text. They are special tokens in the
+# vocabulary, so a single id encodes whether the text is a user prompt or a model response.
+DIRECTION_TOKENS: dict[str, str] = {"in": "[IN]", "out": "[OUT]"}
+
+_NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+@dataclass(slots=True)
+class Example:
+    """A text with its taxonomy codes (empty = benign) and where it came from.
+
+    ``group`` ties together rows that must land in the same split (a JailBench seed and its
+    20 jailbreak wrappings, a MultiJail item in zh and en, a JADE question and its answers).
+    """
+
+    text: str
+    direction: Direction
+    codes: frozenset[str]
+    source: str
+    group: str
+    split: Split | None = None
+    tags: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def positive(self) -> bool:
+        return bool(self.codes)
+
+
+def dedup_key(text: str) -> str:
+    """NFKC, lower-case, punctuation and spaces removed: two rows with the same key are the
+    same text for deduplication and leakage checks."""
+    return _NOT_WORD.sub("", unicodedata.normalize("NFKC", text).lower())
+
+
+def with_direction(text: str, direction: str | None) -> str:
+    """The model input: the direction marker, a space, the text (no marker when None)."""
+    if direction is None:
+        return text
+    return f"{DIRECTION_TOKENS[direction]} {text}"

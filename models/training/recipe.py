@@ -1,0 +1,131 @@
+"""The whole recipe: data -> tokenizer -> training -> shipped model directory -> evaluation.
+
+The output directory holds what the inference core loads (``config.json``,
+``model.safetensors``, tokenizer files) plus ``thresholds.json``, ``metrics.json`` and the
+model card ``README.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from models.training import dataset, report
+from models.training.card import write_card
+from models.training.example import DIRECTION_TOKENS, Example
+from models.training.perturb import Perturber
+from models.training.train import TrainConfig, build_model, encode, train
+from models.training.vocab import build_vocab, make_tokenizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RecipeConfig:
+    data: dataset.DataConfig
+    train: TrainConfig
+    out: Path
+    threads: int = 1
+    max_chars: int = 6000
+    fpr_budget: float = 0.04  # calibrate under TC260-003's 5% with a margin
+    robustness_cap: int = 600
+
+
+def run(cfg: RecipeConfig) -> dict[str, object]:
+    """Train and evaluate; returns the metrics written to ``metrics.json``."""
+    t0 = time.monotonic()
+    random.seed(cfg.train.seed)
+    torch.manual_seed(cfg.train.seed)  # before the model is built: init weights are seeded
+    np.random.seed(cfg.train.seed)
+    rows = dataset.load_rows(cfg.data)
+    labels = dataset.label_set(rows, cfg.data.min_support)
+    rows = dataset.restrict(rows, labels)
+    char_freq = Counter(c for r in rows if r.split == "train" for c in r.text)
+    perturber = Perturber([c for c, _ in char_freq.most_common(4000)])
+    train_rows = dataset.training_texts(rows, cfg.data, perturber)
+    log.info(
+        "rows %s, train %d, labels %s", Counter(r.split for r in rows), len(train_rows), labels
+    )
+
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    vocab = build_vocab((r.text for r in train_rows), cfg.max_chars)
+    tok = make_tokenizer(vocab, cfg.out, cfg.train.max_length)
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg.train, len(vocab), labels)
+    ids = encode(tok, [r.text for r in train_rows], cfg.train.max_length)
+
+    prev_threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)  # a shared machine: bounded while training
+    try:
+        stats = train(
+            model, ids, dataset.targets(train_rows, labels), cfg.train, int(tok.pad_token_id or 0)
+        )
+        model.config.direction_tokens = DIRECTION_TOKENS  # read by adapters that know about it
+        model.config.model_version = f"zh_safety_small-seed{cfg.train.seed}"
+        to_bf16: Any = model  # transformers types ``to`` through a decorator mypy cannot follow
+        to_bf16.to(torch.bfloat16).save_pretrained(cfg.out, safe_serialization=True)
+        tok.save_pretrained(cfg.out)
+
+        # Evaluate what ships: reload the bf16 weights the way the inference core does.
+        shipped = AutoModelForSequenceClassification.from_pretrained(cfg.out).float().eval()
+        shipped_tok = AutoTokenizer.from_pretrained(cfg.out)  # type: ignore[no-untyped-call]
+        th, cal = report.calibrate_thresholds(shipped, shipped_tok, rows, labels, cfg.fpr_budget)
+        thresholds = {c: round(float(t), 3) for c, t in zip(labels, th, strict=True)}
+        (cfg.out / "thresholds.json").write_text(json.dumps(thresholds, indent=2) + "\n", "utf-8")
+        charset = "".join(c for c, _ in char_freq.most_common(3000) if "\u4e00" <= c <= "\u9fff")
+        metrics: dict[str, object] = {
+            "labels": labels,
+            "config": {
+                "train": asdict(cfg.train),
+                "data": {**asdict(cfg.data), "data_dir": str(cfg.data.data_dir)},
+                "vocab_size": len(vocab),
+                "threads": cfg.threads,
+                "fpr_budget": cfg.fpr_budget,
+            },
+            "data": _data_summary(rows, len(train_rows)),
+            "training": stats,
+            "calibration": cal,
+            "thresholds": thresholds,
+            **report.held_out(shipped, shipped_tok, rows, labels, th),
+            "xsafety_zh_flag_rate": report.xsafety(shipped, shipped_tok, cfg.data.data_dir, th),
+            "robustness": report.robustness(
+                shipped, shipped_tok, rows, th, perturber, cfg.train.seed, cfg.robustness_cap
+            ),
+            "speed_cpu_batch32_128chars": {
+                "threads": cfg.threads,
+                **report.speed(shipped, shipped_tok, charset, cfg.train.seed),
+            },
+            "params": sum(p.numel() for p in shipped.parameters()),
+            "total_minutes": round((time.monotonic() - t0) / 60, 1),
+        }
+    finally:
+        torch.set_num_threads(prev_threads)
+    (cfg.out / "metrics.json").write_text(
+        json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", "utf-8"
+    )
+    write_card(cfg.out, metrics)
+    return metrics
+
+
+def _data_summary(rows: list[Example], n_train_rows: int) -> dict[str, object]:
+    by = Counter(f"{r.source}|{r.split}|{'pos' if r.codes else 'neg'}" for r in rows)
+    table: dict[str, dict[str, int]] = {}
+    for key, n in sorted(by.items()):
+        src, split, kind = key.split("|")
+        table.setdefault(src, {})[f"{split}_{kind}"] = n
+    codes = Counter(c for r in rows if r.split == "train" for c in r.codes)
+    return {
+        "rows_by_source": table,
+        "train_rows_after_augmentation": n_train_rows,
+        "train_codes": dict(sorted(codes.items())),
+    }
