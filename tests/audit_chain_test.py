@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
+from datetime import datetime, timedelta
+
+import pytest
 
 from gateway.audit.chain import GENESIS, Anchor, ChainHead, ChainVerifier, record_hash, seal
 from gateway.audit.record import DecisionRecord
@@ -115,3 +118,39 @@ def test_problems_are_reported_per_chain() -> None:
         ("a", "deleted", 3),
         ("b", "modified", 3),
     ]
+
+
+FULL = rec(
+    user="u" * 32, request_id="r", stage="stream", incident=True, categories=("A1.01",),
+    scores={"A1.01": 0.5}, matched_terms=("词",), policy_version="p", model_version="m",
+    latency_ms={"x": 1.0}, text_mode="full", text="t",
+)  # fmt: skip
+
+
+def _changed(value: object) -> object:
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, str):
+        return value + "z"
+    if isinstance(value, tuple):
+        return (*value, "z")
+    if isinstance(value, dict):
+        return {**value, "z": 2.0}
+    if isinstance(value, int):
+        return value + 1
+    assert isinstance(value, datetime)
+    return value + timedelta(microseconds=1)
+
+
+@pytest.mark.parametrize(
+    "name", [f.name for f in fields(DecisionRecord) if f.name not in ("seq", "hash")]
+)
+def test_every_field_is_covered_by_the_hash(name: str) -> None:
+    [r], _ = seal([FULL], ChainHead("c"))
+    assert record_hash(replace(r, **{name: _changed(getattr(r, name))})) != r.hash
+
+
+def test_chained_copies_every_field() -> None:
+    assert FULL.chained("c", 7, "p" * 64, "h" * 64) == replace(
+        FULL, chain_id="c", seq=7, prev_hash="p" * 64, hash="h" * 64
+    )
