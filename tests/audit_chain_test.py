@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import fields, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -127,7 +128,7 @@ FULL = rec(
 )  # fmt: skip
 
 
-def _changed(value: object) -> object:
+def _changed(value: Any) -> Any:
     if isinstance(value, bool):
         return not value
     if isinstance(value, str):
