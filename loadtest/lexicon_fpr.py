@@ -58,6 +58,22 @@ def benign_sources(root: Path) -> dict[str, list[str]]:
     return sources
 
 
+def machine() -> str:
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else platform.processor()
+    )
+    return f"{cpu} ({platform.machine()}), Python {platform.python_version()}"
+
+
 def measure(matcher: Matcher, sources: dict[str, list[str]], examples: int) -> dict[str, object]:
     per_source: dict[str, object] = {}
     total = flagged = flagged_l2 = 0
@@ -118,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "benchmark": "lexicon_fpr",
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}".strip(),
+        "machine": machine(),
         "lexicon": [str(p) for p in args.lexicon],
         "terms": len(matcher),
         "variants": not args.no_variants,
