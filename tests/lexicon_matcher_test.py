@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from gateway.lexicon import Hit, Matcher, Term, VariantConfig, load_library
+from gateway.lexicon import UNSTABLE_TAIL, Hit, Matcher, Term, VariantConfig, load_library
 
 ROOT = Path(__file__).resolve().parents[1]
 BOMB = Term("制作炸弹", "A1.04", 3)
@@ -183,3 +185,42 @@ def test_pending_prefix_len() -> None:
     assert m.pending_prefix_len("今天天气很好") == 0
     assert m.pending_prefix_len("a pipe b") == 6  # "pipe b"
     assert Matcher([]).pending_prefix_len("制作") == 0
+
+
+_STREAM_TERMS = [
+    BOMB,
+    Term("炸弹", "A1.04", 1),
+    Term("pipe bomb", "A1.04", 3),
+    Term("ass", "A4.03", 1),
+]
+_STREAM_MATCHER = Matcher(_STREAM_TERMS, variants=VariantConfig())
+_PIECES = st.sampled_from(
+    [
+        "制作",
+        "炸弹",
+        "製作",
+        "炸彈",
+        " ",
+        "*",
+        "\u200b",
+        "，",
+        "pipe",
+        " bomb",
+        "ass",
+        "class",
+        "好",
+        "😀",
+        "…",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=12).map("".join), st.lists(_PIECES, max_size=6).map("".join))
+def test_hits_of_a_prefix_are_final_before_the_unstable_tail(prefix: str, suffix: str) -> None:
+    """What a stream moderator relies on: a hit that ends before the unstable tail of a
+    prefix is found, identically, in the prefix and in the whole text."""
+    limit = len(prefix) - UNSTABLE_TAIL
+    whole = {h for h in _STREAM_MATCHER.scan(prefix + suffix) if h.end < limit}
+    part = {h for h in _STREAM_MATCHER.scan(prefix) if h.end < limit}
+    assert whole == part
