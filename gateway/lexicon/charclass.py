@@ -49,10 +49,6 @@ CLAUSE_BOUNDARIES: frozenset[str] = frozenset("、。，！？；：…\n\r\u008
 # included) and control characters such as newline and tab.
 _SEPARATOR_CATEGORY_PREFIXES = ("Z", "P", "S", "Cc")
 
-# The highest code point whose per-character behaviour is enumerated. Beyond it (planes 3
-# to 16, private use) characters are treated as ordinary letters that map to themselves.
-_ENUM_LIMIT = 0x30000
-
 
 def is_cjk(ch: str) -> bool:
     """True for a Han, kana or Hangul syllable character."""
@@ -113,17 +109,3 @@ def char_class(codepoints: Iterable[int]) -> str:
 def _range(lo: int, hi: int) -> str:
     esc = re.escape
     return esc(chr(lo)) if lo == hi else f"{esc(chr(lo))}-{esc(chr(hi))}"
-
-
-@cache
-def cjk_class() -> str:
-    """Regex character class body matching :func:`is_cjk` characters."""
-    return "".join(_range(lo, hi) for lo, hi in _CJK_RANGES)
-
-
-@cache
-def separator_class() -> str:
-    """Regex character class body matching :func:`is_separator` characters."""
-    return char_class(
-        cp for cp in range(_ENUM_LIMIT) if not 0xD800 <= cp <= 0xDFFF and is_separator(chr(cp))
-    )

@@ -115,8 +115,8 @@ class _Tables:
     """Per-config derived data, built once (a fraction of a second) on first use.
 
     The fast-path classes cover the BMP only: Python's regex engine tests a BMP-only class
-    with one bitmap lookup, while a class with astral ranges is a linear scan. Text with
-    astral characters (emoji, CJK extension B) takes the cluster path.
+    with one bitmap lookup, while a class with many astral ranges is a linear scan. Astral
+    characters (emoji, CJK extension B) are "special": the cluster path handles them.
     """
 
     one_to_one: dict[int, int]  # BMP chars whose normalization is one other char
@@ -139,6 +139,8 @@ def _tables(config: NormalizeConfig) -> _Tables:
     cjk: set[int] = set()
     separators: set[int] = set()
     t2s = charclass.t2s_table() if config.traditional_to_simplified else {}
+    # Planes 0-2 hold every char NFKC, case folding or t2s changes; above them (CJK ext G+,
+    # private use) chars map to themselves, except the invisible tags in ZERO_WIDTH.
     for cp in range(0x30000):
         if 0xD800 <= cp <= 0xDFFF:
             continue
@@ -186,8 +188,8 @@ def _tables(config: NormalizeConfig) -> _Tables:
         unsafe=frozenset(chr(c) for c in special | separators),
         extenders=frozenset(extenders),
         separator=re.compile(f"[{sep_class}]"),
-        # Separator first (not a look-behind for the CJK char before it): the regex engine
-        # then skips ahead to candidate positions instead of trying every position.
+        # The CJK char before a run is checked in Python (_normalize_simple), so a run that
+        # is the tail of a longer one can be told apart.
         separator_run=re.compile(f"[{sep_class}]{{1,{MAX_SEPARATOR_RUN}}}(?=[{cjk_class}])"),
         cjk=frozenset(chr(c) for c in cjk),
         clusters={},
