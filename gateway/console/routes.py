@@ -1,0 +1,68 @@
+"""The console's routes, each wrapped by the guard with the least role it needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from gateway.console import (
+    views_admin,
+    views_auth,
+    views_lexicon,
+    views_log,
+    views_policy,
+    views_review,
+    views_try,
+)
+from gateway.console.db import Role
+from gateway.console.web import Console
+
+STATIC = Path(__file__).parent / "static"
+V, E, A, ADM = Role.VIEWER, Role.EDITOR, Role.APPROVER, Role.ADMIN
+
+
+def console_routes(console: Console) -> list[BaseRoute]:
+    """Every console route; GETs never change state, every POST needs a CSRF token."""
+    p = console.page
+    table: list[tuple[str, Role | None, str, object]] = [
+        ("/login", None, "GET", views_auth.login_form),
+        ("/login", None, "POST", views_auth.login),
+        ("/lang", None, "GET", views_auth.language),
+        ("/logout", V, "POST", views_auth.logout),
+        ("/", V, "GET", views_auth.home),
+        ("/policy", V, "GET", views_policy.overview),
+        ("/policy/category/{code}", V, "GET", views_policy.category_form),
+        ("/policy/category/{code}", E, "POST", views_policy.category_save),
+        ("/draft", V, "GET", views_policy.draft_page),
+        ("/draft/publish", A, "POST", views_policy.publish_draft),
+        ("/draft/discard", E, "POST", views_policy.discard_draft),
+        ("/versions", V, "GET", views_policy.versions),
+        ("/versions/{id:int}/restore", E, "POST", views_policy.restore),
+        ("/lexicon", V, "GET", views_lexicon.page),
+        ("/lexicon/add", E, "POST", views_lexicon.add),
+        ("/lexicon/remove", E, "POST", views_lexicon.remove),
+        ("/lexicon/import", E, "POST", views_lexicon.bulk_import),
+        ("/lexicon/export", V, "GET", views_lexicon.download),
+        ("/try", V, "GET", views_try.form),
+        ("/try", V, "POST", views_try.run),
+        ("/try/replay", E, "POST", views_try.replay),
+        ("/log", V, "GET", views_log.browse),
+        ("/log/export", V, "GET", views_log.export),
+        ("/log/report", V, "GET", views_log.report),
+        ("/log/{id}", V, "GET", views_log.record),
+        ("/reviews", V, "GET", views_review.queue),
+        ("/reviews/export", V, "GET", views_review.export),
+        ("/reviews/{id}", E, "POST", views_review.decide),
+        ("/admin/users", ADM, "GET", views_admin.users),
+        ("/admin/users", ADM, "POST", views_admin.create_user),
+        ("/admin/users/{name}", ADM, "POST", views_admin.update_user),
+        ("/admin/log", A, "GET", views_admin.admin_log),
+    ]
+    routes: list[BaseRoute] = [
+        Route(path, p(role, handler), methods=[method])  # type: ignore[arg-type]
+        for path, role, method, handler in table
+    ]
+    routes.append(Mount("/static", StaticFiles(directory=STATIC), name="console-static"))
+    return routes

@@ -1,0 +1,90 @@
+"""Log in, log out, the language toggle and the start page."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+from starlette.responses import Response
+
+from gateway.console.db import Role
+from gateway.console.passwords import DUMMY_HASH, verify_password
+from gateway.console.web import (
+    COOKIE,
+    LANG_COOKIE,
+    LOGIN_COOKIE,
+    PREFIX,
+    Ctx,
+    redirect,
+    secure_cookie,
+)
+from gateway.console.workspace import working
+
+
+def _next(ctx: Ctx, raw: str) -> str:
+    # Only console paths: an open redirect would make a phishing link look like ours.
+    return raw if raw.startswith(PREFIX + "/") and not raw.startswith("//") else PREFIX + "/"
+
+
+async def login_form(ctx: Ctx, error: str = "", status: int = 200) -> Response:
+    token = ctx.request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
+    nxt = _next(ctx, ctx.request.query_params.get("next", "") or ctx.field("next"))
+    resp = ctx.console.render(
+        ctx, "login.html", status=status, login_csrf=token, next=nxt, error=error
+    )
+    resp.set_cookie(
+        LOGIN_COOKIE, token, httponly=True, samesite="strict",
+        secure=secure_cookie(ctx.request), path=PREFIX,
+    )  # fmt: skip
+    return resp
+
+
+async def login(ctx: Ctx) -> Response:
+    name, password = ctx.field("username").strip(), ctx.field("password")
+    found = ctx.db.user(name)
+    stored = found[1] if found is not None else DUMMY_HASH
+    # scrypt takes ~50 ms of CPU: off the event loop, and done for unknown names too.
+    ok = await asyncio.to_thread(verify_password, password, stored)
+    if not ok or found is None or not found[0].active:
+        ctx.db.log(name or "-", "login_failed", name)
+        return await login_form(
+            ctx, ctx.t("用户名或密码错误。", "Wrong user name or password."), 401
+        )
+    token, _ = ctx.db.new_session(found[0].name)
+    ctx.db.log(found[0].name, "login", found[0].name)
+    resp = redirect(_next(ctx, ctx.field("next")))
+    resp.set_cookie(
+        COOKIE, token, httponly=True, samesite="strict", secure=secure_cookie(ctx.request),
+        path=PREFIX,
+    )  # fmt: skip
+    resp.delete_cookie(LOGIN_COOKIE, path=PREFIX)
+    return resp
+
+
+async def logout(ctx: Ctx) -> Response:
+    token = ctx.request.cookies.get(COOKIE)
+    if token:
+        ctx.db.end_session(token)
+    ctx.db.log(ctx.user.name, "logout", ctx.user.name)
+    resp = redirect(PREFIX + "/login")
+    resp.delete_cookie(COOKIE, path=PREFIX)
+    return resp
+
+
+async def language(ctx: Ctx) -> Response:
+    lang = "en" if ctx.request.query_params.get("to") == "en" else "zh"
+    resp = redirect(_next(ctx, ctx.request.query_params.get("next", "")))
+    resp.set_cookie(LANG_COOKIE, lang, samesite="strict", secure=secure_cookie(ctx.request),
+                    path=PREFIX, max_age=365 * 86400)  # fmt: skip
+    return resp
+
+
+async def home(ctx: Ctx) -> Response:
+    current = ctx.state.policies.current
+    _, _, draft = working(ctx)
+    return ctx.console.render(
+        ctx, "home.html", version=current.version, policy_name=current.base.policy.name,
+        terms=len(current.base.matcher), draft=draft,
+        log_on=ctx.state.audit_store is not None,
+        is_approver=ctx.user.role.at_least(Role.APPROVER),
+    )  # fmt: skip

@@ -1,0 +1,154 @@
+"""The keyword library: search, add, remove, bulk import, filing export, TC260-003 coverage.
+
+Edits go to the draft like every other change; the export and coverage read the draft's
+library when there is one (what would be filed after publishing), else the live one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+
+from starlette.background import BackgroundTask
+from starlette.datastructures import UploadFile
+from starlette.responses import FileResponse, Response
+
+from gateway import taxonomy
+from gateway.console.draft import add_terms, check_term, library, remove_term
+from gateway.console.web import PREFIX, Ctx, Refused, redirect
+from gateway.console.workspace import edit, working
+from gateway.lexicon.filing import coverage, export
+from gateway.lexicon.importer import ImportResult, import_terms
+from gateway.lexicon.library import LexiconError
+from gateway.lexicon.matcher import Term
+from gateway.policy.loader import PolicyError
+
+PAGE = 100
+MAX_IMPORT_BYTES = 8 * 1024 * 1024
+EXPORT_TYPES = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv; charset=utf-8",
+}
+
+
+async def page(ctx: Ctx) -> Response:
+    q = ctx.request.query_params
+    query, category = q.get("q", "").strip(), q.get("category", "")
+    try:
+        start = max(int(q.get("start", "0")), 0)
+    except ValueError:
+        start = 0
+    _, files, draft = working(ctx)
+    terms = library(files)
+    shown = [
+        t for t in terms
+        if (not query or query.casefold() in t.text.casefold())
+        and (not category or t.category == category)
+    ]  # fmt: skip
+    report = coverage(Term(t.text, t.category, t.level) for t in terms)
+    return ctx.console.render(
+        ctx, "lexicon.html", terms=shown[start : start + PAGE], total=len(shown), start=start,
+        page=PAGE, q=query, category=category, categories=taxonomy.categories(),
+        coverage=report, draft=draft, library_size=len(terms),
+    )  # fmt: skip
+
+
+def _level(ctx: Ctx) -> int:
+    try:
+        return int(ctx.field("level", "3"))
+    except ValueError:
+        raise Refused(400, "level must be 1, 2 or 3") from None
+
+
+async def add(ctx: Ctx) -> Response:
+    try:
+        term = check_term(ctx.field("term"), ctx.field("category"), _level(ctx))
+        edit(ctx, lambda p, f: add_terms(f, p, [term])[0], "add_term", term.text,
+             category=term.category, level=term.level)  # fmt: skip
+    except (ValueError, PolicyError) as e:
+        raise Refused(400, str(e)) from None
+    return redirect(f"{PREFIX}/lexicon?q={_q(term.text)}")
+
+
+def _q(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text)
+
+
+async def remove(ctx: Ctx) -> Response:
+    term, category = ctx.field("term"), ctx.field("category")
+    removed = 0
+
+    def change(policy: str, files: dict[str, str]) -> dict[str, str]:
+        nonlocal removed
+        out, removed = remove_term(files, term, category)
+        if not removed:
+            raise ValueError("no such term")
+        return out
+
+    try:
+        edit(ctx, change, "remove_term", term, category=category)
+    except ValueError as e:
+        raise Refused(404, str(e)) from None
+    return redirect(f"{PREFIX}/lexicon")
+
+
+async def bulk_import(ctx: Ctx) -> Response:
+    upload = ctx.form.get("file") if ctx.form is not None else None
+    if not isinstance(upload, UploadFile):
+        raise Refused(400, ctx.t("请选择文件。", "Choose a file."))
+    data = await upload.read(MAX_IMPORT_BYTES + 1)
+    if len(data) > MAX_IMPORT_BYTES:
+        raise Refused(413, "file too large")
+    category, level = ctx.field("category"), _level(ctx)
+    suffix = ".csv" if (upload.filename or "").lower().endswith(".csv") else ".txt"
+    if not taxonomy.is_code(category) or not 1 <= level <= 3:
+        raise Refused(400, "unknown category or level")
+    try:
+        result = await asyncio.to_thread(_import_bytes, data, suffix, category, level)
+    except (LexiconError, OSError) as e:
+        raise Refused(400, str(e)) from None
+    added = 0
+
+    def change(policy: str, files: dict[str, str]) -> dict[str, str]:
+        nonlocal added
+        out, added = add_terms(files, policy, result.terms)
+        return out
+
+    try:
+        edit(ctx, change, "import_terms", upload.filename or "upload", category=category,
+             read=len(result.terms), dropped=result.dropped)  # fmt: skip
+    except (ValueError, PolicyError) as e:
+        raise Refused(400, str(e)) from None
+    return redirect(f"{PREFIX}/lexicon?imported={added}")
+
+
+def _import_bytes(data: bytes, suffix: str, category: str, level: int) -> ImportResult:
+    # The importer reads files (encoding detection included); a temp file reuses it as is.
+    fd, tmp = tempfile.mkstemp(suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return import_terms(tmp, category, None, level)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+async def download(ctx: Ctx) -> Response:
+    fmt = ctx.request.query_params.get("format", "xlsx")
+    if fmt not in EXPORT_TYPES:
+        raise Refused(400, "format must be xlsx or csv")
+    _, files, draft = working(ctx)
+    terms = [Term(t.text, t.category, t.level) for t in library(files)]
+    fd, tmp = tempfile.mkstemp(suffix="." + fmt)
+    os.close(fd)
+    count = await asyncio.to_thread(export, terms, tmp)
+    ctx.db.log(ctx.user.name, "export_keywords", fmt, "", rows=count,
+               source="draft" if draft else "live")  # fmt: skip
+    return FileResponse(
+        tmp, media_type=EXPORT_TYPES[fmt], filename=f"keywords-filing.{fmt}",
+        background=BackgroundTask(Path(tmp).unlink, missing_ok=True),
+    )  # fmt: skip

@@ -1,0 +1,94 @@
+"""The review queue: decisions the policy sent to ``review``; a reviewer confirms (the
+content was unsafe) or overturns (it was fine). The labels export as the JSONL that
+``gateway eval`` and the classifier training recipes read."""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import UTC, datetime, timedelta
+
+import orjson
+from starlette.responses import Response
+
+from gateway import taxonomy
+from gateway.audit.record import DecisionRecord
+from gateway.audit.store import RecordFilter, iter_records
+from gateway.console.tryit import KEPT_TEXT
+from gateway.console.views_log import _store
+from gateway.console.web import PREFIX, Ctx, Refused, redirect
+
+QUEUE_DAYS = 90  # older unreviewed items fall out of the queue (still in the log)
+SHOWN = 100
+VERDICTS = {"confirm": 1, "overturn": 0}
+
+
+def _text(r: DecisionRecord) -> str | None:
+    return r.text if r.text_mode in KEPT_TEXT and r.text else None
+
+
+async def queue(ctx: Ctx) -> Response:
+    store = _store(ctx)
+    flt = RecordFilter(since=datetime.now(UTC) - timedelta(days=QUEUE_DAYS), action="review")
+    pending: deque[DecisionRecord] = deque(maxlen=SHOWN)
+    page: list[DecisionRecord] = []
+
+    def flush() -> None:
+        done = ctx.db.reviewed_ids([r.id for r in page])
+        pending.extend(r for r in page if r.id not in done)
+        page.clear()
+
+    async for r in iter_records(store, flt):
+        page.append(r)
+        if len(page) >= 500:
+            flush()
+    flush()
+    done = list(reversed(ctx.db.reviews()))[:50]
+    return ctx.console.render(
+        ctx, "reviews.html", pending=list(reversed(pending)), done=done,
+        categories=taxonomy.categories(), text_of=_text,
+    )  # fmt: skip
+
+
+async def decide(ctx: Ctx) -> Response:
+    verdict = ctx.field("verdict")
+    if verdict not in VERDICTS:
+        raise Refused(400, "verdict must be confirm or overturn")
+    rid = ctx.request.path_params["id"]
+    found = await _store(ctx).get(rid)
+    if found is None or found.action != "review":
+        raise Refused(404, ctx.t("没有这条待审记录。", "No such review item."))
+    label = VERDICTS[verdict]
+    ctx.db.add_review(
+        rid, ctx.user.name, verdict, label, found.categories if label else (), found.direction,
+        _text(found), ctx.field("reason"),
+    )  # fmt: skip
+    ctx.db.log(ctx.user.name, f"review_{verdict}", rid, ctx.field("reason"),
+               categories=list(found.categories))  # fmt: skip
+    return redirect(f"{PREFIX}/reviews")
+
+
+def training_jsonl(reviews: list[dict[str, object]]) -> bytes:
+    """Labels with their text, one JSON object per line: text, label, categories, direction.
+    Items whose text the log did not keep cannot train anything and are left out."""
+    lines = [
+        orjson.dumps(
+            {
+                "text": r["text"],
+                "label": r["label"],
+                "categories": r["categories"],
+                "direction": r["direction"],
+            }
+        )
+        for r in reviews
+        if r["text"]
+    ]
+    return b"".join(line + b"\n" for line in lines)
+
+
+async def export(ctx: Ctx) -> Response:
+    reviews = ctx.db.reviews()
+    ctx.db.log(ctx.user.name, "export_labels", "jsonl", "", rows=len(reviews))
+    return Response(
+        training_jsonl(reviews), media_type="application/x-ndjson",
+        headers={"Content-Disposition": 'attachment; filename="review-labels.jsonl"'},
+    )  # fmt: skip

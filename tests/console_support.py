@@ -1,0 +1,129 @@
+"""Shared set-up for the console tests: a real gateway (uvicorn thread) with the console
+mounted, a policy in a temp folder, a real SQLite decision log fed by the audit writer,
+and one account per role."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from gateway.app import create_app
+from gateway.audit import AuditWriter
+from gateway.audit.recorder import AuditRecorder
+from gateway.audit.store import AuditStore, open_store
+from gateway.console import console_mount
+from gateway.console.db import ConsoleDB, Role
+from gateway.console.passwords import hash_password
+from gateway.decision import Decision
+from gateway.metrics import Metrics
+from gateway.recording import RequestInfo
+from gateway.settings import Settings
+from tests.servers import ServerThread
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-battery"
+USERS = {"admin": Role.ADMIN, "alice": Role.EDITOR, "bob": Role.APPROVER,
+         "carol": Role.APPROVER, "victor": Role.VIEWER}  # fmt: skip
+
+
+class LazyRecorder:
+    """``AuditRecorder`` whose writer starts on first use, inside the server's event loop
+    (the writer's queue and task belong to the loop that serves requests)."""
+
+    def __init__(self, store: AuditStore, spool_dir: Path) -> None:
+        self.store, self.spool_dir = store, spool_dir
+        self.writer: AuditWriter | None = None
+        self._inner: AuditRecorder | None = None
+
+    async def record(
+        self, decision: Decision, info: RequestInfo, texts: Sequence[str], *, incident: bool = False
+    ) -> None:
+        if self._inner is None:
+            self.writer = AuditWriter(self.store, spool_dir=self.spool_dir, fail_open=False)
+            await self.writer.start()
+            self._inner = AuditRecorder(self.writer, pseudonym_key="test-key", text_mode="full")
+        await self._inner.record(decision, info, texts, incident=incident)
+
+
+@dataclass
+class ConsoleGateway:
+    server: ServerThread
+    policy: Path
+    db: ConsoleDB
+    store: AuditStore
+    recorder: LazyRecorder
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def openai(self) -> Any:
+        import openai
+
+        return openai.OpenAI(base_url=self.url + "/v1", api_key="sk-test", max_retries=0)
+
+    def state(self) -> Any:
+        return self.server.server.config.app.state.gateway  # type: ignore[attr-defined]
+
+    def stop(self) -> None:
+        if self.recorder.writer is not None and self.server.loop is not None:
+            fut = asyncio.run_coroutine_threadsafe(self.recorder.writer.close(), self.server.loop)
+            fut.result(timeout=10)
+        self.server.stop()
+        self.db.close()
+
+
+def write_policy(folder: Path) -> Path:
+    """The shipped policy and lexicon, with the full text kept in the log (so the dry run
+    and the review labels have text to work with)."""
+    shutil.copytree(ROOT / "policies" / "lexicon", folder / "lexicon")
+    text = (ROOT / "policies" / "default.yaml").read_text("utf-8")
+    text = text.replace("  text: hash ", "  text: full ")
+    assert "text: full" in text
+    path = folder / "default.yaml"
+    path.write_text(text, "utf-8")
+    return path
+
+
+def start(tmp: Path, upstream_url: str) -> ConsoleGateway:
+    policy = write_policy(tmp / "policies")
+    store = open_store(f"sqlite:///{tmp}/audit.db")
+    recorder = LazyRecorder(store, tmp / "spool")
+    db_path = tmp / "console.db"
+    db = ConsoleDB(db_path)
+    for name, role in USERS.items():
+        db.add_user(name, role, hash_password(PASSWORD))
+    settings = Settings(upstream_url=upstream_url, policy=policy, policy_reload_interval=0.2)
+    app = create_app(
+        settings, metrics=Metrics(), recorder=recorder,
+        extra_routes=[console_mount(settings, db_path=db_path)],
+    )  # fmt: skip
+    server = ServerThread(app).start()
+    app.state.gateway.audit_store = store
+    return ConsoleGateway(server, policy, db, store, recorder)
+
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def login(base: str, name: str, password: str = PASSWORD) -> tuple[httpx.Client, str]:
+    """A logged-in HTTP client and its session's CSRF token."""
+    client = httpx.Client(base_url=base, timeout=60, follow_redirects=False)
+    page = client.get("/console/login")
+    token = CSRF.search(page.text)
+    assert token is not None
+    resp = client.post("/console/login", data={"csrf": token.group(1), "username": name,
+                                               "password": password, "next": "/console/"})  # fmt: skip
+    assert resp.status_code == 303, resp.text
+    home = client.get("/console/")
+    assert home.status_code == 200
+    csrf = CSRF.search(home.text)
+    assert csrf is not None
+    return client, csrf.group(1)
