@@ -122,7 +122,7 @@ def test_problems_are_reported_per_chain() -> None:
 
 
 FULL = rec(
-    user="u" * 32, request_id="r", stage="stream", incident=True, categories=("A1.01",),
+    user="u" * 32, request_id="r", stage="stream", incident=True, sanction="s", categories=("A1.01",),
     scores={"A1.01": 0.5}, matched_terms=("词",), policy_version="p", model_version="m",
     latency_ms={"x": 1.0}, text_mode="full", text="t",
 )  # fmt: skip

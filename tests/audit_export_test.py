@@ -33,6 +33,8 @@ def dataset() -> list:  # type: ignore[type-arg]
             categories=("A1.04", "A2.01"), matched_terms=("炸弹", "<script>alert(1)</script>"),
             stage="stream", incident=True, text="@SUM(A1)"),
         rec(ts=T0 + timedelta(days=1), tenant="beta", direction="output", action="allow"),
+        rec(ts=T0 + timedelta(days=2), tenant="beta", direction="input", action="block",
+            user="f" * 32, sanction="user suspended"),
     ]  # fmt: skip
 
 
@@ -45,7 +47,7 @@ async def filled(store: AuditStore) -> list:  # type: ignore[type-arg]
 async def test_jsonl_export_round_trips(store: AuditStore) -> None:
     sealed = await filled(store)
     out = io.BytesIO()
-    assert await export(store, RecordFilter(), "jsonl", out) == 5
+    assert await export(store, RecordFilter(), "jsonl", out) == 6
     lines = [json.loads(line) for line in out.getvalue().decode().splitlines()]
     assert lines == [r.to_dict() for r in sealed]
 
@@ -85,19 +87,20 @@ def test_report_numbers() -> None:
     b = ReportBuilder()
     b.add_all(dataset())
     rep = b.result({"tenant": "any"})
-    assert rep["records"] == 5
+    assert rep["records"] == 6
     assert rep["by_direction"] == {
-        "input": {"block": 1, "allow": 1, "flag": 1},
+        "input": {"block": 2, "allow": 1, "flag": 1},
         "output": {"block": 1, "allow": 1},
     }
-    assert rep["input_refusal_rate"] == round(1 / 3, 6)
+    assert rep["input_refusal_rate"] == 0.5
+    assert rep["sanction_count"] == 1 and rep["sanctioned_users"] == [("f" * 32, 1)]
     cells = {(r["category"], r["direction"]): r for r in rep["by_category"]}
     assert cells[("A1.04", "input")]["block_rate"] == 1.0
     assert (
         cells[("A2.01", "input")]["flag_rate"] == 1.0
         and cells[("A2.01", "input")]["block_rate"] == 0.0
     )
-    assert cells[("-", "input")]["count"] == 1 and cells[("-", "output")]["count"] == 1
+    assert cells[("-", "input")]["count"] == 2 and cells[("-", "output")]["count"] == 1
     assert cells[("A1.04", "output")]["name_zh"] and cells[("A1.04", "output")]["name_en"]
     assert tuple(rep["top_terms"][0]) == ("炸弹", 2)
     assert rep["incident_count"] == 1 and rep["incidents"][0]["tenant"] == "beta"
@@ -120,4 +123,5 @@ def test_report_html_escapes_everything_and_is_standalone() -> None:
 
     parser = Tables()
     parser.feed(page)
-    assert parser.count == 5
+    assert parser.count == 6
+    assert "被处置用户 Sanctioned users" in page and "f" * 32 in page

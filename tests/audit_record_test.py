@@ -69,6 +69,7 @@ def test_from_decision_stream_block_is_an_incident() -> None:
             Reason("keyword", "A1.04", "恐怖袭击", Action.BLOCK),
             Reason("keyword", "A1.04", "恐怖袭击", Action.BLOCK),
             Reason("classifier", "A1.04", "score 0.97 >= 0.80", Action.BLOCK),
+            Reason("sanction", "X4", "user restricted: escalated", Action.BLOCK),
         ),
         policy_version="pv1",
     )
@@ -90,6 +91,7 @@ def test_from_decision_stream_block_is_an_incident() -> None:
     assert r.user == pseudonymize("alice", "k")
     assert r.text is not None and r.text.startswith("sha256:")
     assert r.policy_version == "pv1" and r.scores == {"A1.04": 0.97}
+    assert r.sanction == "user restricted: escalated"
 
 
 def test_from_decision_input_block_is_not_an_incident() -> None:

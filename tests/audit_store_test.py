@@ -21,7 +21,7 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 async def test_append_round_trips_every_field(store: AuditStore) -> None:
     r = rec(
         ts=datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC), direction="output", action="block",
-        user="ab" * 16, request_id="req-1", stage="stream", incident=True,
+        user="ab" * 16, request_id="req-1", stage="stream", incident=True, sanction="user suspended",
         categories=("A1.04", "X2"), scores={"A1.04": 0.975, "X2": 1e-7}, matched_terms=("词一", "b"),
         policy_version="p1", model_version="m1", latency_ms={"lexicon": 0.125}, text_mode="full",
         text="含中文 <b>&",

@@ -69,7 +69,7 @@ def _hash(r: DecisionRecord, chain_id: str, prev_hash: str) -> str:
     building and sorting a dict, a third of the writer's CPU per record."""
     body = (
         r.id, format_ts(r.ts), r.direction, r.action, r.tenant, r.user, r.request_id,
-        r.route, r.stage, r.incident, r.categories, r.scores, r.matched_terms,
+        r.route, r.stage, r.incident, r.sanction, r.categories, r.scores, r.matched_terms,
         r.policy_version, r.model_version, r.latency_ms, r.text_mode, r.text,
         chain_id, prev_hash,
     )  # fmt: skip

@@ -53,6 +53,7 @@ class DecisionRecord:
     route: str = ""
     stage: str = Stage.REQUEST.value
     incident: bool = False  # output stopped mid-generation (Interim Measures Art. 14(1))
+    sanction: str = ""  # measure taken against the user, if any (Art. 14(2)), e.g. "user suspended"
     categories: tuple[str, ...] = ()
     scores: dict[str, float] = field(default_factory=dict)
     matched_terms: tuple[str, ...] = ()
@@ -73,7 +74,8 @@ class DecisionRecord:
             "id": self.id, "ts": format_ts(self.ts), "direction": self.direction,
             "action": self.action, "tenant": self.tenant, "user": self.user,
             "request_id": self.request_id, "route": self.route, "stage": self.stage,
-            "incident": self.incident, "categories": list(self.categories),
+            "incident": self.incident, "sanction": self.sanction,
+            "categories": list(self.categories),
             "scores": dict(self.scores), "matched_terms": list(self.matched_terms),
             "policy_version": self.policy_version, "model_version": self.model_version,
             "latency_ms": dict(self.latency_ms), "text_mode": self.text_mode, "text": self.text,
@@ -86,7 +88,7 @@ class DecisionRecord:
         costs ~25 µs per call, and this runs for every record the gateway writes."""
         return DecisionRecord(
             self.id, self.ts, self.direction, self.action, self.tenant, self.user,
-            self.request_id, self.route, self.stage, self.incident, self.categories,
+            self.request_id, self.route, self.stage, self.incident, self.sanction, self.categories,
             self.scores, self.matched_terms, self.policy_version, self.model_version,
             self.latency_ms, self.text_mode, self.text, chain_id, seq, prev_hash, hash,
         )  # fmt: skip
@@ -136,6 +138,9 @@ class DecisionRecord:
             route=route,
             stage=stage.value,
             incident=(stage is Stage.STREAM and decision.blocked) if incident is None else incident,
+            sanction="; ".join(
+                dict.fromkeys(r.detail for r in decision.reasons if r.kind == "sanction")
+            ),
             categories=tuple(decision.categories),
             scores=dict(decision.scores),
             matched_terms=_matched_terms(decision),

@@ -21,6 +21,7 @@ from gateway.taxonomy import categories
 NO_CATEGORY = "-"  # allowed decisions with no category still count in the totals
 TOP_TERMS = 20
 MAX_INCIDENTS = 1000
+MAX_SANCTIONED = 1000  # distinct pseudonyms listed; all are counted
 
 
 @dataclass(slots=True)
@@ -37,6 +38,8 @@ class ReportBuilder:
         self._terms: Counter[str] = Counter()
         self._incidents: list[dict[str, Any]] = []
         self._incident_count = 0
+        self._sanctions: Counter[str] = Counter()  # pseudonym -> sanctioned decisions
+        self._sanction_count = 0
         self._max_incidents = max_incidents
         self._first: datetime | None = None
         self._last: datetime | None = None
@@ -53,6 +56,10 @@ class ReportBuilder:
             cell.total += 1
             cell.actions[r.action] += 1
             cell.terms.update(r.matched_terms)
+        if r.sanction:
+            self._sanction_count += 1
+            if r.user and (r.user in self._sanctions or len(self._sanctions) < MAX_SANCTIONED):
+                self._sanctions[r.user] += 1
         if r.incident:
             self._incident_count += 1
             if len(self._incidents) < self._max_incidents:
@@ -96,6 +103,8 @@ class ReportBuilder:
             "input_refusal_rate": _rate(inputs["block"], input_total),
             "by_category": rows,
             "top_terms": self._terms.most_common(TOP_TERMS),
+            "sanction_count": self._sanction_count,
+            "sanctioned_users": self._sanctions.most_common(),
             "incident_count": self._incident_count,
             "incidents": self._incidents,
         }
@@ -147,6 +156,7 @@ def render_html(
         ["时间范围 Period", f"{report['first'] or '-'} — {report['last'] or '-'}"],
         ["输入拒答率 Input refusal rate", pct(report["input_refusal_rate"])],
         ["事件数 Incidents (output stopped mid-generation)", report["incident_count"]],
+        ["处置用户决策数 Decisions under a user sanction", report["sanction_count"]],
         ["筛选条件 Filters", ", ".join(f"{k}={v}" for k, v in report["filters"].items()) or "-"],
     ]
     by_dir = [
@@ -200,6 +210,12 @@ def render_html(
             "高频命中词 Top matched terms",
             ["词 Term", "次数 Count"],
             [list(t) for t in report["top_terms"]],
+            {1},
+        ),
+        table(
+            "被处置用户 Sanctioned users (pseudonymous)",
+            ["用户 User", "决策数 Decisions"],
+            [list(u) for u in report["sanctioned_users"]],
             {1},
         ),
         table(

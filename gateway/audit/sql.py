@@ -42,7 +42,7 @@ def to_row(r: DecisionRecord, dialect: Dialect) -> tuple[Any, ...]:
     dumps = orjson.dumps
     return (
         r.id, format_ts(r.ts) if dialect.ts_as_text else r.ts, r.direction, r.action,
-        r.tenant, r.user, r.request_id, r.route, r.stage, r.incident,
+        r.tenant, r.user, r.request_id, r.route, r.stage, r.incident, r.sanction,
         dumps(r.categories).decode(), dumps(r.scores).decode(),
         dumps(r.matched_terms).decode(), r.policy_version, r.model_version,
         dumps(r.latency_ms).decode(), r.text_mode, r.text, r.chain_id, r.seq,

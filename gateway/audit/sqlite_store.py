@@ -27,7 +27,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_records (
     id TEXT PRIMARY KEY, ts TEXT NOT NULL, direction TEXT NOT NULL, action TEXT NOT NULL,
     tenant TEXT NOT NULL, "user" TEXT, request_id TEXT NOT NULL, route TEXT NOT NULL,
-    stage TEXT NOT NULL, incident INTEGER NOT NULL, categories TEXT NOT NULL,
+    stage TEXT NOT NULL, incident INTEGER NOT NULL, sanction TEXT NOT NULL, categories TEXT NOT NULL,
     scores TEXT NOT NULL, matched_terms TEXT NOT NULL, policy_version TEXT NOT NULL,
     model_version TEXT NOT NULL, latency_ms TEXT NOT NULL, text_mode TEXT NOT NULL, text TEXT,
     chain_id TEXT NOT NULL, seq INTEGER NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS audit_anchors (
     chain_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, hash TEXT NOT NULL, purged_at TEXT NOT NULL
 );
 """
-assert len(COLUMNS) == 22  # the DDL above lists every DecisionRecord field
+assert len(COLUMNS) == 23  # the DDL above lists every DecisionRecord field
 _INSERT = (
     f"INSERT INTO audit_records ({COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
     " ON CONFLICT (id) DO NOTHING"
