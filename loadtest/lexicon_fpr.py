@@ -9,6 +9,11 @@ from ``--datasets`` (default ``/work/shared/datasets``) and never copied.
 
 A text counts as a false positive when any term fires on it (levels are reported
 separately, since a policy may only block at level >= 2).
+
+For scale, ``risky_hit_rate`` is the share of risky prompts (JADE-DB v2 zh, MultiJail zh
+and en) on which any term fires. A keyword library is a cheap first filter for explicit
+requests; most risky prompts are phrased without any keyword, which is what the
+classifier is for.
 """
 
 from __future__ import annotations
@@ -56,6 +61,34 @@ def benign_sources(root: Path) -> dict[str, list[str]]:
         ],
     }
     return sources
+
+
+def risky_sources(root: Path) -> dict[str, list[str]]:
+    """Risky prompts; every row counts (these sets hold no benign rows)."""
+    jade = root / "JADE-DB" / "jade-db-v2.0"
+    sources: dict[str, list[str]] = {}
+    rows: list[str] = []
+    for name in ("jade_benchmark_easy_zh.csv", "jade_benchmark_medium_zh.csv"):
+        with (jade / name).open(encoding="utf-8-sig", newline="") as f:
+            rows += [r["问题"] for r in csv.DictReader(f)]
+    sources["JADE-DB v2 zh"] = rows
+    with (root / "MultiJail" / "data" / "MultiJail.csv").open(
+        encoding="utf-8-sig", newline=""
+    ) as f:
+        multi = list(csv.DictReader(f))
+    sources["MultiJail zh"] = [r["zh"] for r in multi]
+    sources["MultiJail en"] = [r["en"] for r in multi]
+    return sources
+
+
+def hit_rates(matcher: Matcher, sources: dict[str, list[str]]) -> dict[str, object]:
+    return {
+        name: {
+            "texts": len(texts),
+            "hit_rate": round(sum(1 for t in texts if matcher.scan(t)) / max(1, len(texts)), 4),
+        }
+        for name, texts in sources.items()
+    }
 
 
 def machine() -> str:
@@ -140,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         "variants": not args.no_variants,
         "seconds": round(time.perf_counter() - started, 2),
         **result,
+        "risky_hit_rate": hit_rates(matcher, risky_sources(args.datasets)),
     }
     json.dump(report, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
