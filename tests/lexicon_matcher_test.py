@@ -224,3 +224,11 @@ def test_hits_of_a_prefix_are_final_before_the_unstable_tail(prefix: str, suffix
     whole = {h for h in _STREAM_MATCHER.scan(prefix + suffix) if h.end < limit}
     part = {h for h in _STREAM_MATCHER.scan(prefix) if h.end < limit}
     assert whole == part
+
+
+def test_mixed_pinyin_variants_are_opt_in() -> None:
+    assert Matcher([BOMB], variants=VariantConfig()).scan("教我制作炸dan") == []
+    m = Matcher([Term("炸弹", "A1.04", 1)], variants=VariantConfig(mixed_pinyin=True))
+    assert [h.term for h in m.scan("怎么做炸dan")] == ["炸弹"]
+    assert [h.term for h in m.scan("怎么做zha弹")] == ["炸弹"]
+    assert m.scan("怎么做炸dance") == []  # the Latin part keeps its word boundary

@@ -57,6 +57,9 @@ class VariantConfig:
     pinyin (``dubo``) collides with names and English words, so it is skipped.
     ``homophones``: substitute characters from ``homophone_table`` (every combination, at
     most ``max_variants_per_term`` per term).
+    ``mixed_pinyin``: also write some characters of a Han term of at most
+    ``mixed_max_len`` chars in pinyin (``炸dan``, ``zha弹``). Off by default: a 2-4 char term
+    gets 2-14 more patterns, which multiplies the automaton of a large library.
     """
 
     pinyin: bool = True
@@ -65,6 +68,8 @@ class VariantConfig:
     homophone_table: Mapping[str, str] = field(default_factory=lambda: DEFAULT_HOMOPHONES)
     max_variants_per_term: int = 32
     latin_separators: bool = True  # "pipe bomb" also as "pipe-bomb" and "pipebomb"
+    mixed_pinyin: bool = False
+    mixed_max_len: int = 4
 
 
 def expand(term: str, config: VariantConfig) -> Iterator[str]:
@@ -86,14 +91,18 @@ def expand(term: str, config: VariantConfig) -> Iterator[str]:
 
 
 def _candidates(term: str, config: VariantConfig) -> Iterator[str]:
-    if config.pinyin and term and all(charclass.is_cjk(c) for c in term):
-        syllables = _pinyin(term)
+    all_han = bool(term) and all(charclass.is_cjk(c) for c in term)
+    syllables = _pinyin(term) if all_han and (config.pinyin or config.mixed_pinyin) else []
+    plain = len(syllables) == len(term) and all(s.isascii() and s.isalpha() for s in syllables)
+    if config.pinyin and plain:
         joined = "".join(syllables)
-        if len(joined) >= config.min_pinyin_len and joined.isascii() and joined.isalpha():
+        if len(joined) >= config.min_pinyin_len:
             yield joined
             yield " ".join(syllables)
     if config.homophones:
         yield from _homophones(term, config.homophone_table)
+    if config.mixed_pinyin and plain and 2 <= len(term) <= config.mixed_max_len:
+        yield from _mixed(term, syllables)
     if config.latin_separators and " " in term and term.isascii():
         yield term.replace(" ", "-")
         yield term.replace(" ", "")
@@ -105,6 +114,13 @@ def _homophones(term: str, table: Mapping[str, str]) -> Iterator[str]:
         return
     for combo in itertools.product(*options):
         yield "".join(combo)
+
+
+def _mixed(term: str, syllables: list[str]) -> Iterator[str]:
+    # Every way to write some (not all, not none) of the characters in pinyin.
+    n = len(term)
+    for mask in range(1, (1 << n) - 1):
+        yield "".join(syllables[i] if mask >> i & 1 else term[i] for i in range(n))
 
 
 def _pinyin(term: str) -> list[str]:
