@@ -40,6 +40,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--min-support", type=int, default=20, help="training rows a code needs to get an output"
     )
+    p.add_argument(
+        "--eval-only",
+        action="store_true",
+        help="re-calibrate and re-evaluate the model already in --out (no training)",
+    )
     p.add_argument("--card-only", action="store_true", help="re-render README.md from metrics.json")
 
 
@@ -77,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
         threads=args.threads,
     )
-    m = run_recipe(cfg)
+    m = run_recipe(cfg, eval_only=args.eval_only)
     logging.getLogger(__name__).info(
         "done: test %s, COLD dev %s", m["test_any_unsafe"], m["cold_dev"]
     )

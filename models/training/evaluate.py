@@ -73,11 +73,15 @@ _GRID = np.round(np.arange(0.05, 0.96, 0.025), 3)
 
 
 def calibrate(
-    scores: Array, truth: Array, benign: Array, fpr_budget: float, min_support: int = 3
+    scores: Array,
+    truth: Array,
+    benign: Sequence[Array],
+    fpr_budget: float,
+    min_support: int = 3,
 ) -> tuple[Array, float]:
     """Per-code thresholds: max F1 on validation, then raised (most offending code first)
-    until the share of benign prompts flagged by any code is at most ``fpr_budget``.
-    Returns thresholds and the benign FPR they reach on the calibration data."""
+    until, in every benign set, the share flagged by any code is at most ``fpr_budget``.
+    Returns thresholds and the worst benign FPR they reach on the calibration data."""
     n_labels = scores.shape[1]
     th = np.full(n_labels, 0.5)
     for j in range(n_labels):
@@ -85,12 +89,16 @@ def calibrate(
             continue
         f1s = [binary(scores[:, j] >= t, truth[:, j])["f1"] for t in _GRID]
         th[j] = _GRID[int(np.argmax(f1s))]
+    fpr = _worst_fpr(benign, th)
     for _ in range(400):
-        hits = flagged(benign, th)
-        fpr = float(np.mean(hits.any(axis=1))) if len(benign) else 0.0
         if fpr <= fpr_budget:
             break
-        worst = int(np.argmax(hits.sum(axis=0)))
+        hits = sum(flagged(b, th).sum(axis=0) / max(1, len(b)) for b in benign)
+        worst = int(np.argmax(hits))
         th[worst] = min(0.995, th[worst] + 0.025)
-    hits = flagged(benign, th)
-    return th, float(np.mean(hits.any(axis=1))) if len(benign) else 0.0
+        fpr = _worst_fpr(benign, th)
+    return th, fpr
+
+
+def _worst_fpr(benign: Sequence[Array], th: Array) -> float:
+    return max((float(np.mean(flagged(b, th).any(axis=1))) for b in benign if len(b)), default=0.0)

@@ -41,11 +41,20 @@ class RecipeConfig:
     robustness_cap: int = 600
 
 
-def run(cfg: RecipeConfig) -> dict[str, object]:
-    """Train and evaluate; returns the metrics written to ``metrics.json``."""
-    t0 = time.monotonic()
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """The split rows, the label set and what was derived from the training text."""
+
+    rows: list[Example]
+    labels: list[str]
+    train_rows: list[Example]
+    char_freq: Counter[str]
+    perturber: Perturber
+
+
+def prepare(cfg: RecipeConfig) -> Prepared:
+    """Load, deduplicate, split and augment; deterministic for a given seed."""
     random.seed(cfg.train.seed)
-    torch.manual_seed(cfg.train.seed)  # before the model is built: init weights are seeded
     np.random.seed(cfg.train.seed)
     rows = dataset.load_rows(cfg.data)
     labels = dataset.label_set(rows, cfg.data.min_support)
@@ -56,65 +65,86 @@ def run(cfg: RecipeConfig) -> dict[str, object]:
     log.info(
         "rows %s, train %d, labels %s", Counter(r.split for r in rows), len(train_rows), labels
     )
+    return Prepared(rows, labels, train_rows, char_freq, perturber)
 
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    vocab = build_vocab((r.text for r in train_rows), cfg.max_chars)
-    tok = make_tokenizer(vocab, cfg.out, cfg.train.max_length)
-    torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg.train, len(vocab), labels)
-    ids = encode(tok, [r.text for r in train_rows], cfg.train.max_length)
 
+def run(cfg: RecipeConfig, eval_only: bool = False) -> dict[str, object]:
+    """Train (unless ``eval_only``: reuse the model in ``cfg.out``), then evaluate and write
+    thresholds, metrics and the card. Returns the metrics written to ``metrics.json``."""
+    t0 = time.monotonic()
+    p = prepare(cfg)
     prev_threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)  # a shared machine: bounded while training
+    torch.set_num_threads(cfg.threads)  # a shared machine: bounded while we compute
     try:
-        stats = train(
-            model, ids, dataset.targets(train_rows, labels), cfg.train, int(tok.pad_token_id or 0)
-        )
-        model.config.direction_tokens = DIRECTION_TOKENS  # read by adapters that know about it
-        model.config.model_version = f"zh_safety_small-seed{cfg.train.seed}"
-        to_bf16: Any = model  # transformers types ``to`` through a decorator mypy cannot follow
-        to_bf16.to(torch.bfloat16).save_pretrained(cfg.out, safe_serialization=True)
-        tok.save_pretrained(cfg.out)
-
-        # Evaluate what ships: reload the bf16 weights the way the inference core does.
-        shipped = AutoModelForSequenceClassification.from_pretrained(cfg.out).float().eval()
-        shipped_tok = AutoTokenizer.from_pretrained(cfg.out)  # type: ignore[no-untyped-call]
-        th, cal = report.calibrate_thresholds(shipped, shipped_tok, rows, labels, cfg.fpr_budget)
-        thresholds = {c: round(float(t), 3) for c, t in zip(labels, th, strict=True)}
-        (cfg.out / "thresholds.json").write_text(json.dumps(thresholds, indent=2) + "\n", "utf-8")
-        charset = "".join(c for c, _ in char_freq.most_common(3000) if "\u4e00" <= c <= "\u9fff")
-        metrics: dict[str, object] = {
-            "labels": labels,
-            "config": {
-                "train": asdict(cfg.train),
-                "data": {**asdict(cfg.data), "data_dir": str(cfg.data.data_dir)},
-                "vocab_size": len(vocab),
-                "threads": cfg.threads,
-                "fpr_budget": cfg.fpr_budget,
-            },
-            "data": _data_summary(rows, len(train_rows)),
-            "training": stats,
-            "calibration": cal,
-            "thresholds": thresholds,
-            **report.held_out(shipped, shipped_tok, rows, labels, th),
-            "xsafety_zh_flag_rate": report.xsafety(shipped, shipped_tok, cfg.data.data_dir, th),
-            "robustness": report.robustness(
-                shipped, shipped_tok, rows, th, perturber, cfg.train.seed, cfg.robustness_cap
-            ),
-            "speed_cpu_batch32_128chars": {
-                "threads": cfg.threads,
-                **report.speed(shipped, shipped_tok, charset, cfg.train.seed),
-            },
-            "params": sum(p.numel() for p in shipped.parameters()),
-            "total_minutes": round((time.monotonic() - t0) / 60, 1),
-        }
+        if eval_only:
+            stats = json.loads((cfg.out / "metrics.json").read_text("utf-8"))["training"]
+        else:
+            stats = fit(cfg, p)
+        metrics = evaluate(cfg, p, stats)
     finally:
         torch.set_num_threads(prev_threads)
+    metrics["total_minutes"] = round((time.monotonic() - t0) / 60, 1)
+    if eval_only:
+        metrics["total_minutes_note"] = "evaluation only; see training.train_seconds"
     (cfg.out / "metrics.json").write_text(
         json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", "utf-8"
     )
     write_card(cfg.out, metrics)
     return metrics
+
+
+def fit(cfg: RecipeConfig, p: Prepared) -> dict[str, float]:
+    """Build the tokenizer and model, train, and save both (weights as bf16 safetensors)."""
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    vocab = build_vocab((r.text for r in p.train_rows), cfg.max_chars)
+    tok = make_tokenizer(vocab, cfg.out, cfg.train.max_length)
+    torch.manual_seed(cfg.train.seed)  # before the model is built: init weights are seeded
+    model = build_model(cfg.train, len(vocab), p.labels)
+    ids = encode(tok, [r.text for r in p.train_rows], cfg.train.max_length)
+    targets = dataset.targets(p.train_rows, p.labels)
+    stats = train(model, ids, targets, cfg.train, int(tok.pad_token_id or 0))
+    model.config.direction_tokens = DIRECTION_TOKENS  # read by adapters that know about it
+    model.config.model_version = f"zh_safety_small-seed{cfg.train.seed}"
+    to_bf16: Any = model  # transformers types ``to`` through a decorator mypy cannot follow
+    to_bf16.to(torch.bfloat16).save_pretrained(cfg.out, safe_serialization=True)
+    tok.save_pretrained(cfg.out)
+    return stats
+
+
+def evaluate(cfg: RecipeConfig, p: Prepared, stats: dict[str, float]) -> dict[str, object]:
+    """Calibrate thresholds and measure the model saved in ``cfg.out``, loaded the way the
+    inference core loads it (bf16 weights upcast to fp32)."""
+    shipped = AutoModelForSequenceClassification.from_pretrained(cfg.out).float().eval()
+    tok = AutoTokenizer.from_pretrained(cfg.out)  # type: ignore[no-untyped-call]
+    th, cal = report.calibrate_thresholds(shipped, tok, p.rows, p.labels, cfg.fpr_budget)
+    thresholds = {c: round(float(t), 3) for c, t in zip(p.labels, th, strict=True)}
+    (cfg.out / "thresholds.json").write_text(json.dumps(thresholds, indent=2) + "\n", "utf-8")
+    charset = "".join(c for c, _ in p.char_freq.most_common(3000) if "\u4e00" <= c <= "\u9fff")
+    seed = cfg.train.seed
+    return {
+        "labels": p.labels,
+        "config": {
+            "train": asdict(cfg.train),
+            "data": {**asdict(cfg.data), "data_dir": str(cfg.data.data_dir)},
+            "vocab_size": len(tok),
+            "threads": cfg.threads,
+            "fpr_budget": cfg.fpr_budget,
+        },
+        "data": _data_summary(p.rows, len(p.train_rows)),
+        "training": stats,
+        "calibration": cal,
+        "thresholds": thresholds,
+        **report.held_out(shipped, tok, p.rows, p.labels, th),
+        "xsafety_zh_flag_rate": report.xsafety(shipped, tok, cfg.data.data_dir, th),
+        "robustness": report.robustness(
+            shipped, tok, p.rows, th, p.perturber, seed, cfg.robustness_cap
+        ),
+        "speed_cpu_batch32_128chars": {
+            "threads": cfg.threads,
+            **report.speed(shipped, tok, charset, seed),
+        },
+        "params": sum(x.numel() for x in shipped.parameters()),
+    }
 
 
 def _data_summary(rows: list[Example], n_train_rows: int) -> dict[str, object]:

@@ -60,9 +60,13 @@ def calibrate_thresholds(
     """Thresholds from the validation split (see ``evaluate.calibrate``)."""
     val = [r for r in rows if r.split == "val"]
     scores = _score(model, tok, val)
-    is_benign = np.array([r.source in _BENIGN_PROMPTS and not r.codes for r in val])
-    th, fpr = calibrate(scores, _truth(val, labels), scores[is_benign], fpr_budget)
-    return th, {"val_benign_prompts": int(is_benign.sum()), "val_benign_fpr": round(fpr, 4)}
+    sets = {
+        src: np.array([r.source == src and not r.codes for r in val])
+        for src in sorted(_BENIGN_PROMPTS)
+    }
+    th, fpr = calibrate(scores, _truth(val, labels), [scores[m] for m in sets.values()], fpr_budget)
+    sizes = {f"val_{src}_n": int(m.sum()) for src, m in sets.items()}
+    return th, {**sizes, "val_worst_benign_fpr": round(fpr, 4)}
 
 
 def held_out(
