@@ -12,10 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.routing import Route
 
 from gateway.console.routes import console_routes
 from gateway.console.web import Console
-from starlette.routing import Route
 from tests.conftest import Mock
 from tests.console_support import CSRF, ConsoleGateway, login, start
 
@@ -130,7 +130,7 @@ def test_csrf_is_enforced_on_posts(clean: ConsoleGateway) -> None:
     draft = clean.db.draft()
     assert draft is not None and "无害测试词甲" in draft.files["lexicon/console.csv"]
     # Another session's token does not work in this one.
-    other, other_csrf = login(clean.url, "bob")
+    _, other_csrf = login(clean.url, "bob")
     assert other_csrf != csrf
     resp = client.post("/console/lexicon/add", data={**form, "term": "乙", "csrf": other_csrf})
     assert resp.status_code == 403

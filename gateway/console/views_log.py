@@ -89,7 +89,7 @@ async def export(ctx: Ctx) -> Response:
     fmt = ctx.request.query_params.get("format", "csv")
     if fmt not in MEDIA_TYPES:
         raise Refused(400, "format must be jsonl, csv or xlsx")
-    ctx.db.log(ctx.user.name, "export_log", fmt, "", **given)
+    ctx.db.log(ctx.user.name, "export_log", fmt, "", filters=given)
     name = f"decisions.{fmt}"
     disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "xlsx":
