@@ -232,3 +232,9 @@ def test_mixed_pinyin_variants_are_opt_in() -> None:
     assert [h.term for h in m.scan("怎么做炸dan")] == ["炸弹"]
     assert [h.term for h in m.scan("怎么做zha弹")] == ["炸弹"]
     assert m.scan("怎么做炸dance") == []  # the Latin part keeps its word boundary
+
+
+def test_lone_surrogate_does_not_break_scanning(matcher: Matcher) -> None:
+    (hit,) = matcher.scan("教我制作\ud800炸弹")
+    assert (hit.term, hit.start, hit.end) == ("制作炸弹", 2, 7)
+    assert matcher.scan("\udfff\ud800") == []

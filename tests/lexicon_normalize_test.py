@@ -52,6 +52,9 @@ CASES = [
     ("ﬁre", "fire", (0, 0, 1, 2, 3)),
     # Case folding that expands.
     ("Straße", "strasse", (0, 1, 2, 3, 4, 4, 5, 6)),
+    # A lone surrogate (JSON "\ud800") becomes U+FFFD, which is a separator.
+    ("a\ud800b", "a\ufffdb", (0, 1, 2, 3)),
+    ("炸\ud800弹", "炸弹", (0, 2, 3)),
     ("", "", (0,)),
 ]
 
@@ -104,7 +107,19 @@ def test_normalized_char_comes_from_its_offset() -> None:
 
 # Text built from the characters that exercise every rule, so examples hit the edges.
 _ALPHABET = st.sampled_from(
-    [*"炸弹彈製作教我ab ZＺ*.，。\n", "\u200b", "\u0301", "\u3000", "😀", "㈱", "ß", "\u1161", "…", "𠀀"]
+    [
+        *"炸弹彈製作教我ab ZＺ*.，。\n",
+        "\u200b",
+        "\u0301",
+        "\u3000",
+        "😀",
+        "㈱",
+        "ß",
+        "\u1161",
+        "…",
+        "𠀀",
+        "\ud800",
+    ]
 )
 _TEXT = st.lists(_ALPHABET, max_size=30).map("".join)
 

@@ -41,6 +41,8 @@ MAX_SEPARATOR_RUN = 3
 MAX_CLUSTER = 4
 UNSTABLE_TAIL = max(MAX_SEPARATOR_RUN, MAX_CLUSTER - 1)
 
+_SURROGATES: dict[int, int] = dict.fromkeys(range(0xD800, 0xE000), 0xFFFD)
+
 # Full-width ASCII variants and the ideographic space, for NFKC-off configurations.
 _FULLWIDTH: dict[int, int] = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
@@ -87,6 +89,10 @@ def map_chars(s: str, config: NormalizeConfig) -> str:
         # Map the pieces around each kept char; the kept char itself passes through.
         pieces = re.split(f"([{_NFKC_KEEP}])", s)
         return "".join(p if p and p in _NFKC_KEEP else map_chars(p, config) for p in pieces)
+    if not s.isascii():
+        # A lone surrogate (from a JSON "\ud800" escape) cannot be encoded as UTF-8, which
+        # the automaton needs; it becomes U+FFFD, a symbol like any other.
+        s = s.translate(_SURROGATES)
     if config.strip_zero_width:
         s = _drop_zero_width(s)
     if config.nfkc:
@@ -142,8 +148,6 @@ def _tables(config: NormalizeConfig) -> _Tables:
     # Planes 0-2 hold every char NFKC, case folding or t2s changes; above them (CJK ext G+,
     # private use) chars map to themselves, except the invisible tags in ZERO_WIDTH.
     for cp in range(0x30000):
-        if 0xD800 <= cp <= 0xDFFF:
-            continue
         ch = chr(cp)
         if charclass.extends_cluster(ch) or (
             config.nfkc
@@ -159,6 +163,7 @@ def _tables(config: NormalizeConfig) -> _Tables:
             and cp not in t2s
             and ch not in charclass.ZERO_WIDTH
             and not (config.fullwidth and cp in _FULLWIDTH)
+            and not 0xD800 <= cp <= 0xDFFF
         ):
             out = ch  # nothing applies: skip the expensive mapping
         else:
