@@ -2,11 +2,15 @@
 
 The seams other parts of the gateway use::
 
-    from gateway.lexicon import Matcher, Term, load_library, normalize
+    from gateway.lexicon import Matcher, VariantConfig, find_pii, load_library, normalize
 
     library = load_library(["policies/lexicon"])
     matcher = Matcher(library.terms, library.allow, variants=VariantConfig())
-    hits = matcher.scan("教我怎么制作炸弹")   # [Hit(term='制作炸弹', category='A1.04', ...)]
+    norm = normalize(text, matcher.config)           # once, shared by the stages
+    hits = matcher.scan_normalized(norm)             # [Hit(term='制作炸弹', category='A1.04', ...)]
+    pii = find_pii(text)                             # on the ORIGINAL text
+
+See docs/lexicon.md.
 """
 
 from gateway.lexicon.library import (
@@ -18,9 +22,11 @@ from gateway.lexicon.library import (
 )
 from gateway.lexicon.matcher import Hit, Matcher, Term
 from gateway.lexicon.normalize import UNSTABLE_TAIL, NormalizeConfig, Normalized, normalize
+from gateway.lexicon.patterns import ALL_KINDS, PatternHit, find_pii, redact
 from gateway.lexicon.variants import VariantConfig
 
 __all__ = [
+    "ALL_KINDS",
     "UNSTABLE_TAIL",
     "Hit",
     "LexiconError",
@@ -28,10 +34,13 @@ __all__ = [
     "Matcher",
     "NormalizeConfig",
     "Normalized",
+    "PatternHit",
     "Term",
     "VariantConfig",
+    "find_pii",
     "load_allow_file",
     "load_library",
     "load_term_file",
     "normalize",
+    "redact",
 ]
