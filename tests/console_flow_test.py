@@ -1,0 +1,169 @@
+"""Console features over HTTP against a real gateway: validation errors, bulk import,
+removal, the dry run over logged traffic, reports, account administration."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import orjson
+import pytest
+
+from tests.conftest import Mock
+from tests.console_support import ConsoleGateway, login, start
+
+
+@pytest.fixture(scope="module")
+def gw(mock: Mock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleGateway]:
+    g = start(tmp_path_factory.mktemp("console-flow"), mock.url)
+    yield g
+    g.stop()
+
+
+@pytest.fixture
+def clean(gw: ConsoleGateway) -> ConsoleGateway:
+    gw.db.drop_draft()
+    return gw
+
+
+def _rule_form(csrf: str, **over: str) -> dict[str, str]:
+    form = {"csrf": csrf, "input_enabled": "on", "input_action": "block",
+            "input_threshold": "0.8", "output_enabled": "on", "output_action": "block",
+            "output_threshold": "0.8", "reason": "test"}  # fmt: skip
+    form.update(over)
+    return form
+
+
+def test_invalid_rule_is_refused_with_the_reason(clean: ConsoleGateway) -> None:
+    client, csrf = login(clean.url, "alice")
+    resp = client.post("/console/policy/category/A1.04",
+                       data=_rule_form(csrf, input_review_threshold="0.9"))  # fmt: skip
+    assert resp.status_code == 400
+    assert "must not exceed threshold" in resp.text
+    resp = client.post("/console/policy/category/A1.04", data=_rule_form(csrf, input_threshold="2"))
+    assert resp.status_code == 400
+    resp = client.post("/console/policy/category/A1.04",
+                       data=_rule_form(csrf, refusal_zh="只有中文"))  # fmt: skip
+    assert resp.status_code == 400  # a refusal needs both languages
+    assert clean.db.draft() is None
+
+
+def test_unchanged_direction_is_not_rewritten(clean: ConsoleGateway) -> None:
+    client, csrf = login(clean.url, "alice")
+    resp = client.post("/console/policy/category/A3.01",
+                       data=_rule_form(csrf, input_action="flag", output_action="review",
+                                       output_enabled="", output_threshold="0.8"))  # fmt: skip
+    assert resp.status_code == 303
+    draft = clean.db.draft()
+    assert draft is not None
+    text = draft.files[draft.policy]
+    assert "output: {enabled: false, action: review, threshold: 0.8}" in text
+    assert "input: {action: flag}" in text  # the input rule kept its original form
+    assert "# A1: content violating core socialist values" in text  # comments survive
+
+
+def test_bulk_import_and_remove(clean: ConsoleGateway) -> None:
+    client, csrf = login(clean.url, "alice")
+    words = "导入测试词一\n导入测试词二\n导入测试词一\n# 注释\n"
+    resp = client.post("/console/lexicon/import",
+                       data={"csrf": csrf, "category": "A3.05", "level": "2", "reason": "批量"},
+                       files={"file": ("words.txt", words.encode("gbk"), "text/plain")})  # fmt: skip
+    assert resp.status_code == 303, resp.text
+    page = client.get("/console/lexicon?q=导入测试词").text
+    assert page.count('class="term"') == 2
+    csv_text = "关键词,二级分类\n导入测试词三,A1.08 违法\n"
+    resp = client.post("/console/lexicon/import",
+                       data={"csrf": csrf, "category": "A3.05", "level": "1"},
+                       files={"file": ("filing.csv", csv_text.encode(), "text/csv")})  # fmt: skip
+    assert resp.status_code == 303, resp.text
+    draft = clean.db.draft()
+    assert draft is not None and "导入测试词三,A1.08,1" in draft.files["lexicon/console.csv"]
+    resp = client.post("/console/lexicon/remove",
+                       data={"csrf": csrf, "term": "导入测试词一", "category": "A3.05"})  # fmt: skip
+    assert resp.status_code == 303
+    assert client.get("/console/lexicon?q=导入测试词").text.count('class="term"') == 2
+    # Removing a shipped term edits its own file and keeps the file's comments.
+    resp = client.post("/console/lexicon/remove",
+                       data={"csrf": csrf, "term": "赌博网站", "category": "A1.08"})  # fmt: skip
+    assert resp.status_code == 303
+    draft = clean.db.draft()
+    assert draft is not None
+    assert "赌博网站" not in draft.files["lexicon/gambling.csv"]
+    assert draft.files["lexicon/gambling.csv"].startswith("# Starter keyword library")
+    assert client.post("/console/lexicon/remove", data={"csrf": csrf, "term": "不存在",
+                       "category": "A1.08"}).status_code == 404  # fmt: skip
+
+
+def test_dry_run_shows_what_the_draft_changes(clean: ConsoleGateway) -> None:
+    sdk = clean.openai()
+    for text in ("今天天气不错", "推荐一个蓝莓果酱配方", "蓝莓果酱怎么做"):
+        sdk.chat.completions.create(model="m", messages=[{"role": "user", "content": text}])
+    client, csrf = login(clean.url, "alice")
+    assert client.post("/console/lexicon/add", data={"csrf": csrf, "term": "蓝莓果酱",
+                       "category": "A3.05", "level": "3"}).status_code == 303  # fmt: skip
+    deadline = time.monotonic() + 10
+    while True:
+        page = client.post("/console/try/replay", data={"csrf": csrf, "hours": "1", "limit": "50"})
+        assert page.status_code == 200, page.text
+        changed = re.search(r'id="dry-changed">(\d+)<', page.text)
+        assert changed is not None
+        if int(changed.group(1)) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert int(changed.group(1)) == 2
+    assert page.text.count('class="changed"') == 2
+    # Replays never reach the upstream or the gateway's own decision counters.
+    assert "今天天气不错" in page.text
+
+
+def test_reports_and_exports(clean: ConsoleGateway) -> None:
+    clean.openai().chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "出售枪支的渠道"}]
+    )
+    client, _ = login(clean.url, "victor")  # a viewer may read and export
+    deadline = time.monotonic() + 10
+    while "出售枪支" not in client.get("/console/log?action=block").text:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    report = client.get("/console/log/report?format=json")
+    assert report.status_code == 200
+    data = orjson.loads(report.content)
+    assert data["records"] >= 1 and data["by_direction"]["input"]["block"] >= 1
+    page = client.get("/console/log/report")
+    assert page.status_code == 200 and "内容安全审计报告" in page.text
+    jsonl = client.get("/console/log/export?format=jsonl&action=block")
+    rows = [orjson.loads(line) for line in jsonl.content.splitlines()]
+    assert rows and all(r["action"] == "block" for r in rows)
+    assert client.get("/console/log?since=yesterday").status_code == 400
+    csv_export = client.get("/console/lexicon/export?format=csv")
+    assert csv_export.content.decode("utf-8-sig").startswith("关键词,一级分类,二级分类")
+
+
+def test_admin_manages_accounts(clean: ConsoleGateway) -> None:
+    admin, csrf = login(clean.url, "admin")
+    resp = admin.post("/console/admin/users", data={"csrf": csrf, "username": "erin",
+                      "password": "erin-password-1", "role": "editor", "reason": "new hire"})  # fmt: skip
+    assert resp.status_code == 303
+    assert admin.post("/console/admin/users", data={"csrf": csrf, "username": "frank",
+                      "password": "short", "role": "editor", "reason": "x"}).status_code == 400  # fmt: skip
+    erin, _ = login(clean.url, "erin", "erin-password-1")
+    assert erin.get("/console/admin/users").status_code == 403
+    resp = admin.post(
+        "/console/admin/users/erin",
+        data={"csrf": csrf, "role": "editor", "reason": "left the team"},
+    )  # fmt: skip
+    assert resp.status_code == 303
+    # A disabled account's session ends at once.
+    assert erin.get("/console/").status_code == 303
+    assert admin.post("/console/admin/users/admin", data={"csrf": csrf, "role": "viewer",
+                      "active": "on", "reason": "oops"}).status_code == 400  # fmt: skip
+    log = clean.db.admin_log()
+    assert any(e["action"] == "update_user" and e["target"] == "erin"
+               and e["reason"] == "left the team" for e in log)  # fmt: skip
+
+
+def test_logout_ends_the_session(clean: ConsoleGateway) -> None:
+    client, csrf = login(clean.url, "victor")
+    assert client.post("/console/logout", data={"csrf": csrf}).status_code == 303
+    assert client.get("/console/").status_code == 303
