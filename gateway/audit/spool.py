@@ -60,9 +60,15 @@ class Spool:
             raise AuditUnavailable(f"spool {self.path} is full ({self._size} bytes)")
         fd = self._open()
         view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        try:
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except OSError:
+            # Cut a half-written batch off again (disk full, I/O error): the next append
+            # must not glue its first record onto a torn line.
+            os.ftruncate(fd, self._size)
+            raise
         self._size += len(data)
 
     def chunks(self, size: int) -> Iterator[list[DecisionRecord]]:
