@@ -298,16 +298,18 @@ def _normalize_simple(
     ]
     if not runs:
         return out, _identity(len(text))
+    # Offsets are slices of the identity tuple: C-level copies instead of Python ints.
+    identity = _identity(len(text))
     pieces: list[str] = []
-    offsets: list[int] = []
+    offsets: tuple[int, ...] = ()
     pos = 0
     for start, end in runs:
         pieces.append(out[pos:start])
-        offsets.extend(range(pos, start))
+        offsets += identity[pos:start]
         pos = end
     pieces.append(out[pos:])
-    offsets.extend(range(pos, len(text) + 1))
-    return "".join(pieces), tuple(offsets)
+    offsets += identity[pos:]
+    return "".join(pieces), offsets
 
 
 @lru_cache(maxsize=4096)
