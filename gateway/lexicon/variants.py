@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 
 from gateway.lexicon import charclass
@@ -92,7 +93,7 @@ def expand(term: str, config: VariantConfig) -> Iterator[str]:
 
 def _candidates(term: str, config: VariantConfig) -> Iterator[str]:
     all_han = bool(term) and all(charclass.is_cjk(c) for c in term)
-    syllables = _pinyin(term) if all_han and (config.pinyin or config.mixed_pinyin) else []
+    syllables = _pinyin(term) if all_han and (config.pinyin or config.mixed_pinyin) else ()
     plain = len(syllables) == len(term) and all(s.isascii() and s.isalpha() for s in syllables)
     if config.pinyin and plain:
         joined = "".join(syllables)
@@ -116,16 +117,18 @@ def _homophones(term: str, table: Mapping[str, str]) -> Iterator[str]:
         yield "".join(combo)
 
 
-def _mixed(term: str, syllables: list[str]) -> Iterator[str]:
+def _mixed(term: str, syllables: tuple[str, ...]) -> Iterator[str]:
     # Every way to write some (not all, not none) of the characters in pinyin.
     n = len(term)
     for mask in range(1, (1 << n) - 1):
         yield "".join(syllables[i] if mask >> i & 1 else term[i] for i in range(n))
 
 
-def _pinyin(term: str) -> list[str]:
-    # Imported here: pypinyin loads large dictionaries (about a second), which only a
-    # matcher build with pinyin variants should pay for.
+@lru_cache(maxsize=100_000)
+def _pinyin(term: str) -> tuple[str, ...]:
+    # pypinyin is most of a matcher build (~150 us a term); cached, so reloading a policy
+    # with the same library is quick. Imported here: pypinyin loads large dictionaries
+    # (about a second), which only a matcher build with pinyin variants should pay for.
     from pypinyin import Style, lazy_pinyin
 
-    return list(lazy_pinyin(term, style=Style.NORMAL))
+    return tuple(lazy_pinyin(term, style=Style.NORMAL))
