@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Iterator
 
 import orjson
@@ -13,10 +14,14 @@ import pytest
 from tests.conftest import Mock
 from tests.console_support import ConsoleGateway, login, start
 
+REDIS = "redis://127.0.0.1:6379/0"
+PREFIX = f"console{uuid.uuid4().hex[:8]}"
+
 
 @pytest.fixture(scope="module")
 def gw(mock: Mock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleGateway]:
-    g = start(tmp_path_factory.mktemp("console-flow"), mock.url)
+    g = start(tmp_path_factory.mktemp("console-flow"), mock.url, redis_url=REDIS,
+              redis_prefix=PREFIX)  # fmt: skip
     yield g
     g.stop()
 
@@ -167,3 +172,21 @@ def test_logout_ends_the_session(clean: ConsoleGateway) -> None:
     client, csrf = login(clean.url, "victor")
     assert client.post("/console/logout", data={"csrf": csrf}).status_code == 303
     assert client.get("/console/").status_code == 303
+
+
+def test_publish_is_announced_to_other_replicas(clean: ConsoleGateway) -> None:
+    import redis
+
+    r = redis.Redis.from_url(REDIS)
+    alice, acsrf = login(clean.url, "alice")
+    assert alice.post("/console/lexicon/add", data={"csrf": acsrf, "term": "复制测试词",
+                      "category": "A1.08", "level": "3"}).status_code == 303  # fmt: skip
+    bob, bcsrf = login(clean.url, "bob")
+    assert (
+        bob.post("/console/draft/publish", data={"csrf": bcsrf, "reason": "r"}).status_code == 303
+    )
+    version = clean.state().policies.current.version
+    bundle = r.get(f"{PREFIX}:policy:bundle:{version}")
+    assert bundle is not None, "the published version was not announced through Redis"
+    assert "复制测试词" in orjson.loads(bundle)["lexicon/console.csv"]
+    r.delete(*r.keys(f"{PREFIX}:*"))

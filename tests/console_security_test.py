@@ -107,6 +107,26 @@ def test_wrong_password_is_refused_and_logged(gw: ConsoleGateway) -> None:
     assert any(e["action"] == "login_failed" for e in gw.db.admin_log())
 
 
+def _try_login(client: httpx.Client, name: str, password: str) -> int:
+    token = CSRF.search(client.get("/console/login").text)
+    assert token is not None
+    data = {"csrf": token.group(1), "username": name, "password": password}
+    return client.post("/console/login", data=data).status_code
+
+
+def test_repeated_failures_lock_the_account_for_a_while(gw: ConsoleGateway) -> None:
+    from gateway.console.db import Role
+    from gateway.console.passwords import hash_password
+
+    gw.db.add_user("target", Role.VIEWER, hash_password("the-right-password"))
+    client = httpx.Client(base_url=gw.url, timeout=30)
+    assert [_try_login(client, "target", f"guess-{i}") for i in range(5)] == [401] * 5
+    # Locked now: even the right password is refused, and other accounts are unaffected.
+    assert _try_login(client, "target", "the-right-password") == 429
+    assert _try_login(client, "victor", "correct-horse-battery") == 303
+    assert any(e["action"] == "login_throttled" for e in gw.db.admin_log())
+
+
 def test_login_form_needs_its_csrf_token(gw: ConsoleGateway) -> None:
     client = httpx.Client(base_url=gw.url, timeout=30)
     client.get("/console/login")

@@ -92,7 +92,7 @@ def write_policy(folder: Path) -> Path:
     return path
 
 
-def start(tmp: Path, upstream_url: str) -> ConsoleGateway:
+def start(tmp: Path, upstream_url: str, **settings: Any) -> ConsoleGateway:
     policy = write_policy(tmp / "policies")
     store = open_store(f"sqlite:///{tmp}/audit.db")
     recorder = LazyRecorder(store, tmp / "spool")
@@ -100,10 +100,13 @@ def start(tmp: Path, upstream_url: str) -> ConsoleGateway:
     db = ConsoleDB(db_path)
     for name, role in USERS.items():
         db.add_user(name, role, hash_password(PASSWORD))
-    settings = Settings(upstream_url=upstream_url, policy=policy, policy_reload_interval=0.2)
+    config = Settings(
+        upstream_url=upstream_url, policy=policy, policy_reload_interval=0.2,
+        policy_cache_dir=tmp / "policy-cache", **settings,
+    )  # fmt: skip
     app = create_app(
-        settings, metrics=Metrics(), recorder=recorder,
-        extra_routes=[console_mount(settings, db_path=db_path)],
+        config, metrics=Metrics(), recorder=recorder,
+        extra_routes=[console_mount(config, db_path=db_path)],
     )  # fmt: skip
     server = ServerThread(app).start()
     app.state.gateway.audit_store = store

@@ -15,12 +15,13 @@ import hashlib
 import os
 import tempfile
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
-from gateway.console.db import ConsoleDB, Draft, User
+from gateway.console.db import ConsoleDB, Draft, Role, User
 from gateway.console.draft import compile_bundle, safe_rel
 from gateway.policy.compiled import PolicySet
 from gateway.policy.holder import PolicyHolder
@@ -89,8 +90,6 @@ class Published:
 
 def check_may_publish(draft: Draft | None, user: User) -> Draft:
     """Four eyes: an approver publishes, and never a draft they changed themselves."""
-    from gateway.console.db import Role
-
     if not user.role.at_least(Role.APPROVER):
         raise PublishRefused("only an approver can publish")
     if draft is None:
@@ -101,9 +100,13 @@ def check_may_publish(draft: Draft | None, user: User) -> Draft:
 
 
 async def publish(
-    db: ConsoleDB, compiler: Compiler, holder: PolicyHolder, user: User, note: str
-) -> Published:
-    """Validate and publish the current draft; raises ``PolicyError`` or ``PublishRefused``."""
+    db: ConsoleDB, compiler: Compiler, holder: PolicyHolder, user: User, note: str,
+    announce: Callable[[], Awaitable[None]] | None = None,
+) -> Published:  # fmt: skip
+    """Validate and publish the current draft; raises ``PolicyError`` or ``PublishRefused``.
+
+    ``announce`` tells other replicas (the reloader's Redis bundle + notification): the
+    file watcher would find the files already loaded and so would not announce them."""
     draft = check_may_publish(db.draft(), user)
     compiled = await compiler.compile(draft.files, draft.policy)  # raises PolicyError
     live_files = holder.bundle()
@@ -113,13 +116,17 @@ async def publish(
         db.add_version(holder.current.version, (), "-", "before first console publish",
                        live_policy, live_files)  # fmt: skip
     folder = holder.path.parent
-    await asyncio.to_thread(
-        write_bundle, folder, holder.path.name,
-        {(holder.path.name if rel == draft.policy else rel): text
-         for rel, text in draft.files.items()},
-        {(holder.path.name if rel == live_policy else rel) for rel in live_files},
-    )  # fmt: skip
-    await asyncio.to_thread(holder.reload)
+    try:
+        await asyncio.to_thread(
+            write_bundle, folder, holder.path.name,
+            {(holder.path.name if rel == draft.policy else rel): text
+             for rel, text in draft.files.items()},
+            {(holder.path.name if rel == live_policy else rel) for rel in live_files},
+        )  # fmt: skip
+    except OSError as e:
+        raise PublishRefused(f"cannot write the policy folder {folder}: {e.strerror}") from None
+    if await asyncio.to_thread(holder.reload) and announce is not None:
+        await announce()
     version_id = db.add_version(
         compiled.version, draft.authors, user.name, note, draft.policy, draft.files
     )

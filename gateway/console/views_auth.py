@@ -41,15 +41,23 @@ async def login_form(ctx: Ctx, error: str = "", status: int = 200) -> Response:
 
 async def login(ctx: Ctx) -> Response:
     name, password = ctx.field("username").strip(), ctx.field("password")
+    throttle = ctx.console.throttle
+    if throttle.blocked(name):
+        ctx.db.log(name or "-", "login_throttled", name)
+        message = ctx.t("登录失败次数过多，请 15 分钟后再试。",
+                        "Too many failed logins; try again in 15 minutes.")  # fmt: skip
+        return await login_form(ctx, message, 429)
     found = ctx.db.user(name)
     stored = found[1] if found is not None else DUMMY_HASH
     # scrypt takes ~50 ms of CPU: off the event loop, and done for unknown names too.
     ok = await asyncio.to_thread(verify_password, password, stored)
     if not ok or found is None or not found[0].active:
+        throttle.failed(name)
         ctx.db.log(name or "-", "login_failed", name)
         return await login_form(
             ctx, ctx.t("用户名或密码错误。", "Wrong user name or password."), 401
         )
+    throttle.succeeded(name)
     token, _ = ctx.db.new_session(found[0].name)
     ctx.db.log(found[0].name, "login", found[0].name)
     resp = redirect(_next(ctx, ctx.field("next")))

@@ -4,6 +4,7 @@ publish, discard) and the version history (restore)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
 from starlette.responses import Response
 
@@ -16,6 +17,7 @@ from gateway.console.workspace import edit, live_bundle, working
 from gateway.decision import Action
 from gateway.policy.loader import PolicyError, parse_policy
 from gateway.policy.model import DirectionRule
+from gateway.policy.reloader import PolicyReloader
 
 DIRECTIONS = ("input", "output")
 
@@ -133,13 +135,25 @@ async def draft_page(ctx: Ctx) -> Response:
     )  # fmt: skip
 
 
+def _announcer(ctx: Ctx) -> Callable[[], Awaitable[None]] | None:
+    """Announce the new version to other replicas through Redis, as the file watcher does
+    for a changed file (same keys and channel: the reloader's own code)."""
+    state = ctx.state
+    if state.redis is None:
+        return None
+    reloader = PolicyReloader(state.policies, 0, state.redis, state.settings.policy_cache_dir,
+                              state.settings.redis_prefix)  # fmt: skip
+    return reloader._publish  # not started: used only to announce
+
+
 async def publish_draft(ctx: Ctx) -> Response:
     note = ctx.field("reason").strip()
     if not note:
         raise Refused(400, ctx.t("请填写发布说明。", "Please say why (publish note)."))
     draft = ctx.db.draft()
     try:
-        done = await publish(ctx.db, ctx.console.compiler, ctx.state.policies, ctx.user, note)
+        done = await publish(ctx.db, ctx.console.compiler, ctx.state.policies, ctx.user, note,
+                             announce=_announcer(ctx))  # fmt: skip
     except PublishRefused as e:
         ctx.db.log(ctx.user.name, "publish_refused", "draft", note, why=str(e))
         raise Refused(403, str(e)) from None

@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.console.db import ConsoleDB, Role, Session, User
 from gateway.console.publish import Compiler
+from gateway.console.throttle import LoginThrottle
 from gateway.console.tryit import Evaluator
 from gateway.state import AppState
 
@@ -108,6 +109,7 @@ class Console:
         self._db_path = db_path
         self._db: ConsoleDB | None = None
         self.compiler = Compiler()
+        self.throttle = LoginThrottle()
         self._evaluator: Evaluator | None = None
         self.env = Environment(
             loader=PackageLoader("gateway.console", "templates"),
