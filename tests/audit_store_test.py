@@ -149,3 +149,16 @@ async def test_postgres_down_raises() -> None:
     with pytest.raises(Exception, match=r"(?i)connect"):
         await s.append(sealed)
     await s.close()
+
+
+async def test_a_table_of_another_layout_is_refused_clearly(audit_url: str) -> None:
+    from tests.audit_fixtures import sql_exec
+
+    first = open_store(audit_url)
+    await first.append(seal([rec()], ChainHead("c"))[0])  # creates the tables
+    await first.close()
+    sql_exec(audit_url, "ALTER TABLE audit_records DROP COLUMN sanction")
+    again = open_store(audit_url)
+    with pytest.raises(AuditConfigError, match=r"another layout \(missing \['sanction'\]"):
+        await again.append(seal([rec()], ChainHead("c"))[0])
+    await again.close()

@@ -19,7 +19,7 @@ import psycopg
 from gateway.audit.chain import Anchor
 from gateway.audit.errors import AuditConfigError
 from gateway.audit.record import DecisionRecord
-from gateway.audit.sql import COLUMN_LIST, COLUMNS, POSTGRES, from_row, to_row, where
+from gateway.audit.sql import COLUMN_LIST, COLUMNS, POSTGRES, check_columns, from_row, to_row, where
 from gateway.audit.store import PAGE, PurgeResult, RecordFilter
 
 T = TypeVar("T")
@@ -82,6 +82,12 @@ class PostgresStore:
                 # Replicas starting together would race on CREATE ... IF NOT EXISTS.
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext('gateway_audit_ddl'))")
                 await conn.execute(self._ddl)
+            cur = await conn.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = %s AND table_name = 'audit_records' ORDER BY ordinal_position",
+                (self.schema,),
+            )
+            check_columns([r[0] for r in await cur.fetchall()], f"schema {self.schema}")
         except BaseException:
             await conn.close()
             raise

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from gateway.audit.errors import AuditConfigError
 from gateway.audit.record import DecisionRecord, format_ts, parse_ts, record_columns
 from gateway.audit.store import RecordFilter
 
@@ -34,6 +35,18 @@ class Dialect:
 
 SQLITE = Dialect("?", True, "EXISTS (SELECT 1 FROM json_each(categories) WHERE value = ?)")
 POSTGRES = Dialect("%s", False, "jsonb_exists(categories::jsonb, %s)")
+
+
+def check_columns(found: Sequence[str], where: str) -> None:
+    """Refuse a table laid out for another version of the record (there are no migrations
+    yet): a clear error at open beats a failed insert on the request path."""
+    if tuple(found) != COLUMNS:
+        missing = sorted(set(COLUMNS) - set(found))
+        extra = sorted(set(found) - set(COLUMNS))
+        raise AuditConfigError(
+            f"{where}: audit_records has another layout (missing {missing}, unexpected {extra}); "
+            "export it with the gateway version that wrote it, then start a new log"
+        )
 
 
 def to_row(r: DecisionRecord, dialect: Dialect) -> tuple[Any, ...]:

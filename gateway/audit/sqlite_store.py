@@ -18,7 +18,16 @@ from typing import TypeVar
 
 from gateway.audit.chain import Anchor
 from gateway.audit.record import DecisionRecord
-from gateway.audit.sql import COLUMN_LIST, COLUMNS, SQLITE, from_row, to_row, ts_param, where
+from gateway.audit.sql import (
+    COLUMN_LIST,
+    COLUMNS,
+    SQLITE,
+    check_columns,
+    from_row,
+    to_row,
+    ts_param,
+    where,
+)
 from gateway.audit.store import PAGE, PurgeResult, RecordFilter
 
 T = TypeVar("T")
@@ -67,6 +76,8 @@ class SQLiteStore:
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA busy_timeout=5000")
             conn.executescript(_SCHEMA)
+            found = [row[1] for row in conn.execute("PRAGMA table_info(audit_records)")]
+            check_columns(found, str(self.path))
         except BaseException:
             conn.close()
             raise
