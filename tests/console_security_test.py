@@ -188,7 +188,7 @@ def test_four_eyes(clean: ConsoleGateway) -> None:
     before = clean.state().policies.current.version
     refused = bob.post("/console/draft/publish", data={"csrf": bcsrf, "reason": "mine too"})
     assert refused.status_code == 403
-    assert "another approver" in refused.text
+    assert "另一位审批人" in refused.text  # the four-eyes reason, in the default language
     assert clean.state().policies.current.version == before
     carol, ccsrf = login(clean.url, "carol")
     ok = carol.post("/console/draft/publish", data={"csrf": ccsrf, "reason": "reviewed"})

@@ -262,11 +262,17 @@ class ConsoleDB:
         rows = self._all(f"SELECT record_id FROM reviews WHERE record_id IN ({marks})", tuple(ids))
         return {r[0] for r in rows}
 
-    def reviews(self, limit: int = 100_000) -> list[dict[str, Any]]:
+    def reviews(
+        self, limit: int = 100_000, *, newest_first: bool = False, record_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Review labels, oldest first (the export's order) unless ``newest_first``."""
+        order = "DESC" if newest_first else "ASC"
+        where = "WHERE record_id = ?" if record_id is not None else ""
+        args: tuple[Any, ...] = (record_id, limit) if record_id is not None else (limit,)
         rows = self._all(
             "SELECT record_id, ts, reviewer, verdict, label, categories, direction, text, note"
-            " FROM reviews ORDER BY ts LIMIT ?",
-            (limit,),
+            f" FROM reviews {where} ORDER BY ts {order} LIMIT ?",
+            args,
         )
         keys = ("record_id", "ts", "reviewer", "verdict", "label", "categories", "direction",
                 "text", "note")  # fmt: skip

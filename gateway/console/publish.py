@@ -30,7 +30,12 @@ _CACHE_SIZE = 4  # compiled bundles kept: live, draft and a restore or two
 
 
 class PublishRefused(Exception):
-    """The publish was not allowed (role, four eyes, nothing to publish)."""
+    """The publish was not allowed (role, four eyes, nothing to publish, read-only folder).
+    Carries the reason in both console languages; ``str()`` is the English one."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        super().__init__(en)
+        self.zh, self.en = zh, en
 
 
 def bundle_key(files: dict[str, str]) -> str:
@@ -91,11 +96,14 @@ class Published:
 def check_may_publish(draft: Draft | None, user: User) -> Draft:
     """Four eyes: an approver publishes, and never a draft they changed themselves."""
     if not user.role.at_least(Role.APPROVER):
-        raise PublishRefused("only an approver can publish")
+        raise PublishRefused("只有审批人可以发布。", "Only an approver can publish.")
     if draft is None:
-        raise PublishRefused("there is no draft to publish")
+        raise PublishRefused("没有可发布的草稿。", "There is no draft to publish.")
     if user.name in draft.authors:
-        raise PublishRefused("you changed this draft; another approver must publish it")
+        raise PublishRefused(
+            "您修改过这份草稿，须由另一位审批人发布（四眼原则）。",
+            "You changed this draft; another approver must publish it (four eyes).",
+        )
     return draft
 
 
@@ -124,7 +132,10 @@ async def publish(
             {(holder.path.name if rel == live_policy else rel) for rel in live_files},
         )  # fmt: skip
     except OSError as e:
-        raise PublishRefused(f"cannot write the policy folder {folder}: {e.strerror}") from None
+        raise PublishRefused(
+            f"无法写入策略目录 {folder}：{e.strerror}",
+            f"Cannot write the policy folder {folder}: {e.strerror}",
+        ) from None
     if await asyncio.to_thread(holder.reload) and announce is not None:
         await announce()
     version_id = db.add_version(

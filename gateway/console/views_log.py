@@ -28,7 +28,8 @@ PAGE = 50
 FILTER_KEYS = ("since", "until", "tenant", "category", "action", "direction")
 
 
-def _store(ctx: Ctx) -> AuditStore:
+def log_store(ctx: Ctx) -> AuditStore:
+    """The decision log on the app state; a 409 page when none is configured."""
     store: AuditStore | None = ctx.state.audit_store
     if store is None:
         raise Refused(409, ctx.t("未配置决策日志。", "The decision log is not configured."))
@@ -55,7 +56,7 @@ def _cursor(raw: str | None) -> tuple[datetime, str] | None:
 
 
 async def browse(ctx: Ctx) -> Response:
-    store = _store(ctx)
+    store = log_store(ctx)
     flt, given = _filter(ctx)
     records = await store.query(flt, after=_cursor(ctx.request.query_params.get("cursor")),
                                 limit=PAGE)  # fmt: skip
@@ -71,10 +72,10 @@ async def browse(ctx: Ctx) -> Response:
 
 
 async def record(ctx: Ctx) -> Response:
-    found = await _store(ctx).get(ctx.request.path_params["id"])
+    found = await log_store(ctx).get(ctx.request.path_params["id"])
     if found is None:
         raise Refused(404, ctx.t("没有这条记录。", "No such record."))
-    review = next((r for r in ctx.db.reviews() if r["record_id"] == found.id), None)
+    review = next(iter(ctx.db.reviews(1, record_id=found.id)), None)
     return ctx.console.render(
         ctx, "record.html", r=found, review=review,
         scores=sorted(found.scores.items(), key=lambda kv: -kv[1]),
@@ -84,7 +85,7 @@ async def record(ctx: Ctx) -> Response:
 
 
 async def export(ctx: Ctx) -> Response:
-    store = _store(ctx)
+    store = log_store(ctx)
     flt, given = _filter(ctx)
     fmt = ctx.request.query_params.get("format", "csv")
     if fmt not in MEDIA_TYPES:
@@ -104,7 +105,7 @@ async def export(ctx: Ctx) -> Response:
 
 
 async def report(ctx: Ctx) -> Response:
-    store = _store(ctx)
+    store = log_store(ctx)
     flt, _ = _filter(ctx)
     result = await build_report(iter_records(store, flt), describe(flt))
     ctx.db.log(ctx.user.name, "report", ctx.request.query_params.get("format", "html"))

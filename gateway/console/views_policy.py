@@ -127,7 +127,7 @@ async def draft_page(ctx: Ctx) -> Response:
         may_publish = draft is not None and bool(check_may_publish(draft, ctx.user))
         why_not = ""
     except PublishRefused as e:
-        may_publish, why_not = False, str(e)
+        may_publish, why_not = False, ctx.t(e.zh, e.en)
     return ctx.console.render(
         ctx, "draft.html", draft=draft, diffs=diffs, problems=problems, version=version,
         live_version=ctx.state.policies.current.version, may_publish=may_publish,
@@ -156,7 +156,7 @@ async def publish_draft(ctx: Ctx) -> Response:
                              announce=_announcer(ctx))  # fmt: skip
     except PublishRefused as e:
         ctx.db.log(ctx.user.name, "publish_refused", "draft", note, why=str(e))
-        raise Refused(403, str(e)) from None
+        raise Refused(403, ctx.t(e.zh, e.en)) from None
     except PolicyError as e:
         raise Refused(400, "; ".join(problems_text(e))) from None
     ctx.db.log(ctx.user.name, "publish", f"version {done.version_id}", note,

@@ -14,7 +14,7 @@ from gateway import taxonomy
 from gateway.audit.record import DecisionRecord
 from gateway.audit.store import RecordFilter, iter_records
 from gateway.console.tryit import KEPT_TEXT
-from gateway.console.views_log import _store
+from gateway.console.views_log import log_store
 from gateway.console.web import PREFIX, Ctx, Refused, redirect
 
 QUEUE_DAYS = 90  # older unreviewed items fall out of the queue (still in the log)
@@ -27,7 +27,7 @@ def _text(r: DecisionRecord) -> str | None:
 
 
 async def queue(ctx: Ctx) -> Response:
-    store = _store(ctx)
+    store = log_store(ctx)
     flt = RecordFilter(since=datetime.now(UTC) - timedelta(days=QUEUE_DAYS), action="review")
     pending: deque[DecisionRecord] = deque(maxlen=SHOWN)
     page: list[DecisionRecord] = []
@@ -42,7 +42,7 @@ async def queue(ctx: Ctx) -> Response:
         if len(page) >= 500:
             flush()
     flush()
-    done = list(reversed(ctx.db.reviews()))[:50]
+    done = ctx.db.reviews(50, newest_first=True)
     return ctx.console.render(
         ctx, "reviews.html", pending=list(reversed(pending)), done=done,
         categories=taxonomy.categories(), text_of=_text,
@@ -54,7 +54,7 @@ async def decide(ctx: Ctx) -> Response:
     if verdict not in VERDICTS:
         raise Refused(400, "verdict must be confirm or overturn")
     rid = ctx.request.path_params["id"]
-    found = await _store(ctx).get(rid)
+    found = await log_store(ctx).get(rid)
     if found is None or found.action != "review":
         raise Refused(404, ctx.t("没有这条待审记录。", "No such review item."))
     label = VERDICTS[verdict]
