@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
 from gateway.lexicon import charclass
@@ -137,13 +137,21 @@ class _Tables:
     clusters: dict[str, _ClusterInfo]  # cluster -> mapped info, bounded, per config
 
 
-@cache
-def _tables(config: NormalizeConfig) -> _Tables:
-    one_to_one: dict[int, int] = {}
-    special: set[int] = set()
-    extenders: set[int] = set()
-    cjk: set[int] = set()
-    separators: set[int] = set()
+@dataclass(slots=True)
+class _CharSets:
+    """Every char sorted by how normalization treats it (code points)."""
+
+    one_to_one: dict[int, int] = field(default_factory=dict)  # maps to one other char
+    special: set[int] = field(default_factory=set)  # expands, vanishes or combines
+    extenders: set[int] = field(default_factory=set)  # joins the cluster before it
+    cjk: set[int] = field(default_factory=set)  # BMP, maps to a CJK char
+    separators: set[int] = field(default_factory=set)  # BMP, strippable between CJK
+
+
+def _classify(config: NormalizeConfig) -> _CharSets:
+    sets = _CharSets()
+    one_to_one, special, extenders = sets.one_to_one, sets.special, sets.extenders
+    cjk, separators = sets.cjk, sets.separators
     t2s = charclass.t2s_table() if config.traditional_to_simplified else {}
     # Planes 0-2 hold every char NFKC, case folding or t2s changes; above them (CJK ext G+,
     # private use) chars map to themselves, except the invisible tags in ZERO_WIDTH.
@@ -180,6 +188,14 @@ def _tables(config: NormalizeConfig) -> _Tables:
                 separators.add(cp)
     if config.strip_zero_width:
         special |= {ord(c) for c in charclass.ZERO_WIDTH}
+    return sets
+
+
+@cache
+def _tables(config: NormalizeConfig) -> _Tables:
+    sets = _classify(config)
+    one_to_one, special, separators = sets.one_to_one, sets.special, sets.separators
+    cjk, extenders = sets.cjk, sets.extenders
     cjk_class = charclass.char_class(cjk)
     sep_class = charclass.char_class(separators)
     return _Tables(
