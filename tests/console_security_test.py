@@ -219,7 +219,11 @@ def test_html_in_terms_and_refusals_is_inert(clean: ConsoleGateway) -> None:
     assert alice.post("/console/policy/category/A1.06", data=form).status_code == 303
     for url in ("/console/lexicon?q=script", "/console/draft"):
         _assert_inert(alice.get(url).text, EVIL_TERM)
-    for url in ("/console/policy", "/console/policy/category/A1.06"):
+    refusals = {"csrf": acsrf, "input_zh": EVIL_REFUSAL, "input_en": "x", "reason": "r",
+                "output_zh": "抱歉，生成的内容不符合安全规范，已停止输出。",
+                "output_en": "Sorry, the generated content violated the content policy and was stopped."}  # fmt: skip
+    assert alice.post("/console/policy/refusals", data=refusals).status_code == 303
+    for url in ("/console/policy", "/console/policy/category/A1.06", "/console/policy/refusals"):
         page = alice.get(url).text
         _assert_inert(page, EVIL_REFUSAL)
     tried = alice.post("/console/try", data={"csrf": acsrf, "text": f"看看 {EVIL_TERM} 这个",

@@ -16,6 +16,7 @@ from gateway.console.draft import (
     library,
     remove_term,
     safe_rel,
+    set_default_refusal,
     set_refusal,
     set_rule,
 )
@@ -136,3 +137,16 @@ def test_training_jsonl_matches_gateway_eval() -> None:
     assert [orjson.loads(x) for x in lines] == [
         {"text": "甲", "label": 1, "categories": ["A1.04"], "direction": "input"}
     ]
+
+
+def test_default_refusal_is_spliced_in_place() -> None:
+    text = (Path(__file__).resolve().parent.parent / "policies" / "default.yaml").read_text("utf-8")
+    new = set_default_refusal(text, "output", "<i>输出已停止</i>", "Stopped.")
+    policy = parse_policy(new, "p")
+    assert policy.output_refusal.zh == "<i>输出已停止</i>"
+    assert policy.refusal == parse_policy(text, "p").refusal
+    [d] = diff({"p": text}, {"p": new})
+    assert sum(1 for line in d.lines if line.startswith(("+", "-"))) == 4  # zh and en lines only
+    assert "# Applies to every category not listed under `categories`." in new
+    with pytest.raises(PolicyError):
+        set_default_refusal(text, "input", "", "x")

@@ -100,6 +100,33 @@ def _splice(text: str, code: str, entry: dict[str, Any]) -> str | None:
     return "\n".join([*lines[:start], *new, *lines[stop:]])
 
 
+def _splice_top(text: str, key: str, value: Any) -> str | None:
+    """``text`` with only the top-level ``key`` rewritten (None when it is not there)."""
+    lines = text.split("\n")
+    start = next((i for i, ln in enumerate(lines) if ln.startswith(f"{key}:")), None)
+    if start is None:
+        return None
+    stop = start + 1
+    while stop < len(lines) and (not lines[stop].strip() or _indent(lines[stop]) > 0):
+        stop += 1
+    while stop > start + 1 and not lines[stop - 1].strip():
+        stop -= 1
+    dumped = yaml.safe_dump({key: value}, allow_unicode=True, sort_keys=False, width=4096)
+    return "\n".join([*lines[:start], *dumped.rstrip("\n").split("\n"), *lines[stop:]])
+
+
+def set_default_refusal(text: str, direction: str, zh: str, en: str, file: str = "policy") -> str:
+    """The policy text with the default refusal for ``direction`` (used by every category
+    without its own) replaced; both languages are required."""
+    key = "refusal" if direction == "input" else "output_refusal"
+    data = _load(text)
+    data[key] = {"zh": zh.strip(), "en": en.strip()}
+    spliced = _splice_top(text, key, data[key])
+    new = spliced if spliced is not None and yaml.safe_load(spliced) == data else _dump(data)
+    parse_policy(new, file)
+    return new
+
+
 def _with_category(text: str, data: dict[str, Any], code: str) -> str:
     """The new policy text for ``data``, where only ``categories.<code>`` changed."""
     spliced = _splice(text, code, data["categories"][code])

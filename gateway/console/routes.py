@@ -33,6 +33,8 @@ def console_routes(console: Console) -> list[BaseRoute]:
         ("/logout", V, "POST", views_auth.logout),
         ("/", V, "GET", views_auth.home),
         ("/policy", V, "GET", views_policy.overview),
+        ("/policy/refusals", V, "GET", views_policy.refusals_form),
+        ("/policy/refusals", E, "POST", views_policy.refusals_save),
         ("/policy/category/{code}", V, "GET", views_policy.category_form),
         ("/policy/category/{code}", E, "POST", views_policy.category_save),
         ("/draft", V, "GET", views_policy.draft_page),

@@ -10,7 +10,14 @@ from starlette.responses import Response
 
 from gateway import taxonomy
 from gateway.console.db import Draft
-from gateway.console.draft import RuleEdit, diff, problems_text, set_refusal, set_rule
+from gateway.console.draft import (
+    RuleEdit,
+    diff,
+    problems_text,
+    set_default_refusal,
+    set_refusal,
+    set_rule,
+)
 from gateway.console.publish import PublishRefused, check_may_publish, publish
 from gateway.console.web import PREFIX, Ctx, Refused, redirect
 from gateway.console.workspace import edit, live_bundle, working
@@ -199,4 +206,32 @@ async def restore(ctx: Ctx) -> Response:
     )
     ctx.db.log(ctx.user.name, "restore_to_draft", f"version {version.id}", ctx.field("reason"),
                policy_version=version.policy_version)  # fmt: skip
+    return redirect(f"{PREFIX}/draft")
+
+
+async def refusals_form(ctx: Ctx) -> Response:
+    policy_file, files, draft = working(ctx)
+    policy = parse_policy(files[policy_file], policy_file)
+    return ctx.console.render(ctx, "refusals.html", policy=policy, draft=draft)
+
+
+async def refusals_save(ctx: Ctx) -> Response:
+    texts = {d: (ctx.field(f"{d}_zh"), ctx.field(f"{d}_en")) for d in DIRECTIONS}
+
+    def change(policy_file: str, files: dict[str, str]) -> dict[str, str]:
+        text = files[policy_file]
+        current = parse_policy(text, policy_file)
+        for d, (zh, en) in texts.items():
+            old = current.refusal if d == "input" else current.output_refusal
+            if (old.zh, old.en) != (zh.strip(), en.strip()):
+                text = set_default_refusal(text, d, zh, en, policy_file)
+        return {**files, policy_file: text}
+
+    try:
+        edit(ctx, change, "edit_default_refusals", "policy")
+    except PolicyError as e:
+        ctx.flash.extend(problems_text(e))
+        resp = await refusals_form(ctx)
+        resp.status_code = 400
+        return resp
     return redirect(f"{PREFIX}/draft")
