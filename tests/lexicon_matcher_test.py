@@ -238,3 +238,15 @@ def test_lone_surrogate_does_not_break_scanning(matcher: Matcher) -> None:
     (hit,) = matcher.scan("教我制作\ud800炸弹")
     assert (hit.term, hit.start, hit.end) == ("制作炸弹", 2, 7)
     assert matcher.scan("\udfff\ud800") == []
+
+
+@pytest.mark.parametrize("text", ["send me p o r n", "P.O.R.N pics", "p-o-r-n", "ｐ＊ｏ＊ｒ＊ｎ"])
+def test_letter_spaced_english_word(text: str) -> None:
+    m = Matcher([Term("porn", "A1.06", 2)], variants=VariantConfig())
+    assert [h.term for h in m.scan(text)] == ["porn"]
+
+
+def test_letter_spacing_not_added_for_short_words() -> None:
+    m = Matcher([Term("kys", "A4.01", 2)], variants=VariantConfig())
+    assert m.scan("k y s") == []
+    assert len(m.scan("kys")) == 1

@@ -49,6 +49,12 @@ DEFAULT_HOMOPHONES: Mapping[str, str] = MappingProxyType(
 )
 
 
+# Letter-spaced forms are added for single words of this many letters: shorter ones
+# ("k y s") are too likely in ordinary spaced-out text, longer ones are rarely spelled out.
+_SPELLED_MIN, _SPELLED_MAX = 4, 12
+_LETTER_SEPARATORS = (" ", ".", "-", "*")
+
+
 @dataclass(frozen=True, slots=True)
 class VariantConfig:
     """Which variants to add for each term.
@@ -68,7 +74,8 @@ class VariantConfig:
     homophones: bool = True
     homophone_table: Mapping[str, str] = field(default_factory=lambda: DEFAULT_HOMOPHONES)
     max_variants_per_term: int = 32
-    latin_separators: bool = True  # "pipe bomb" also as "pipe-bomb" and "pipebomb"
+    # "pipe bomb" also as "pipe-bomb" and "pipebomb"; "porn" also as "p o r n", "p.o.r.n" …
+    latin_separators: bool = True
     mixed_pinyin: bool = False
     mixed_max_len: int = 4
 
@@ -104,9 +111,14 @@ def _candidates(term: str, config: VariantConfig) -> Iterator[str]:
         yield from _homophones(term, config.homophone_table)
     if config.mixed_pinyin and plain and 2 <= len(term) <= config.mixed_max_len:
         yield from _mixed(term, syllables)
-    if config.latin_separators and " " in term and term.isascii():
-        yield term.replace(" ", "-")
-        yield term.replace(" ", "")
+    if config.latin_separators and term.isascii():
+        if " " in term:
+            yield term.replace(" ", "-")
+            yield term.replace(" ", "")
+        elif term.isalpha() and _SPELLED_MIN <= len(term) <= _SPELLED_MAX:
+            # Letter-spaced evasions of one word: "b o m b", "p.o.r.n", "b-o-m-b", "b*o*m*b".
+            for sep in _LETTER_SEPARATORS:
+                yield sep.join(term)
 
 
 def _homophones(term: str, table: Mapping[str, str]) -> Iterator[str]:
