@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -27,6 +28,7 @@ from gateway.lexicon.library import HEADER, LexiconError, load_term_file
 from gateway.lexicon.matcher import Term
 from gateway.policy.compiled import PolicySet, compile_policy
 from gateway.policy.loader import PolicyError, Problem, load_policy, parse_policy
+from gateway.policy.model import Policy
 
 CONSOLE_TERMS = "lexicon/console.csv"  # where terms added in the console go
 MAX_TERM_CHARS = 64
@@ -192,12 +194,24 @@ def _read_terms(rel: str, text: str) -> list[Term]:
 
 def library(files: dict[str, str]) -> list[LibraryTerm]:
     """Every term of the bundle's term files, with the file it lives in."""
-    out: list[LibraryTerm] = []
-    for rel in _term_files(files):
-        out.extend(
-            LibraryTerm(t.text, t.category, t.level, rel) for t in _read_terms(rel, files[rel])
-        )
-    return out
+    return list(_library(tuple((rel, files[rel]) for rel in _term_files(files))))
+
+
+@lru_cache(maxsize=8)
+def _library(term_files: tuple[tuple[str, str], ...]) -> tuple[LibraryTerm, ...]:
+    # Pages re-read the same bundle on every request; parsing ~10 files costs tens of ms.
+    return tuple(
+        LibraryTerm(t.text, t.category, t.level, rel)
+        for rel, text in term_files
+        for t in _read_terms(rel, text)
+    )
+
+
+@lru_cache(maxsize=8)
+def parsed(text: str, file: str) -> Policy:
+    """``parse_policy``, remembered: YAML parsing is pure Python (~50-100 ms for the
+    shipped policy) and every policy page needs the model. ``Policy`` is immutable."""
+    return parse_policy(text, file)
 
 
 def check_term(term: str, category: str, level: int) -> Term:

@@ -13,6 +13,7 @@ from gateway.console.db import Draft
 from gateway.console.draft import (
     RuleEdit,
     diff,
+    parsed,
     problems_text,
     set_default_refusal,
     set_refusal,
@@ -22,7 +23,7 @@ from gateway.console.publish import PublishRefused, check_may_publish, publish
 from gateway.console.web import PREFIX, Ctx, Refused, redirect
 from gateway.console.workspace import edit, live_bundle, working
 from gateway.decision import Action
-from gateway.policy.loader import PolicyError, parse_policy
+from gateway.policy.loader import PolicyError
 from gateway.policy.model import DirectionRule
 from gateway.policy.reloader import PolicyReloader
 
@@ -31,7 +32,7 @@ DIRECTIONS = ("input", "output")
 
 async def overview(ctx: Ctx) -> Response:
     policy_file, files, draft = working(ctx)
-    policy = parse_policy(files[policy_file], policy_file)
+    policy = parsed(files[policy_file], policy_file)
     rows = [
         (cat, {d: policy.rule(cat.code, d) for d in DIRECTIONS},
          policy.categories.get(cat.code).refusal if cat.code in policy.categories else None)  # type: ignore[union-attr]
@@ -45,7 +46,7 @@ async def category_form(ctx: Ctx) -> Response:
     if not taxonomy.is_code(code):
         raise Refused(404, "unknown category")
     policy_file, files, draft = working(ctx)
-    policy = parse_policy(files[policy_file], policy_file)
+    policy = parsed(files[policy_file], policy_file)
     spec = policy.categories.get(code)
     return ctx.console.render(
         ctx, "category.html", cat=taxonomy.categories()[code],
@@ -95,7 +96,7 @@ async def category_save(ctx: Ctx) -> Response:
         def change(policy_file: str, files: dict[str, str]) -> dict[str, str]:
             # Only what the form changed is written, so the diff shows just that.
             text = files[policy_file]
-            current = parse_policy(text, policy_file)
+            current = parsed(text, policy_file)
             for d, rule in rules.items():
                 if _as_edit(current.rule(code, d)) != rule:
                     text = set_rule(text, code, d, rule, policy_file)
@@ -211,7 +212,7 @@ async def restore(ctx: Ctx) -> Response:
 
 async def refusals_form(ctx: Ctx) -> Response:
     policy_file, files, draft = working(ctx)
-    policy = parse_policy(files[policy_file], policy_file)
+    policy = parsed(files[policy_file], policy_file)
     return ctx.console.render(ctx, "refusals.html", policy=policy, draft=draft)
 
 
@@ -220,7 +221,7 @@ async def refusals_save(ctx: Ctx) -> Response:
 
     def change(policy_file: str, files: dict[str, str]) -> dict[str, str]:
         text = files[policy_file]
-        current = parse_policy(text, policy_file)
+        current = parsed(text, policy_file)
         for d, (zh, en) in texts.items():
             old = current.refusal if d == "input" else current.output_refusal
             if (old.zh, old.en) != (zh.strip(), en.strip()):
