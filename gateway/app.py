@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.classifier import Classifier
+from gateway.decision_log import as_recorder, log_routes, open_log_store, start_log
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound, error_response
 from gateway.flavors import CHAT, COMPLETIONS
 from gateway.metrics import Metrics, exposition
@@ -91,6 +92,8 @@ def create_app(
     """The gateway app. ``extra_routes`` (e.g. the console's ``Mount``) are added before
     the catch-all ``/v1/*`` pass-through."""
     metrics = metrics if metrics is not None else Metrics()
+    # Opening a store does no I/O; the admin routes need it when the app is built.
+    audit_store = open_log_store(settings) if recorder is None else None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -113,6 +116,11 @@ def create_app(
             settings.redis_prefix,
         )  # fmt: skip
         await reloader.start()
+        decision_log = (
+            await start_log(audit_store, settings, metrics, policies)
+            if audit_store is not None
+            else None
+        )
         clf = classifier if classifier is not None else load_classifier(settings, metrics)
         pipeline = Pipeline(policies.get, metrics, clf)
         state = AppState(
@@ -121,9 +129,12 @@ def create_app(
             policies=policies,
             pipeline=pipeline,
             upstream=upstream,
-            recorder=recorder if recorder is not None else NullRecorder(),
+            recorder=as_recorder(
+                decision_log, recorder if recorder is not None else NullRecorder()
+            ),
             sanctions=sanctions,
             redis=redis,
+            audit_store=audit_store,
         )
         app.state.gateway = state
         app.state.proxy = Proxy(state)
@@ -134,6 +145,10 @@ def create_app(
         finally:
             if clf is not None:
                 await clf.aclose()
+            if decision_log is not None:
+                await decision_log.aclose()  # flush the decision log before anything else goes
+            if audit_store is not None:
+                await audit_store.close()
             await reloader.aclose()
             if redis is not None:
                 await redis.aclose()
@@ -185,6 +200,7 @@ def create_app(
 
     routes: list[BaseRoute] = [
         *(extra_routes or []),
+        *log_routes(audit_store, settings),
         Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/v1/completions", completions, methods=["POST"]),
         Route("/v1/moderations", moderations, methods=["POST"]),

@@ -7,6 +7,7 @@ Blocked input never reaches the upstream; blocked output is replaced; streams go
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -99,12 +100,12 @@ class Proxy:
             status = applied or status
         if status != "ok":
             headers["X-Gateway-User-Status"] = status
-        await s.recorder.record(decision, info, texts)
         stream = bool(body.get("stream"))
         n_value = body.get("n")
         n = n_value if isinstance(n_value, int) else 1
 
         if decision.blocked:
+            await s.recorder.record(decision, info, texts)
             if policy.block_response == "error":
                 err = ContentPolicyViolation(decision.refusal)
                 return error_response(err, headers)
@@ -120,9 +121,20 @@ class Proxy:
         up_headers = s.upstream.headers(request.headers, client_auth=not policies.requires_key)
         ctx_out = CheckContext(f"{decision_id}-out", language, tenant=tenant)
         labeler = Labeler(policy.labels)
-        if stream:
-            return await self._stream(flavor, raw, up_headers, headers, ctx_out, info, labeler)
-        return await self._whole(flavor, raw, up_headers, headers, ctx_out, info, labeler)
+        # The input record commits while the upstream works; both records are durable
+        # before the response completes (one commit wait instead of two in a row).
+        pending = asyncio.ensure_future(s.recorder.record(decision, info, texts))
+        try:
+            if stream:
+                return await self._stream(
+                    flavor, raw, up_headers, headers, ctx_out, info, labeler, pending
+                )
+            return await self._whole(
+                flavor, raw, up_headers, headers, ctx_out, info, labeler, pending
+            )
+        except BaseException:
+            await pending  # a log failure outranks the error being handled
+            raise
 
     async def _whole(
         self,
@@ -133,11 +145,13 @@ class Proxy:
         ctx: CheckContext,
         info: RequestInfo,
         labeler: Labeler,
+        pending: asyncio.Future[None],
     ) -> Response:
         s = self.s
         reply = await s.upstream.request("POST", flavor.path, raw, up_headers)
         if reply.status != 200:
             s.upstream.count_status(reply.status)
+            await pending
             return _upstream_error(reply.status, reply.body, headers)
         try:
             answer = orjson.loads(reply.body)
@@ -160,7 +174,7 @@ class Proxy:
         aigc = labeler.implicit(info.request_id)
         if aigc is not None and not decision.blocked:
             answer["aigc"] = aigc
-        await s.recorder.record(decision, info, texts, incident=False)
+        await asyncio.gather(pending, s.recorder.record(decision, info, texts, incident=False))
         return JSONResponse(answer, headers=headers)
 
     async def _stream(
@@ -172,6 +186,7 @@ class Proxy:
         ctx: CheckContext,
         info: RequestInfo,
         labeler: Labeler,
+        pending: asyncio.Future[None],
     ) -> Response:
         s = self.s
         resp = await s.upstream.open_stream(flavor.path, raw, up_headers)
@@ -183,6 +198,7 @@ class Proxy:
             finally:
                 resp.close()
             s.upstream.count_status(resp.status)
+            await pending
             return _upstream_error(resp.status, payload, headers)
         relay = StreamRelay(
             flavor=flavor,
@@ -193,6 +209,7 @@ class Proxy:
             metrics=s.metrics,
             labeler=labeler,
             upstream=resp,
+            pending=pending,
         )
         return StreamingResponse(
             self._timed(relay.events(), flavor.route, info.started),

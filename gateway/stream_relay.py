@@ -10,6 +10,7 @@ connection is closed (stop generation), a last chunk carries the refusal with
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ import orjson
 
 from gateway import responses, sse
 from gateway.decision import Action, Decision, Direction
+from gateway.errors import GatewayError
 from gateway.extract import OUTPUT_TEXT_FIELDS
 from gateway.flavors import Flavor
 from gateway.labels import Labeler
@@ -28,7 +30,12 @@ from gateway.recording import Recorder, RequestInfo
 from gateway.stream_moderator import StreamModerator
 from gateway.upstream import iter_lines
 
-FieldKey = tuple[int, str, int]  # (choice index, field name, tool call index or -1)
+FieldKey = tuple[int, str, int]
+
+
+def _consume(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled():
+        fut.exception()  # (choice index, field name, tool call index or -1)
 
 
 @dataclass(slots=True)
@@ -51,6 +58,7 @@ class StreamRelay:
         metrics: Metrics,
         labeler: Labeler,
         upstream: aiohttp.ClientResponse,
+        pending: asyncio.Future[None] | None = None,
     ) -> None:
         self.flavor = flavor
         self.pipeline = pipeline
@@ -60,6 +68,7 @@ class StreamRelay:
         self.metrics = metrics
         self.labeler = labeler
         self.upstream = upstream
+        self.pending = pending  # the input decision's record, still committing
         active = pipeline.policy_for(ctx.tenant)
         self._spec = active.policy.stream
         self._holdback = active.holdback_chars
@@ -116,10 +125,14 @@ class StreamRelay:
                 yield sse.DONE
         except aiohttp.ClientError as e:
             # The upstream broke mid-stream: tell the client in-band; nothing unchecked leaks.
-            err = self.pipeline_error(e)
-            yield sse.encode(err)
+            yield sse.encode(self.pipeline_error(e))
+        except GatewayError as e:  # e.g. the decision log is down in fail-closed mode
+            yield sse.encode(e.body())
         finally:
             self.upstream.close()
+            if self.pending is not None and not self.pending.done():
+                # The client left early: let the record finish; its outcome is logged there.
+                self.pending.add_done_callback(_consume)
 
     def pipeline_error(self, e: BaseException) -> dict[str, Any]:
         return {
@@ -293,7 +306,11 @@ class StreamRelay:
         self._recorded = True
         self.pipeline.count(decision)
         texts = [m.text for m in self._mods.values()]
-        await self.recorder.record(decision, self.info, texts, incident=incident)
+        output = self.recorder.record(decision, self.info, texts, incident=incident)
+        if self.pending is not None:
+            await asyncio.gather(self.pending, output)
+        else:
+            await output
 
     async def _stop(self, decision: Decision) -> list[bytes]:
         """Stop generation and transmission (Interim Measures Art. 14)."""

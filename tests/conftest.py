@@ -71,12 +71,22 @@ GatewayFactory = Callable[..., Gateway]
 
 
 @pytest.fixture(scope="session")
-def gateway_factory(mock: Mock) -> Iterator[GatewayFactory]:
+def gateway_factory(
+    mock: Mock, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayFactory]:
     started: list[ServerThread] = []
 
     def make(policy: Path | None = None, **overrides: Any) -> Gateway:
         extra = {k: overrides.pop(k) for k in ("recorder", "classifier") if k in overrides}
-        values: dict[str, Any] = {"upstream_url": mock.url, "policy": policy or DEFAULT_POLICY}
+        state = tmp_path_factory.mktemp("gateway")  # each gateway its own log and spool
+        values: dict[str, Any] = {
+            "upstream_url": mock.url,
+            "policy": policy or DEFAULT_POLICY,
+            "audit_url": f"sqlite:///{state}/audit.db",
+            "audit_spool_dir": state / "spool",
+            "policy_cache_dir": state / "policy-cache",
+            "admin_token": "admin-secret",
+        }
         values.update(overrides)
         settings = Settings(**values)
         metrics = Metrics()

@@ -1,0 +1,103 @@
+"""Wiring the decision log (``gateway/audit``) into a running gateway.
+
+The store, its writer and the recorder are built from settings; the policy chooses what
+the log keeps of each text (``audit.text``) and whether requests keep flowing while the
+store is down (``audit.fail_open``). A record that cannot be made durable turns into a
+503 for the request, never a silent loss (Cybersecurity Law Art. 21; Interim Measures
+Art. 14).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from starlette.routing import BaseRoute
+
+from gateway.audit.errors import AuditUnavailable
+from gateway.audit.recorder import AuditRecorder
+from gateway.audit.routes import admin_routes
+from gateway.audit.store import AuditStore, open_store
+from gateway.audit.writer import AuditWriter
+from gateway.decision import Decision
+from gateway.errors import GatewayError
+from gateway.metrics import Metrics
+from gateway.policy.holder import PolicyHolder
+from gateway.recording import Recorder, RequestInfo
+from gateway.settings import Settings
+
+
+class DecisionLogUnavailable(GatewayError):
+    status = 503
+    type = "server_error"
+    code = "decision_log_unavailable"
+
+
+def log_enabled(settings: Settings) -> bool:
+    return settings.audit_url.strip().lower() != "none"
+
+
+def open_log_store(settings: Settings) -> AuditStore | None:
+    """The store (opened lazily, no I/O here), or None when the log is switched off."""
+    return open_store(settings.audit_url) if log_enabled(settings) else None
+
+
+def log_routes(store: AuditStore | None, settings: Settings) -> list[BaseRoute]:
+    return list(admin_routes(store, settings.admin_token)) if store is not None else []
+
+
+@dataclass(slots=True)
+class DecisionLog:
+    writer: AuditWriter
+    recorder: AuditRecorder
+
+    async def aclose(self) -> None:
+        await self.writer.close()  # flushes what is queued
+
+
+async def start_log(
+    store: AuditStore, settings: Settings, metrics: Metrics, policies: PolicyHolder
+) -> DecisionLog:
+    writer = AuditWriter(
+        store,
+        spool_dir=settings.audit_spool_dir,
+        metrics=metrics,
+        fail_open=lambda: policies.current.base.policy.audit.fail_open,
+    )
+    await writer.start()
+    recorder = AuditRecorder(
+        writer,
+        pseudonym_key=settings.pseudonym_key.get_secret_value(),
+        text_mode=lambda info: policies.current.for_tenant(info.tenant).policy.audit.text,
+    )
+    return DecisionLog(writer, recorder)
+
+
+class LoggingRecorder:
+    """The ``Recorder`` the proxy uses: the audit recorder, with its failure translated."""
+
+    def __init__(self, inner: AuditRecorder) -> None:
+        self.inner = inner
+
+    async def record(
+        self,
+        decision: Decision,
+        info: RequestInfo,
+        texts: Sequence[str],
+        *,
+        incident: bool = False,
+    ) -> None:
+        try:
+            await self.inner.record(decision, info, texts, incident=incident)
+        except AuditUnavailable as e:
+            raise DecisionLogUnavailable(
+                "The decision log is unavailable, so the request cannot be completed."
+            ) from e
+
+
+def as_recorder(log: DecisionLog | None, fallback: Recorder) -> Recorder:
+    return LoggingRecorder(log.recorder) if log is not None else fallback
+
+
+__all__ = ["DecisionLog", "DecisionLogUnavailable", "as_recorder", "log_routes",
+           "open_log_store", "start_log"]  # fmt: skip
