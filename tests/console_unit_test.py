@@ -150,3 +150,25 @@ def test_default_refusal_is_spliced_in_place() -> None:
     assert "# Applies to every category not listed under `categories`." in new
     with pytest.raises(PolicyError):
         set_default_refusal(text, "input", "", "x")
+
+
+def test_publish_keeps_an_edit_made_while_it_ran(tmp_path: Path) -> None:
+    from gateway.console.db import ConsoleDB, Draft
+
+    db = ConsoleDB(tmp_path / "c.db")
+    db.save_draft(Draft("p.yaml", {"p.yaml": POLICY}, ("alice",), "v0", "live", 1.0))
+    db.save_draft(Draft("p.yaml", {"p.yaml": POLICY + "\n"}, ("alice",), "v0", "live", 2.0))
+    assert not db.drop_draft(updated=1.0)  # the publish saw the older draft
+    assert db.draft() is not None
+    assert db.drop_draft(updated=2.0)
+    assert db.draft() is None
+
+
+def test_set_role_reports_unknown_users(tmp_path: Path) -> None:
+    from gateway.console.db import ConsoleDB, Role
+
+    db = ConsoleDB(tmp_path / "c.db")
+    db.add_user("alice", Role.EDITOR, "x")
+    assert db.add_version("v", (), "-", "", "p", {}) == 1
+    assert db.set_role("alice", Role.VIEWER, True)
+    assert not db.set_role("nobody", Role.VIEWER, True)

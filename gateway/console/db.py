@@ -133,9 +133,16 @@ class ConsoleDB:
             return row
 
     def _run(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        """Run a statement; the number of rows it changed."""
         with self._lock:
-            cur = self._conn.execute(sql, args)
-            return cur.lastrowid or cur.rowcount
+            return self._conn.execute(sql, args).rowcount
+
+    def _insert(self, sql: str, args: tuple[Any, ...]) -> int:
+        """Run an INSERT; the new row's id."""
+        with self._lock:
+            rowid = self._conn.execute(sql, args).lastrowid
+            assert rowid is not None
+            return rowid
 
     # --- users
     def add_user(self, name: str, role: Role, password_hash: str) -> None:
@@ -209,15 +216,19 @@ class ConsoleDB:
             ),
         )  # fmt: skip
 
-    def drop_draft(self) -> None:
-        self._run("DELETE FROM drafts")
+    def drop_draft(self, updated: float | None = None) -> bool:
+        """Delete the draft; with ``updated``, only if it has not changed since then (an
+        edit saved while a publish was running must not vanish with it)."""
+        if updated is None:
+            return self._run("DELETE FROM drafts") > 0
+        return self._run("DELETE FROM drafts WHERE updated = ?", (updated,)) > 0
 
     # --- versions
     def add_version(
         self, policy_version: str, authors: tuple[str, ...], publisher: str, note: str,
         policy: str, files: dict[str, str],
     ) -> int:  # fmt: skip
-        return self._run(
+        return self._insert(
             "INSERT INTO versions (ts, policy_version, authors, publisher, note, policy, files)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (

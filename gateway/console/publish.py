@@ -141,5 +141,5 @@ async def publish(
     version_id = db.add_version(
         compiled.version, draft.authors, user.name, note, draft.policy, draft.files
     )
-    db.drop_draft()
+    db.drop_draft(updated=draft.updated)
     return Published(version_id, compiled.version, holder.current.version == compiled.version)

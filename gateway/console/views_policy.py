@@ -160,8 +160,11 @@ async def publish_draft(ctx: Ctx) -> Response:
         raise Refused(400, ctx.t("请填写发布说明。", "Please say why (publish note)."))
     draft = ctx.db.draft()
     try:
-        done = await publish(ctx.db, ctx.console.compiler, ctx.state.policies, ctx.user, note,
-                             announce=_announcer(ctx))  # fmt: skip
+        async with ctx.console.publish_lock:
+            done = await publish(
+                ctx.db, ctx.console.compiler, ctx.state.policies, ctx.user, note,
+                announce=_announcer(ctx),
+            )  # fmt: skip
     except PublishRefused as e:
         ctx.db.log(ctx.user.name, "publish_refused", "draft", note, why=str(e))
         raise Refused(403, ctx.t(e.zh, e.en)) from None

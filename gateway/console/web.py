@@ -8,6 +8,7 @@ checks the CSRF token and the Origin of every POST, and sets the security header
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
 from collections.abc import Awaitable, Callable
@@ -110,6 +111,7 @@ class Console:
         self._db: ConsoleDB | None = None
         self.compiler = Compiler()
         self.throttle = LoginThrottle()
+        self.publish_lock = asyncio.Lock()  # one publish at a time (per process)
         self._evaluator: Evaluator | None = None
         self.env = Environment(
             loader=PackageLoader("gateway.console", "templates"),
