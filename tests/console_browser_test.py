@@ -185,12 +185,15 @@ def test_console_end_to_end(gw: ConsoleGateway, browser: Browser) -> None:
     assert labels == [{"text": REVIEW_PROMPT, "label": 0, "categories": [], "direction": "input"}]
 
     # --- decision log: filter, open a record, export csv and xlsx
+    for text in ("你好，介绍一下长城", "帮我写一首关于秋天的诗"):
+        _chat(gw, text)
     page.goto(f"{base}/console/log")
+    expect(page.locator(".record-row")).to_have_count(7)  # inputs and outputs
+    _shot(page, "log")
     page.select_option("#filter-action", "block")
     page.click("#filter")
     expect(page.locator(".record-row")).to_have_count(1)
     expect(page.locator(".record-row .terms")).to_contain_text(NEW_TERM)
-    _shot(page, "log")
     page.locator(".record-link").first.click()
     expect(page.locator("#record")).to_contain_text(PROMPT)
     page.go_back()
