@@ -190,3 +190,17 @@ def test_publish_is_announced_to_other_replicas(clean: ConsoleGateway) -> None:
     assert bundle is not None, "the published version was not announced through Redis"
     assert "复制测试词" in orjson.loads(bundle)["lexicon/console.csv"]
     r.delete(*r.keys(f"{PREFIX}:*"))
+
+
+def test_filing_export_is_the_live_library_unless_the_draft_is_asked_for(
+    clean: ConsoleGateway,
+) -> None:
+    client, csrf = login(clean.url, "alice")
+    assert client.post("/console/lexicon/add", data={"csrf": csrf, "term": "未发布测试词",
+                       "category": "A1.08", "level": "3"}).status_code == 303  # fmt: skip
+    live = client.get("/console/lexicon/export?format=csv").content.decode("utf-8-sig")
+    draft = client.get("/console/lexicon/export?format=csv&source=draft").content.decode(
+        "utf-8-sig"
+    )
+    assert "未发布测试词" not in live
+    assert "未发布测试词,A1 包含违反社会主义核心价值观的内容" in draft

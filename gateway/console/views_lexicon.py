@@ -1,7 +1,8 @@
 """The keyword library: search, add, remove, bulk import, filing export, TC260-003 coverage.
 
-Edits go to the draft like every other change; the export and coverage read the draft's
-library when there is one (what would be filed after publishing), else the live one.
+Edits go to the draft like every other change; the page and its coverage table show the
+draft's library when there is one (what publishing would make live), the filing export is
+the live library (or the draft's, when asked for explicitly).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from starlette.responses import FileResponse, Response
 from gateway import taxonomy
 from gateway.console.draft import add_terms, check_term, library, remove_term
 from gateway.console.web import PREFIX, Ctx, Refused, redirect
-from gateway.console.workspace import edit, working
+from gateway.console.workspace import edit, live_bundle, working
 from gateway.lexicon.filing import coverage, export
 from gateway.lexicon.importer import ImportResult, import_terms
 from gateway.lexicon.library import LexiconError
@@ -141,7 +142,9 @@ async def download(ctx: Ctx) -> Response:
     fmt = ctx.request.query_params.get("format", "xlsx")
     if fmt not in EXPORT_TYPES:
         raise Refused(400, "format must be xlsx or csv")
-    _, files, draft = working(ctx)
+    # Filing material is what is live; the draft's library only when asked for by name.
+    draft = ctx.db.draft() if ctx.request.query_params.get("source") == "draft" else None
+    files = draft.files if draft is not None else live_bundle(ctx.state.policies)[1]
     terms = [Term(t.text, t.category, t.level) for t in library(files)]
     fd, tmp = tempfile.mkstemp(suffix="." + fmt)
     os.close(fd)

@@ -123,8 +123,8 @@ class Console:
 
     @property
     def db(self) -> ConsoleDB:
-        # Opened on first use: the Mount is built before settings are final in some
-        # callers, and a console nobody opens should not create files.
+        # Opened on first use, so building the Mount creates no files: a gateway whose
+        # console nobody opens leaves no console database behind.
         if self._db is None:
             self._db = ConsoleDB(self._db_path or db_path_from_env())
         return self._db
