@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from tests.conftest import Mock
-from tests.console_support import ConsoleGateway, login, start
+from tests.console_support import ConsoleGateway, FixedScores, login, start
 
 REDIS = "redis://127.0.0.1:6379/0"
 PREFIX = f"console{uuid.uuid4().hex[:8]}"
@@ -21,7 +21,7 @@ PREFIX = f"console{uuid.uuid4().hex[:8]}"
 @pytest.fixture(scope="module")
 def gw(mock: Mock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleGateway]:
     g = start(tmp_path_factory.mktemp("console-flow"), mock.url, redis_url=REDIS,
-              redis_prefix=PREFIX)  # fmt: skip
+              redis_prefix=PREFIX, classifier=FixedScores("可疑标记", {"A1.08": 0.75}))  # fmt: skip
     yield g
     g.stop()
 
@@ -204,3 +204,18 @@ def test_filing_export_is_the_live_library_unless_the_draft_is_asked_for(
     )
     assert "未发布测试词" not in live
     assert "未发布测试词,A1 包含违反社会主义核心价值观的内容" in draft
+
+
+def test_try_it_shows_scores_against_each_versions_thresholds(clean: ConsoleGateway) -> None:
+    client, csrf = login(clean.url, "alice")
+    form = _rule_form(csrf, input_threshold="0.7", input_review_threshold="0.5")
+    assert client.post("/console/policy/category/A1.08", data=form).status_code == 303
+    page = client.post("/console/try", data={"csrf": csrf, "text": "一段可疑标记的文本",
+                       "direction": "input", "tenant": "default"}).text  # fmt: skip
+    # Live: 0.75 is under A1.08's 0.8 threshold (and it has no review threshold); the
+    # draft's 0.7 threshold blocks, and the reason names the score and the threshold.
+    assert re.search(r'id="live-action">allow<', page)
+    assert re.search(r'id="draft-action">block<', page)
+    details = re.findall(r'class="detail">([^<]+)<', page)
+    assert len(details) == 1 and "0.75" in details[0] and "0.7" in details[0], details
+    assert page.count("<td>0.750</td>") == 2  # the score table on both sides

@@ -92,7 +92,25 @@ def write_policy(folder: Path) -> Path:
     return path
 
 
-def start(tmp: Path, upstream_url: str, **settings: Any) -> ConsoleGateway:
+class FixedScores:
+    """A stand-in classifier: texts containing a marker get fixed scores."""
+
+    def __init__(self, marker: str, scores: dict[str, float]) -> None:
+        self.marker, self.scores = marker, scores
+
+    async def classify(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        return [dict(self.scores) if self.marker in t else {} for t in texts]
+
+    def info(self) -> dict[str, str]:
+        return {"name": "fixed-scores", "version": "1", "device": "cpu", "dtype": "none"}
+
+    async def aclose(self) -> None:
+        return None
+
+
+def start(
+    tmp: Path, upstream_url: str, *, classifier: Any = None, **settings: Any
+) -> ConsoleGateway:
     policy = write_policy(tmp / "policies")
     store = open_store(f"sqlite:///{tmp}/audit.db")
     recorder = LazyRecorder(store, tmp / "spool")
@@ -105,7 +123,7 @@ def start(tmp: Path, upstream_url: str, **settings: Any) -> ConsoleGateway:
         policy_cache_dir=tmp / "policy-cache", **settings,
     )  # fmt: skip
     app = create_app(
-        config, metrics=Metrics(), recorder=recorder,
+        config, metrics=Metrics(), recorder=recorder, classifier=classifier,
         extra_routes=[console_mount(config, db_path=db_path)],
     )  # fmt: skip
     server = ServerThread(app).start()
