@@ -1,10 +1,9 @@
 """Shared set-up for the console tests: a real gateway (uvicorn thread) with the console
-mounted, a policy in a temp folder, a real SQLite decision log fed by the audit writer,
-and one account per role."""
+mounted, a policy in a temp folder, the gateway's own SQLite decision log (the policy keeps
+full texts), and one account per role."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import shutil
 from collections.abc import Sequence
@@ -15,15 +14,11 @@ from typing import Any
 import httpx
 
 from gateway.app import create_app
-from gateway.audit import AuditWriter
-from gateway.audit.recorder import AuditRecorder
-from gateway.audit.store import AuditStore, open_store
+from gateway.audit.store import AuditStore
 from gateway.console import console_mount
 from gateway.console.db import ConsoleDB, Role
 from gateway.console.passwords import hash_password
-from gateway.decision import Decision
 from gateway.metrics import Metrics
-from gateway.recording import RequestInfo
 from gateway.settings import Settings
 from tests.servers import ServerThread
 
@@ -33,32 +28,16 @@ USERS = {"admin": Role.ADMIN, "alice": Role.EDITOR, "bob": Role.APPROVER,
          "carol": Role.APPROVER, "victor": Role.VIEWER}  # fmt: skip
 
 
-class LazyRecorder:
-    """``AuditRecorder`` whose writer starts on first use, inside the server's event loop
-    (the writer's queue and task belong to the loop that serves requests)."""
-
-    def __init__(self, store: AuditStore, spool_dir: Path) -> None:
-        self.store, self.spool_dir = store, spool_dir
-        self.writer: AuditWriter | None = None
-        self._inner: AuditRecorder | None = None
-
-    async def record(
-        self, decision: Decision, info: RequestInfo, texts: Sequence[str], *, incident: bool = False
-    ) -> None:
-        if self._inner is None:
-            self.writer = AuditWriter(self.store, spool_dir=self.spool_dir, fail_open=False)
-            await self.writer.start()
-            self._inner = AuditRecorder(self.writer, pseudonym_key="test-key", text_mode="full")
-        await self._inner.record(decision, info, texts, incident=incident)
-
-
 @dataclass
 class ConsoleGateway:
     server: ServerThread
     policy: Path
     db: ConsoleDB
-    store: AuditStore
-    recorder: LazyRecorder
+
+    @property
+    def store(self) -> AuditStore:
+        store: AuditStore = self.state().audit_store
+        return store
 
     @property
     def url(self) -> str:
@@ -73,9 +52,6 @@ class ConsoleGateway:
         return self.server.server.config.app.state.gateway  # type: ignore[attr-defined]
 
     def stop(self) -> None:
-        if self.recorder.writer is not None and self.server.loop is not None:
-            fut = asyncio.run_coroutine_threadsafe(self.recorder.writer.close(), self.server.loop)
-            fut.result(timeout=10)
         self.server.stop()
         self.db.close()
 
@@ -112,23 +88,22 @@ def start(
     tmp: Path, upstream_url: str, *, classifier: Any = None, **settings: Any
 ) -> ConsoleGateway:
     policy = write_policy(tmp / "policies")
-    store = open_store(f"sqlite:///{tmp}/audit.db")
-    recorder = LazyRecorder(store, tmp / "spool")
     db_path = tmp / "console.db"
     db = ConsoleDB(db_path)
     for name, role in USERS.items():
         db.add_user(name, role, hash_password(PASSWORD))
     config = Settings(
         upstream_url=upstream_url, policy=policy, policy_reload_interval=0.2,
-        policy_cache_dir=tmp / "policy-cache", **settings,
+        policy_cache_dir=tmp / "policy-cache", audit_url=f"sqlite:///{tmp}/audit.db",
+        audit_spool_dir=tmp / "spool", **settings,
     )  # fmt: skip
     app = create_app(
-        config, metrics=Metrics(), recorder=recorder, classifier=classifier,
+        config, metrics=Metrics(), classifier=classifier,
         extra_routes=[console_mount(config, db_path=db_path)],
     )  # fmt: skip
     server = ServerThread(app).start()
-    app.state.gateway.audit_store = store
-    return ConsoleGateway(server, policy, db, store, recorder)
+    assert app.state.gateway.audit_store is not None  # the gateway's own decision log
+    return ConsoleGateway(server, policy, db)
 
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
