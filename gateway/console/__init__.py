@@ -15,12 +15,16 @@ from gateway.settings import Settings
 
 
 def console_mount(settings: Settings, *, db_path: Path | None = None) -> Mount:
-    """The ``/console`` mount. ``db_path`` overrides ``GATEWAY_CONSOLE_DB`` (tests)."""
+    """The ``/console`` mount. The database is ``db_path`` (tests), else
+    ``settings.console_db`` once ``Settings`` has that field, else ``GATEWAY_CONSOLE_DB``,
+    else ``var/gateway/console.db``. Everything else (live policy, decision log, classifier)
+    comes from the app state at request time."""
     from gateway.console.routes import console_routes
     from gateway.console.web import Console
 
-    del settings  # the console reads the live policy and log from the app state
-    return Mount("/console", routes=console_routes(Console(db_path)))
+    configured = getattr(settings, "console_db", None)
+    path = db_path or (Path(configured) if configured else None)
+    return Mount("/console", routes=console_routes(Console(path)))
 
 
 __all__ = ["console_mount"]
