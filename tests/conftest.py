@@ -77,7 +77,7 @@ def gateway_factory(
     started: list[ServerThread] = []
 
     def make(policy: Path | None = None, **overrides: Any) -> Gateway:
-        extra = {k: overrides.pop(k) for k in ("recorder", "classifier") if k in overrides}
+        extra = {k: overrides.pop(k) for k in ("recorder",) if k in overrides}
         state = tmp_path_factory.mktemp("gateway")  # each gateway its own log and spool
         values: dict[str, Any] = {
             "upstream_url": mock.url,
