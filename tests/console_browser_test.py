@@ -57,6 +57,12 @@ def _page(browser: Browser, alerts: list[str]) -> Page:
     # Any dialog at all would mean a script from data ran (the console itself has none
     # outside confirmations, which this flow never triggers).
     page.on("dialog", lambda d: (alerts.append(d.message), d.dismiss()))
+    # The shipped CSS and JS must load under the console's Content-Security-Policy, and
+    # nothing may be fetched from outside (the console works without internet access).
+    page.on("console", lambda m: alerts.append(m.text) if m.type == "error" else None)
+    page.on(
+        "request", lambda r: None if r.url.startswith("http://127.0.0.1") else alerts.append(r.url)
+    )
     return page
 
 
@@ -98,7 +104,7 @@ def _wait_live(gw: ConsoleGateway, version: str, timeout: float = 10) -> None:
 
 
 def test_console_end_to_end(gw: ConsoleGateway, browser: Browser) -> None:
-    base, alerts = gw.url, []
+    base, alerts = gw.url, []  # dialogs, console errors, off-host requests
     page = _page(browser, alerts)
     original = gw.state().policies.current.version
 
@@ -111,6 +117,9 @@ def test_console_end_to_end(gw: ConsoleGateway, browser: Browser) -> None:
     _login(page, base, "alice")
     page.goto(f"{base}/console/policy")
     expect(page.locator("#row-A1\\.08")).to_be_visible()
+    # The stylesheet applied (header colour from console.css), under the CSP.
+    header_bg = page.eval_on_selector("header.top", "e => getComputedStyle(e).backgroundColor")
+    assert header_bg == "rgb(36, 41, 47)"
     _shot(page, "policy")
     page.goto(f"{base}/console/policy/category/A1.08")
     page.fill("#input_threshold", "0.7")
