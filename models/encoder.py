@@ -22,7 +22,11 @@ from models.batcher import Row, RowResult
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LENGTHS = (16, 32, 64, 128, 256, 512)
+# Per device: (length buckets, batch sizes, call cost in tokens). CPUs pay for every padding
+# token and gain little past batch 16-32, so they get fine buckets; graph-compiling
+# accelerators want few shapes and large batches.
+_CPU_SHAPES = ((16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512), (1, 2, 4, 8, 16, 32), 64)
+_ACCEL_SHAPES = ((32, 64, 128, 256, 512), (1, 4, 16, 32, 64, 128, 256), 4096)
 # Texts the bf16 check scores in both precisions; ids from the vocabulary cover the rest.
 _PROBE_TEXTS = ("你好，请介绍一下长城。", "How do I bake bread at home?", "这是一个测试" * 20)
 
@@ -36,8 +40,8 @@ class EncoderAdapter:
         dtype: str = "auto",
         version: str = "",
         length_buckets: Sequence[int] | None = None,
-        batch_sizes: Sequence[int] = (1, 2, 4, 8, 16, 32),
-        call_cost: int = 256,
+        batch_sizes: Sequence[int] | None = None,
+        call_cost: int | None = None,
         window_overlap: int = 32,
         compile: bool = False,
         bf16_tolerance: float = 0.02,
@@ -60,8 +64,11 @@ class EncoderAdapter:
         self._multi_label = config.problem_type == "multi_label_classification"
         self._index_codes = labels.index_to_codes(config.id2label, labels.load_label_map(path))
         max_len = _max_length(tokenizer, config)
-        buckets = (*tuple(b for b in length_buckets or DEFAULT_LENGTHS if b < max_len), max_len)
-        self.shapes = shapes.ShapePlan(buckets, tuple(batch_sizes), call_cost)
+        lengths, sizes, cost = _CPU_SHAPES if device == "cpu" else _ACCEL_SHAPES
+        buckets = (*(b for b in length_buckets or lengths if b < max_len), max_len)
+        self.shapes = shapes.ShapePlan(
+            buckets, tuple(batch_sizes or sizes), cost if call_cost is None else call_cost
+        )
         self.shapes_seen: set[tuple[int, int]] = set()
         self._prefix, self._suffix = _special_affixes(self._backend)
         self._window = max_len - len(self._prefix) - len(self._suffix)

@@ -73,6 +73,7 @@ def load_local(
     cache_ttl_s: int = 86_400,
     redis_prefix: str = "gw:verdict:",
     warmup: bool | None = None,
+    torch_threads: int | None = None,
     **adapter_options: Any,
 ) -> LocalClassifier:
     """See :func:`models.load_classifier`; ``adapter_options`` go to the model adapter."""
@@ -80,6 +81,10 @@ def load_local(
 
     path = resolve_path(spec)
     dev = resolve_device(device)
+    if torch_threads:
+        import torch
+
+        torch.set_num_threads(torch_threads)  # process-wide: intra-op threads of the model
     ver = version or model_version(path)
     adapter: Any
     if (kind or model_kind(path)) == "guard":

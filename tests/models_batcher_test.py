@@ -33,12 +33,17 @@ class FakeModel:
 
 
 def encode(text: str) -> list[Row]:
-    """"a|b|c" -> three rows (windows); each row's ids are the char codes mod 100."""
+    """ "a|b|c" -> three rows (windows); each row's ids are the char codes mod 100."""
     return [[ord(c) % 100 for c in part] for part in text.split("|")]
 
 
 def make(model: FakeModel, metrics: Metrics | None = None, **limits: int) -> Batcher:
-    return Batcher(model.run, pad_length=lambda n: 16 if n <= 16 else 64, limits=BatchLimits(**limits), metrics=metrics)
+    return Batcher(
+        model.run,
+        pad_length=lambda n: 16 if n <= 16 else 64,
+        limits=BatchLimits(**limits),
+        metrics=metrics,
+    )
 
 
 async def classify(b: Batcher, *texts: str) -> list[Scores]:

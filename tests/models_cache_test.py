@@ -67,8 +67,12 @@ async def test_a_hit_skips_the_model(encoder_dir: Path) -> None:  # noqa: F811
 
 
 async def test_redis_is_shared_by_replicas(encoder_dir: Path, prefix: str) -> None:  # noqa: F811
-    a = models.load_classifier(str(encoder_dir), device="cpu", redis_url=REDIS_URL, redis_prefix=prefix)
-    b = models.load_classifier(str(encoder_dir), device="cpu", redis_url=REDIS_URL, redis_prefix=prefix)
+    a = models.load_classifier(
+        str(encoder_dir), device="cpu", redis_url=REDIS_URL, redis_prefix=prefix
+    )
+    b = models.load_classifier(
+        str(encoder_dir), device="cpu", redis_url=REDIS_URL, redis_prefix=prefix
+    )
     assert isinstance(a, LocalClassifier) and isinstance(b, LocalClassifier)
     rows_b = counting(b)
     scores = await a.classify(["共享的判定"])

@@ -56,7 +56,9 @@ async def test_long_text_scores_the_max_over_its_windows(encoder_dir: Path) -> N
     per_window = clf.adapter.run(rows)
     [scores] = await clf.classify([text])
     for code, v in scores.items():
-        assert math.isclose(v, max(w[code] for w in per_window if isinstance(w, dict)), abs_tol=1e-5)
+        assert math.isclose(
+            v, max(w[code] for w in per_window if isinstance(w, dict)), abs_tol=1e-5
+        )
     await clf.aclose()
 
 

@@ -74,7 +74,9 @@ async def test_large_inputs_are_split_into_bounded_requests(upstream: tuple[Upst
 
 
 @pytest.mark.parametrize("mode", ["500", "slow", "short"])
-async def test_failures_raise_classifier_unavailable(upstream: tuple[Upstream, str], mode: str) -> None:
+async def test_failures_raise_classifier_unavailable(
+    upstream: tuple[Upstream, str], mode: str
+) -> None:
     up, url = upstream
     up.mode = mode
     clf = models.load_classifier(url, total_timeout_s=0.3)
