@@ -17,7 +17,7 @@ from gateway.console import (
     views_try,
 )
 from gateway.console.db import Role
-from gateway.console.web import Console
+from gateway.console.web import Console, Handler
 
 STATIC = Path(__file__).parent / "static"
 V, E, A, ADM = Role.VIEWER, Role.EDITOR, Role.APPROVER, Role.ADMIN
@@ -26,7 +26,7 @@ V, E, A, ADM = Role.VIEWER, Role.EDITOR, Role.APPROVER, Role.ADMIN
 def console_routes(console: Console) -> list[BaseRoute]:
     """Every console route; GETs never change state, every POST needs a CSRF token."""
     p = console.page
-    table: list[tuple[str, Role | None, str, object]] = [
+    table: list[tuple[str, Role | None, str, Handler]] = [
         ("/login", None, "GET", views_auth.login_form),
         ("/login", None, "POST", views_auth.login),
         ("/lang", None, "GET", views_auth.language),
@@ -63,8 +63,7 @@ def console_routes(console: Console) -> list[BaseRoute]:
         ("/admin/log", A, "GET", views_admin.admin_log),
     ]
     routes: list[BaseRoute] = [
-        Route(path, p(role, handler), methods=[method])  # type: ignore[arg-type]
-        for path, role, method, handler in table
+        Route(path, p(role, handler), methods=[method]) for path, role, method, handler in table
     ]
     routes.append(Mount("/static", StaticFiles(directory=STATIC), name="console-static"))
     return routes

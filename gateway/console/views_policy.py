@@ -24,20 +24,24 @@ from gateway.console.web import PREFIX, Ctx, Refused, redirect
 from gateway.console.workspace import edit, live_bundle, working
 from gateway.decision import Action
 from gateway.policy.loader import PolicyError
-from gateway.policy.model import DirectionRule
+from gateway.policy.model import DirectionRule, Localized, Policy
 from gateway.policy.reloader import PolicyReloader
 
 DIRECTIONS = ("input", "output")
+
+
+def _refusal(policy: Policy, code: str) -> Localized | None:
+    spec = policy.categories.get(code)
+    return spec.refusal if spec is not None else None
 
 
 async def overview(ctx: Ctx) -> Response:
     policy_file, files, draft = working(ctx)
     policy = parsed(files[policy_file], policy_file)
     rows = [
-        (cat, {d: policy.rule(cat.code, d) for d in DIRECTIONS},
-         policy.categories.get(cat.code).refusal if cat.code in policy.categories else None)  # type: ignore[union-attr]
+        (cat, {d: policy.rule(cat.code, d) for d in DIRECTIONS}, _refusal(policy, cat.code))
         for cat in taxonomy.categories().values()
-    ]  # fmt: skip
+    ]
     return ctx.console.render(ctx, "policy.html", rows=rows, draft=draft, policy=policy)
 
 
@@ -47,11 +51,10 @@ async def category_form(ctx: Ctx) -> Response:
         raise Refused(404, "unknown category")
     policy_file, files, draft = working(ctx)
     policy = parsed(files[policy_file], policy_file)
-    spec = policy.categories.get(code)
     return ctx.console.render(
         ctx, "category.html", cat=taxonomy.categories()[code],
         rules={d: policy.rule(code, d) for d in DIRECTIONS},
-        refusal=spec.refusal if spec is not None else None, actions=[a.value for a in Action],
+        refusal=_refusal(policy, code), actions=[a.value for a in Action],
         draft=draft, errors=[],
     )  # fmt: skip
 
