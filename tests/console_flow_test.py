@@ -219,3 +219,20 @@ def test_try_it_shows_scores_against_each_versions_thresholds(clean: ConsoleGate
     details = re.findall(r'class="detail">([^<]+)<', page)
     assert len(details) == 1 and "0.75" in details[0] and "0.7" in details[0], details
     assert page.count("<td>0.750</td>") == 2  # the score table on both sides
+
+
+def test_change_own_password(clean: ConsoleGateway) -> None:
+    from gateway.console.db import Role
+    from gateway.console.passwords import hash_password
+
+    clean.db.add_user("gina", Role.VIEWER, hash_password("gina-old-password"))
+    client, csrf = login(clean.url, "gina", "gina-old-password")
+    form = {"csrf": csrf, "current": "wrong-password", "new": "gina-new-password",
+            "repeat": "gina-new-password"}  # fmt: skip
+    assert client.post("/console/account", data=form).status_code == 403
+    assert client.post("/console/account", data={**form, "current": "gina-old-password",
+                       "repeat": "different-one"}).status_code == 400  # fmt: skip
+    ok = client.post("/console/account", data={**form, "current": "gina-old-password"})
+    assert ok.status_code == 303
+    assert client.get("/console/").status_code == 303  # the session ended
+    login(clean.url, "gina", "gina-new-password")

@@ -160,6 +160,11 @@ class ConsoleDB:
             return None
         return User(row[0], Role(row[1]), bool(row[2])), row[3]
 
+    def set_password(self, name: str, password_hash: str) -> None:
+        """Replace a password; every session of the user ends (a stolen cookie too)."""
+        self._run("UPDATE users SET password = ? WHERE name = ?", (password_hash, name))
+        self._run("DELETE FROM sessions WHERE user = ?", (name,))
+
     def users(self) -> list[User]:
         rows = self._all("SELECT name, role, active FROM users ORDER BY name")
         return [User(r[0], Role(r[1]), bool(r[2])) for r in rows]

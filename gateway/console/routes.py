@@ -32,6 +32,8 @@ def console_routes(console: Console) -> list[BaseRoute]:
         ("/lang", None, "GET", views_auth.language),
         ("/logout", V, "POST", views_auth.logout),
         ("/", V, "GET", views_auth.home),
+        ("/account", V, "GET", views_auth.account),
+        ("/account", V, "POST", views_auth.change_password),
         ("/policy", V, "GET", views_policy.overview),
         ("/policy/refusals", V, "GET", views_policy.refusals_form),
         ("/policy/refusals", E, "POST", views_policy.refusals_save),

@@ -8,13 +8,14 @@ import secrets
 from starlette.responses import Response
 
 from gateway.console.db import Role
-from gateway.console.passwords import DUMMY_HASH, verify_password
+from gateway.console.passwords import DUMMY_HASH, WeakPassword, hash_password, verify_password
 from gateway.console.web import (
     COOKIE,
     LANG_COOKIE,
     LOGIN_COOKIE,
     PREFIX,
     Ctx,
+    Refused,
     redirect,
     secure_cookie,
 )
@@ -96,3 +97,26 @@ async def home(ctx: Ctx) -> Response:
         log_on=ctx.state.audit_store is not None,
         is_approver=ctx.user.role.at_least(Role.APPROVER),
     )  # fmt: skip
+
+
+async def account(ctx: Ctx) -> Response:
+    return ctx.console.render(ctx, "account.html")
+
+
+async def change_password(ctx: Ctx) -> Response:
+    found = ctx.db.user(ctx.user.name)
+    assert found is not None
+    if not await asyncio.to_thread(verify_password, ctx.field("current"), found[1]):
+        ctx.db.log(ctx.user.name, "change_password_failed", ctx.user.name)
+        raise Refused(403, ctx.t("当前密码不正确。", "The current password is wrong."))
+    if ctx.field("new") != ctx.field("repeat"):
+        raise Refused(400, ctx.t("两次输入的新密码不一致。", "The new passwords differ."))
+    try:
+        hashed = await asyncio.to_thread(hash_password, ctx.field("new"))
+    except WeakPassword as e:
+        raise Refused(400, str(e)) from None
+    ctx.db.set_password(ctx.user.name, hashed)
+    ctx.db.log(ctx.user.name, "change_password", ctx.user.name)
+    resp = redirect(PREFIX + "/login")
+    resp.delete_cookie(COOKIE, path=PREFIX)
+    return resp
