@@ -4,7 +4,9 @@ same model and the same texts, in one run. Prints JSON.
     python -m loadtest.bench_classifier [--model DIR] [--device auto|cpu|cuda|hpu]
 
 Cases:
-  naive       one text per model call, tokenizer + forward, as a simple integration does it;
+  naive       one text per model call, tokenizer + forward, as a simple integration does it,
+              one caller at a time (the naive path at its best);
+  naive_cN    the same behind ``asyncio.to_thread`` with N concurrent callers;
   core_cN     ``await classifier.classify([text])`` from N concurrent callers (1, 16, 64)
               through the dynamic batcher (verdict cache off: every text reaches the model);
   raw_bB      the adapter's forward on pre-tokenised rows in batches of B, no queue, no event
@@ -115,6 +117,26 @@ def bench_raw(adapter: Any, texts: Sequence[str], batch: int) -> dict[str, Any]:
     return summary(len(texts), time.perf_counter() - start, latencies, batch=batch, rows=len(rows))
 
 
+async def bench_naive_concurrent(
+    one: Callable[[str], list[float]], texts: Sequence[str], callers: int
+) -> dict[str, Any]:
+    """The naive model behind ``asyncio.to_thread`` with concurrent callers: what a simple
+    async integration does under load (several forwards at once, no batching)."""
+    latencies: list[float] = []
+    queue = list(reversed(texts))
+
+    async def caller() -> None:
+        while queue:
+            text = queue.pop()
+            t0 = time.perf_counter()
+            await asyncio.to_thread(one, text)
+            latencies.append(time.perf_counter() - t0)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(callers)))
+    return summary(len(texts), time.perf_counter() - start, latencies, callers=callers)
+
+
 async def bench_core(classifier: Any, texts: Sequence[str], callers: int) -> dict[str, Any]:
     latencies: list[float] = []
     queue = list(reversed(texts))
@@ -198,6 +220,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         if round_no == 1:
             runs.clear()
         runs.setdefault("naive", []).append(bench_naive(naive, naive_texts))
+        top_callers = max(args.callers)
+        runs.setdefault(f"naive_c{top_callers}", []).append(
+            await bench_naive_concurrent(naive, naive_texts, top_callers)
+        )
         runs.setdefault("raw_best", []).append(bench_raw(adapter, texts, best_batch))
         for callers in args.callers:
             chosen = naive_texts if callers == 1 else texts
@@ -208,6 +234,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     top = cases[f"core_c{max(args.callers)}"]
     result["targets"] = {
         "core_vs_naive": round(top["texts_per_s"] / cases["naive"]["texts_per_s"], 2),
+        "core_vs_naive_same_callers": round(
+            top["texts_per_s"] / cases[f"naive_c{max(args.callers)}"]["texts_per_s"], 2
+        ),
         "core_vs_raw_best": round(top["texts_per_s"] / cases["raw_best"]["texts_per_s"], 3),
         "core_p99_over_p50": round(top["p99_ms"] / top["p50_ms"], 2),
         "shapes_seen": len(adapter.shapes_seen),
