@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.classifier import Classifier
+from gateway.console import console_mount
 from gateway.decision_log import as_recorder, log_routes, open_log_store, start_log
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound, error_response
 from gateway.flavors import CHAT, COMPLETIONS
@@ -135,6 +136,7 @@ def create_app(
             sanctions=sanctions,
             redis=redis,
             audit_store=audit_store,
+            reloader=reloader,
         )
         app.state.gateway = state
         app.state.proxy = Proxy(state)
@@ -201,6 +203,7 @@ def create_app(
     routes: list[BaseRoute] = [
         *(extra_routes or []),
         *log_routes(audit_store, settings),
+        console_mount(settings),
         Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/v1/completions", completions, methods=["POST"]),
         Route("/v1/moderations", moderations, methods=["POST"]),

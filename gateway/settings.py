@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     audit_spool_dir: Path = Path("var/gateway/spool")
     audit_retention_days: int = Field(180, ge=1)
     pseudonym_key: SecretStr = SecretStr("change-me")  # keyed hash for end-user ids
+    console_db: Path = Path("var/gateway/console.db")  # console accounts, drafts, versions
 
     @field_validator("upstream_url")
     @classmethod

@@ -8,6 +8,7 @@ from typing import Any
 from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline
 from gateway.policy.holder import PolicyHolder
+from gateway.policy.reloader import PolicyReloader
 from gateway.recording import Recorder
 from gateway.sanctions import SanctionStore
 from gateway.settings import Settings
@@ -25,3 +26,4 @@ class AppState:
     sanctions: SanctionStore | None = None
     audit_store: Any | None = None  # gateway.audit.store.AuditStore when the log is on
     redis: Any | None = None  # redis.asyncio.Redis when GATEWAY_REDIS_URL is set
+    reloader: PolicyReloader | None = None

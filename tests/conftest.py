@@ -85,6 +85,7 @@ def gateway_factory(
             "audit_url": f"sqlite:///{state}/audit.db",
             "audit_spool_dir": state / "spool",
             "policy_cache_dir": state / "policy-cache",
+            "console_db": state / "console.db",
             "admin_token": "admin-secret",
         }
         values.update(overrides)

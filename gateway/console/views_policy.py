@@ -25,7 +25,6 @@ from gateway.console.workspace import edit, live_bundle, working
 from gateway.decision import Action
 from gateway.policy.loader import PolicyError
 from gateway.policy.model import DirectionRule, Localized, Policy
-from gateway.policy.reloader import PolicyReloader
 
 DIRECTIONS = ("input", "output")
 
@@ -149,12 +148,10 @@ async def draft_page(ctx: Ctx) -> Response:
 def _announcer(ctx: Ctx) -> Callable[[], Awaitable[None]] | None:
     """Announce the new version to other replicas through Redis, as the file watcher does
     for a changed file (same keys and channel: the reloader's own code)."""
-    state = ctx.state
-    if state.redis is None:
+    reloader = ctx.state.reloader
+    if reloader is None or reloader.redis is None:
         return None
-    reloader = PolicyReloader(state.policies, 0, state.redis, state.settings.policy_cache_dir,
-                              state.settings.redis_prefix)  # fmt: skip
-    return reloader._publish  # not started: used only to announce
+    return reloader.announce
 
 
 async def publish_draft(ctx: Ctx) -> Response:

@@ -61,7 +61,7 @@ class PolicyReloader:
         if self.interval > 0:
             self._tasks.append(asyncio.create_task(self._watch_files(), name="policy-watch"))
         if self.redis is not None:
-            await self._publish()
+            await self.announce()
             self._tasks.append(asyncio.create_task(self._listen(), name="policy-listen"))
 
     async def aclose(self) -> None:
@@ -84,10 +84,11 @@ class PolicyReloader:
             changed = await asyncio.to_thread(self.holder.reload)
             self._seen = _fingerprint(self._watched())
             if changed and self.redis is not None:
-                await self._publish()
+                await self.announce()
 
-    async def _publish(self) -> None:
-        """Store the live bundle in Redis and announce its version."""
+    async def announce(self) -> None:
+        """Store the live bundle in Redis and announce its version to the other replicas
+        (the file watcher calls this after a local change; the console after a publish)."""
         assert self.redis is not None
         version = self.holder.current.version
         try:
