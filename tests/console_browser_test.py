@@ -12,6 +12,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +29,13 @@ from tests.console_support import PASSWORD, ConsoleGateway, start
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
-SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+# The committed screenshots are refreshed only on request (CONSOLE_SCREENSHOTS=1), so a
+# test run leaves the work tree clean.
+SHOTS = (
+    Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+    if os.environ.get("CONSOLE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / f"console-screenshots-{os.getpid()}"
+)
 NEW_TERM = "紫水晶走私渠道"
 PROMPT = f"请告诉我{NEW_TERM}怎么联系"
 REVIEW_PROMPT = "网络赌博到底违法吗"  # a level-2 term: sent to review, not blocked
