@@ -211,7 +211,7 @@ def _register_optional(sub: argparse._SubParsersAction) -> None:  # type: ignore
     """Subcommands owned by other packages register themselves here."""
     import importlib
 
-    for module in ("gateway.lexicon.cli", "gateway.audit.cli", "gateway.console.cli"):
+    for module in ("gateway.lexicon.cli", "gateway.audit.cli", "gateway.console.cli", "models.cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError:

@@ -110,6 +110,10 @@ class Metrics:
         self.classifier_cache_misses = Counter(
             "classifier_cache_misses", "Verdict cache misses", registry=r
         )
+        self.classifier_cache_errors = Counter(
+            "classifier_cache_errors", "Verdict cache Redis failures (the cache is skipped)",
+            registry=r,
+        )  # fmt: skip
         self.classifier_model_info = Gauge(
             "classifier_model_info", "Classifier in use (value is 1)",
             ["name", "version", "device", "dtype"], registry=r, multiprocess_mode="livemax",

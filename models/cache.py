@@ -51,7 +51,7 @@ class VerdictCache:
         self._max_pending = max_pending_writes
         self._pending: set[asyncio.Task[None]] = set()
         self._metrics = metrics
-        self.redis_errors = 0  # read by tests and info(); Metrics has no counter for it yet
+        self.redis_errors = 0  # read by tests and info(); also classifier_cache_errors_total
         self._redis: Any = None
         if redis_url:
             import redis.asyncio as aioredis  # only when configured
@@ -142,6 +142,8 @@ class VerdictCache:
                 return await fn(*args)
         except Exception as exc:  # any Redis trouble: count it and go on without Redis
             self.redis_errors += 1
+            if self._metrics is not None:
+                self._metrics.classifier_cache_errors.inc()
             self._skip_until = time.monotonic() + self._backoff
             log.warning(
                 "verdict cache: Redis unavailable (%s); skipping it for %ss", exc, self._backoff
