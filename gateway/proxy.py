@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -38,6 +39,20 @@ from gateway.state import AppState
 from gateway.stream_relay import StreamRelay
 
 DECISION_HEADER = "X-Gateway-Decision-Id"
+
+
+@dataclass(slots=True)
+class _Exchange:
+    """One allowed request on its way to the upstream and back."""
+
+    flavor: Flavor
+    body: bytes  # what goes upstream (redacted when the input decision said so)
+    upstream_headers: dict[str, str]
+    headers: dict[str, str]  # for the client: decision id, user status
+    ctx: CheckContext  # for the output checks
+    info: RequestInfo
+    labeler: Labeler
+    pending: asyncio.Future[None]  # the input decision's record, committing
 
 
 class Proxy:
@@ -124,31 +139,18 @@ class Proxy:
         # The input record commits while the upstream works; both records are durable
         # before the response completes (one commit wait instead of two in a row).
         pending = asyncio.ensure_future(s.recorder.record(decision, info, texts))
+        ex = _Exchange(flavor, raw, up_headers, headers, ctx_out, info, labeler, pending)
         try:
-            if stream:
-                return await self._stream(
-                    flavor, raw, up_headers, headers, ctx_out, info, labeler, pending
-                )
-            return await self._whole(
-                flavor, raw, up_headers, headers, ctx_out, info, labeler, pending
-            )
+            return await (self._stream(ex) if stream else self._whole(ex))
         except BaseException:
             await pending  # a log failure outranks the error being handled
             raise
 
-    async def _whole(
-        self,
-        flavor: Flavor,
-        raw: bytes,
-        up_headers: dict[str, str],
-        headers: dict[str, str],
-        ctx: CheckContext,
-        info: RequestInfo,
-        labeler: Labeler,
-        pending: asyncio.Future[None],
-    ) -> Response:
+    async def _whole(self, ex: _Exchange) -> Response:
         s = self.s
-        reply = await s.upstream.request("POST", flavor.path, raw, up_headers)
+        flavor, headers, ctx, info, labeler = ex.flavor, ex.headers, ex.ctx, ex.info, ex.labeler
+        pending = ex.pending
+        reply = await s.upstream.request("POST", flavor.path, ex.body, ex.upstream_headers)
         if reply.status != 200:
             s.upstream.count_status(reply.status)
             await pending
@@ -177,19 +179,10 @@ class Proxy:
         await asyncio.gather(pending, s.recorder.record(decision, info, texts, incident=False))
         return JSONResponse(answer, headers=headers)
 
-    async def _stream(
-        self,
-        flavor: Flavor,
-        raw: bytes,
-        up_headers: dict[str, str],
-        headers: dict[str, str],
-        ctx: CheckContext,
-        info: RequestInfo,
-        labeler: Labeler,
-        pending: asyncio.Future[None],
-    ) -> Response:
+    async def _stream(self, ex: _Exchange) -> Response:
         s = self.s
-        resp = await s.upstream.open_stream(flavor.path, raw, up_headers)
+        flavor, headers, info, pending = ex.flavor, ex.headers, ex.info, ex.pending
+        resp = await s.upstream.open_stream(flavor.path, ex.body, ex.upstream_headers)
         if resp.status != 200:
             try:
                 payload = await resp.read()
@@ -203,11 +196,11 @@ class Proxy:
         relay = StreamRelay(
             flavor=flavor,
             pipeline=s.pipeline,
-            ctx=ctx,
+            ctx=ex.ctx,
             info=info,
             recorder=s.recorder,
             metrics=s.metrics,
-            labeler=labeler,
+            labeler=ex.labeler,
             upstream=resp,
             pending=pending,
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from gateway.decision import Action, Decision, Direction, Reason
+from gateway.lexicon.patterns import redact
 from gateway.policy.model import DirectionRule, Policy
 
 UserStatus = Literal["ok", "warned", "restricted", "suspended"]
@@ -167,22 +168,5 @@ def _redact(facts: Facts, acting: list[Reason], mask: str) -> tuple[str, ...]:
                 spans.setdefault(r.text_index, []).append((r.start, r.end))
     out = list(facts.texts)
     for i, ranges in spans.items():
-        out[i] = _replace_spans(out[i], ranges, mask)
+        out[i] = redact(out[i], ranges, mask)
     return tuple(out)
-
-
-def _replace_spans(text: str, spans: list[tuple[int, int]], mask: str) -> str:
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-        else:
-            merged.append((start, end))
-    parts: list[str] = []
-    pos = 0
-    for start, end in merged:
-        parts.append(text[pos:start])
-        parts.append(mask)
-        pos = end
-    parts.append(text[pos:])
-    return "".join(parts)
