@@ -43,7 +43,7 @@ def render(m: dict[str, Any]) -> str:
     parts.append(_table(["set", "n", "accuracy", "precision", "recall", "F1"], rows))
     parts.append(
         "\nReference point: fine-tuned BERT-base-Chinese reaches ~0.81 accuracy on the COLD *test* split "
-        "(COLD paper). This model is ~1/20 of its size, trained from scratch in minutes on 2 CPU cores, and "
+        "(COLD paper). This model is ~1/40 of its size, trained from scratch in minutes on 2 CPU cores, and "
         "is scored here on COLD *dev* (the test split is not in the shared data).\n"
     )
     parts.append("## False positives on benign prompts (TC260-003 over-refusal limit: 5%)\n")

@@ -2,8 +2,8 @@
 
 INTRO = """# zh_safety_small: a small Chinese-first content-safety classifier
 
-A 4-layer character-level BERT (hidden 256) trained from scratch on public Chinese safety
-data, scoring text against the TC260-003 / GB/T 45654-2025 taxonomy codes of
+A 3-layer character-level transformer encoder (ELECTRA/BERT architecture, hidden 192,
+GELU classification head on [CLS]) trained from scratch on public Chinese safety data, scoring text against the TC260-003 / GB/T 45654-2025 taxonomy codes of
 `gateway/taxonomy.py` (plus X2, jailbreak / prompt injection). Multi-label: one sigmoid
 score per code (`config.problem_type = "multi_label_classification"`). It is the default
 model of the moderation gateway, meant to sit behind the keyword lexicon; users with network
@@ -37,7 +37,7 @@ REPRODUCE = """## Reproduce
 python -m models.training --data-dir /work/shared/datasets --out models/zh_safety_small --seed 0
 ```
 
-Defaults: 3 layers, hidden 192, 3 heads, 2 epochs, batch 32, AdamW lr 8e-4 (6% warm-up,
+Defaults: 3 layers, hidden 192, 3 heads, 0.8 epochs, batch 32, AdamW lr 4e-4 (6% warm-up,
 linear decay), 1 torch thread, `--max-minutes 40` as a safety stop. The same seed, data and
 thread count give byte-identical weights (tested on a small slice in
 `tests/training_recipe_test.py`); a run that hits `--max-minutes` is cut short and is not.

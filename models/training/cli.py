@@ -23,11 +23,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=40.0,
         help="safety stop (a run cut short by it is not reproducible)",
     )
-    p.add_argument("--epochs", type=float, default=2.0)
+    p.add_argument("--epochs", type=float, default=0.8)
     p.add_argument("--layers", type=int, default=3)
     p.add_argument("--hidden", type=int, default=192)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=8e-4)
+    p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument(
         "--threads",
         type=int,

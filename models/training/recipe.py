@@ -38,7 +38,7 @@ class RecipeConfig:
     threads: int = 1
     max_chars: int = 6000
     fpr_budget: float = 0.04  # calibrate under TC260-003's 5% with a margin
-    robustness_cap: int = 600
+    robustness_cap: int = 300
 
 
 @dataclass(frozen=True, slots=True)

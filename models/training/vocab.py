@@ -8,7 +8,6 @@ words) Chinese is tokenized per character and English per word or per letter.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -33,7 +32,7 @@ def build_vocab(
     chars: Counter[str] = Counter()
     words: Counter[str] = Counter()
     for text in texts:
-        norm = unicodedata.normalize("NFKC", text).lower()
+        norm = text.lower()  # the tokenizer does not NFKC, so neither may the vocab
         chars.update(c for c in norm if _is_cjk_or_symbol(c))
         words.update(w for w in _WORD.findall(norm) if len(w) > 1)
     ascii_chars = [chr(i) for i in range(33, 127) if not chr(i).isupper()]
