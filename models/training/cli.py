@@ -41,6 +41,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--min-support", type=int, default=20, help="training rows a code needs to get an output"
     )
     p.add_argument(
+        "--fpr-budget",
+        type=float,
+        default=0.02,
+        help="benign false-positive rate the thresholds must meet on validation",
+    )
+    p.add_argument(
         "--eval-only",
         action="store_true",
         help="re-calibrate and re-evaluate the model already in --out (no training)",
@@ -81,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         ),
         out=args.out,
         threads=args.threads,
+        fpr_budget=args.fpr_budget,
     )
     m = run_recipe(cfg, eval_only=args.eval_only)
     logging.getLogger(__name__).info(

@@ -88,7 +88,8 @@ def calibrate(
         if truth[:, j].sum() < min_support:
             continue
         f1s = [binary(scores[:, j] >= t, truth[:, j])["f1"] for t in _GRID]
-        th[j] = _GRID[int(np.argmax(f1s))]
+        if max(f1s) > 0:  # a code the model never gets right keeps 0.5, not the grid's floor
+            th[j] = _GRID[int(np.argmax(f1s))]
     fpr = _worst_fpr(benign, th)
     for _ in range(400):
         if fpr <= fpr_budget:

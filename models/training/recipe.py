@@ -37,7 +37,7 @@ class RecipeConfig:
     out: Path
     threads: int = 1
     max_chars: int = 6000
-    fpr_budget: float = 0.04  # calibrate under TC260-003's 5% with a margin
+    fpr_budget: float = 0.02  # TC260-003 allows 5%; validation sets are small, so aim well below
     robustness_cap: int = 300
 
 
