@@ -47,6 +47,16 @@ folder at run time; none of it is in the repository.
 
 LIMITS = """## What it does not cover
 
+- **Where it is useful today:** regional, ethnic/racial and gender discrimination in
+  Chinese (COLD/SWSR-style text, F1 0.40-0.73 per code) and jailbreak wrappers (X2). For most
+  prompt-harm codes (A1.x, A3.x, A4.x) per-code test F1 is near 0: the 0.8-epoch schedule that
+  fits this shared 2-core machine is too short for the ~100-row classes. Use the lexicon and a
+  larger model for those; the thresholds of codes the model never got right stay at 0.5.
+- On this CPU, bf16 *compute* was ~10x slower than fp32 (1 thread); the weights are stored in
+  bf16 (score difference <= 0.002) and should be run in fp32 here.
+- Benign hand-written prompts about targeted groups ("女生学计算机专业有前途吗？") are flagged
+  more often than CValues prompts (8% vs 1.5% on small sets).
+
 - Political-security categories A1.01-A1.03, A1.05 and A5.x have no (or too little) labeled
   data here; the model has no outputs for them. Rely on the lexicon and policy for those.
 - Codes with few training rows (the A3 commercial codes, A4.02, A2.02-A2.08 ~100 rows each,
