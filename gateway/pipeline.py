@@ -52,6 +52,7 @@ class Pipeline:
             for d in Direction
             for stage in ("normalize", "lexicon", "classifier", "policy")
         }
+        self._decisions: dict[tuple[str, str, str], Any] = {}
 
     @property
     def policies(self) -> PolicySet:
@@ -128,9 +129,18 @@ class Pipeline:
 
     def count(self, decision: Decision) -> None:
         """Count a final decision (once per request and direction, not per stream check)."""
-        counter = self._metrics.decisions
-        d = decision.direction.value
+        d, a = decision.direction.value, decision.action.value
         if decision.action is Action.ALLOW or not decision.categories:
-            counter.labels(direction=d, action=decision.action.value, category="none").inc()
+            self._decision_counter(d, a, "none").inc()
         for code in decision.categories:
-            counter.labels(direction=d, action=decision.action.value, category=code).inc()
+            self._decision_counter(d, a, code).inc()
+
+    def _decision_counter(self, direction: str, action: str, category: str) -> Any:
+        key = (direction, action, category)
+        child = self._decisions.get(key)
+        if child is None:  # labels come from fixed sets, so this stays small
+            child = self._metrics.decisions.labels(
+                direction=direction, action=action, category=category
+            )
+            self._decisions[key] = child
+        return child

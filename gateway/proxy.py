@@ -58,6 +58,7 @@ class _Exchange:
 class Proxy:
     def __init__(self, state: AppState) -> None:
         self.s = state
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}  # metric label children
 
     async def handle(self, request: Request, flavor: Flavor) -> Response:
         started = time.perf_counter()
@@ -72,9 +73,17 @@ class Proxy:
         return response
 
     def _observe(self, route: str, status: int, started: float) -> None:
-        m = self.s.metrics
-        m.requests.labels(route=route, status=str(status)).inc()
-        m.request_duration.labels(route=route).observe(time.perf_counter() - started)
+        key = (route, status)
+        children = self._children.get(key)
+        if children is None:
+            m = self.s.metrics
+            children = (
+                m.requests.labels(route=route, status=str(status)),
+                m.request_duration.labels(route=route),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(time.perf_counter() - started)
 
     async def _handle(
         self,
@@ -95,7 +104,8 @@ class Proxy:
         slots = flavor.input_slots(body)
         texts = [slot.text for slot in slots]
         language = detect_language(texts, policy.language)
-        user = body.get("user") or request.headers.get(s.settings.user_header)
+        incoming = request_headers(request)
+        user = body.get("user") or incoming.get(s.settings.user_header)
         info = RequestInfo(
             route=flavor.route,
             request_id=decision_id,
@@ -133,7 +143,7 @@ class Proxy:
             _write_back(slots, decision.redacted)
             raw = orjson.dumps(body)
 
-        up_headers = s.upstream.headers(request.headers, client_auth=not policies.requires_key)
+        up_headers = s.upstream.headers(incoming, client_auth=not policies.requires_key)
         ctx_out = CheckContext(f"{decision_id}-out", language, tenant=tenant)
         labeler = Labeler(policy.labels)
         # The input record commits while the upstream works; both records are durable
@@ -249,6 +259,12 @@ class Proxy:
             media_type="text/event-stream",
             headers=headers,
         )
+
+
+def request_headers(request: Request) -> dict[str, str]:
+    """The request's headers as a plain dict, lower-case names, built in one pass (Starlette's
+    ``Headers.get`` scans the whole list on every call). A repeated header keeps its last value."""
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
 
 
 def authenticate(request: Request, policies: PolicySet) -> str:

@@ -67,6 +67,8 @@ class StreamModerator:
         new = len(self._buf) - self._checked
         if new >= self.every:
             return True
+        if self._released == 0 and len(self._buf) > self.holdback + UNSTABLE_TAIL:
+            return True  # nothing sent yet: check as soon as some text could be released
         return self.punctuation and any(ch in PUNCTUATION for ch in delta)
 
     @property

@@ -65,7 +65,7 @@ class Upstream:
     def headers(self, incoming: Mapping[str, str], client_auth: bool = True) -> dict[str, str]:
         """Headers for the upstream. ``client_auth`` False when the client's key is a
         gateway (tenant) key, which must not travel further."""
-        out = {k: v for k in _FORWARD if (v := incoming.get(k)) is not None}
+        out = {k: incoming[k] for k in _FORWARD if k in incoming}
         if self._auth is not None:
             out["Authorization"] = self._auth
         elif client_auth and (client_auth_value := incoming.get("authorization")) is not None:
