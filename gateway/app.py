@@ -7,6 +7,7 @@ and close in reverse. Handlers reach them through ``request.app.state.gateway``.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -48,6 +49,12 @@ def load_classifier(settings: Settings, metrics: Metrics) -> Classifier | None:
     spec = settings.classifier.strip()
     if spec.lower() in ("", "none", "off"):
         return None
+    if spec.lower() == "auto":
+        shipped = Path(__file__).resolve().parent.parent / "models" / "zh_safety_small"
+        if not (shipped / "config.json").exists() or importlib.util.find_spec("torch") is None:
+            log.info("no classifier: the shipped model or torch is not installed")
+            return None
+        spec = str(shipped)
     models = importlib.import_module("models")
     classifier: Classifier = models.load_classifier(
         spec, device=settings.classifier_device, metrics=metrics, redis_url=settings.redis_url

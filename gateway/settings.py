@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     policy: Path = DEFAULT_POLICY
     policy_reload_interval: float = Field(1.0, ge=0)  # seconds between file checks; 0 = off
     policy_cache_dir: Path = Path("var/gateway/policy-cache")  # bundles from other replicas
-    classifier: str = "none"  # local model directory, http(s) URL, hub id, or "none"
+    # "auto": the shipped model (models/zh_safety_small) when torch is installed, else none;
+    # or a local model directory, an http(s) URL of another gateway, a hub id, or "none".
+    classifier: str = "auto"
     classifier_device: Literal["auto", "cpu", "cuda", "hpu"] = "auto"
     user_header: str = "x-gateway-user"  # end-user id when the body has no "user"
 

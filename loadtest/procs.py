@@ -66,5 +66,6 @@ def gateway(upstream: str, policy: Path | None = None, **env: str) -> Iterator[s
             "--upstream-url", upstream, "--log-level", "warning"]  # fmt: skip
     if policy is not None:
         args += ["--policy", str(policy)]
+    env = {"GATEWAY_CLASSIFIER": "none", **env}  # benchmarks name a classifier when they use one
     with process(args, f"http://127.0.0.1:{port}/healthz", env):
         yield f"http://127.0.0.1:{port}/v1"
