@@ -208,15 +208,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _register_optional(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Subcommands owned by other packages register themselves here."""
+    """Subcommands owned by other packages register themselves here (none imports torch)."""
     import importlib
 
-    for module in ("gateway.lexicon.cli", "gateway.audit.cli", "gateway.console.cli", "models.cli"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError:
-            continue
-        mod.register(sub)
+    for module in (
+        "gateway.lexicon.cli",
+        "gateway.audit.cli",
+        "gateway.console.cli",
+        "models.cli",
+        "models.training.cli",
+    ):
+        importlib.import_module(module).register(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
