@@ -208,16 +208,16 @@ def test_filing_export_is_the_live_library_unless_the_draft_is_asked_for(
 
 def test_try_it_shows_scores_against_each_versions_thresholds(clean: ConsoleGateway) -> None:
     client, csrf = login(clean.url, "alice")
-    form = _rule_form(csrf, input_threshold="0.7", input_review_threshold="0.5")
+    form = _rule_form(csrf, input_threshold="0.9", input_review_threshold="0.8")
     assert client.post("/console/policy/category/A1.08", data=form).status_code == 303
     page = client.post("/console/try", data={"csrf": csrf, "text": "一段可疑标记的文本",
                        "direction": "input", "tenant": "default"}).text  # fmt: skip
-    # Live: 0.75 is under A1.08's 0.8 threshold (and it has no review threshold); the
-    # draft's 0.7 threshold blocks, and the reason names the score and the threshold.
-    assert re.search(r'id="live-action">allow<', page)
-    assert re.search(r'id="draft-action">block<', page)
+    # Live: 0.75 is over A1.08's calibrated 0.4 threshold and blocks; the draft raises the
+    # threshold to 0.9 (review from 0.8), so it allows. The reason names score and threshold.
+    assert re.search(r'id="live-action">block<', page)
+    assert re.search(r'id="draft-action">allow<', page)
     details = re.findall(r'class="detail">([^<]+)<', page)
-    assert len(details) == 1 and "0.75" in details[0] and "0.7" in details[0], details
+    assert len(details) == 1 and "0.75" in details[0] and "0.4" in details[0], details
     assert page.count("<td>0.750</td>") == 2  # the score table on both sides
 
 

@@ -35,7 +35,9 @@ def _v(samples: Samples, name: str, **labels: str) -> float:
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from models.tiny import build_encoder
 
-    return build_encoder(tmp_path_factory.mktemp("tiny") / "model")
+    # A5.01 is allow on input and flag on output in the default policy, so the random
+    # weights exercise the classifier path without deciding anything.
+    return build_encoder(tmp_path_factory.mktemp("tiny") / "model", labels=("safe", "A5.01"))
 
 
 def _traffic(client: openai.OpenAI) -> None:

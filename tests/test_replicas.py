@@ -35,7 +35,7 @@ def _flagged(base: str, text: str) -> bool:
 def test_two_processes_share_policy_cache_and_log(tmp_path: Path) -> None:
     from models.tiny import build_encoder
 
-    model = build_encoder(tmp_path / "model")
+    model = build_encoder(tmp_path / "model", labels=("safe", "A5.01"))  # scores decide nothing
     schema = f"replicas_{uuid.uuid4().hex[:8]}"
     audit_url = f"{PG}?schema={schema}"
     dirs = []

@@ -122,6 +122,9 @@ def rows() -> list[Row]:
                     f"sum(rate({sel('classifier_cache_hits_total')}[{RATE}])) + "
                     f"sum(rate({sel('classifier_cache_misses_total')}[{RATE}])), 1e-9)", "hit ratio")],
                   unit="percentunit", width=8),
+            Panel("Verdict cache Redis errors", "Redis failures; the cache is skipped for a while.",
+                  [(f"sum(rate({sel('classifier_cache_errors_total')}[{RATE}]))", "errors")],
+                  unit="ops", width=8),
             Panel("Classifier model", "Model name, version, device and dtype per replica.",
                   [(f"max by (name, version, device, dtype) ({sel('classifier_model_info')})",
                     "{{name}} {{version}} {{device}} {{dtype}}")], kind="table", width=24,
