@@ -3,8 +3,10 @@ gateway (keyword checks on, classifier off), side by side in one run. Prints JSO
 
     python -m loadtest.bench_gateway [--requests 3000] [--concurrency 1 32]
 
-Cases: non-streamed chat at each concurrency (p50/p99 latency, requests/s), and streamed
-chat time-to-first-token with the upstream emitting a 4-character chunk every 20 ms.
+Cases: non-streamed chat at each concurrency (p50/p99 latency, requests/s), for the proxy
+alone (decision log off) and with the decision log on SQLite (two durable records per
+request), and streamed chat time-to-first-token with the upstream emitting a 4-character
+chunk every 20 ms, for both hold-back modes.
 """
 
 from __future__ import annotations
@@ -106,25 +108,34 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {__import__('os').cpu_count()} vCPU, Python {platform.python_version()}",
         "gateway": "1 uvicorn worker, keyword+PII checks on, classifier off",
+        "note": "load generator, mock upstream and gateway share the machine's cores",
         "cases": {},
     }
-    with procs.mock_upstream() as upstream, procs.gateway(upstream) as gw:
-        for c in args.concurrency:
-            n = args.requests if c > 1 else max(500, args.requests // 4)
-            direct = await run_load(upstream, c, n, BODY)
-            through = await run_load(gw, c, n, BODY)
-            out["cases"][f"chat_c{c}"] = {
-                "direct": direct,
-                "gateway": through,
-                "added_p50_ms": round(through["p50_ms"] - direct["p50_ms"], 3),
-            }
+    with tempfile.TemporaryDirectory() as state, procs.mock_upstream() as upstream:
+        logs = {
+            "log_off": {"GATEWAY_AUDIT_URL": "none"},
+            "log_sqlite": {"GATEWAY_AUDIT_URL": f"sqlite:///{state}/audit.db",
+                           "GATEWAY_AUDIT_SPOOL_DIR": f"{state}/spool"},
+        }  # fmt: skip
+        for name, env in logs.items():
+            with procs.gateway(upstream, **env) as gw:
+                for c in args.concurrency:
+                    n = args.requests if c > 1 else max(500, args.requests // 4)
+                    direct = await run_load(upstream, c, n, BODY)
+                    through = await run_load(gw, c, n, BODY)
+                    out["cases"][f"chat_c{c}_{name}"] = {
+                        "direct": direct,
+                        "gateway": through,
+                        "added_p50_ms": round(through["p50_ms"] - direct["p50_ms"], 3),
+                    }
     with tempfile.TemporaryDirectory() as tmp:
         prefix_policy = _prefix_policy(Path(tmp))
         with procs.mock_upstream(token_delay_ms=20) as upstream:
+            off = {"GATEWAY_AUDIT_URL": "none"}
             direct_s = await ttft(upstream, args.stream_runs)
             case: dict[str, Any] = {"upstream": "4-char chunks every 20 ms", "direct": direct_s}
             for mode, policy in (("longest_term", None), ("prefix", prefix_policy)):
-                with procs.gateway(upstream, policy) as gw:
+                with procs.gateway(upstream, policy, **off) as gw:
                     through = await ttft(gw, args.stream_runs)
                 case[f"gateway_holdback_{mode}"] = through
                 case[f"added_ttft_ms_{mode}"] = round(
