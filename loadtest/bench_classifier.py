@@ -77,13 +77,17 @@ def naive_model(model_dir: Path, device: str) -> Callable[[str], list[float]]:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     tok: Any = AutoTokenizer.from_pretrained(model_dir)  # type: ignore[no-untyped-call]
-    model: Any = AutoModelForSequenceClassification.from_pretrained(
-        model_dir, attn_implementation="sdpa"
-    )
+    try:
+        model: Any = AutoModelForSequenceClassification.from_pretrained(
+            model_dir, attn_implementation="sdpa"
+        )
+    except ValueError:  # architectures without SDPA (ELECTRA) run eager, as the core does
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir)
     model = model.eval().to(device)
+    limit = min(512, int(model.config.max_position_embeddings))
 
     def one(text: str) -> list[float]:
-        enc = tok(text, truncation=True, max_length=512, return_tensors="pt").to(device)
+        enc = tok(text, truncation=True, max_length=limit, return_tensors="pt").to(device)
         with torch.inference_mode():
             out: list[float] = torch.sigmoid(model(**enc).logits)[0].float().cpu().tolist()
         return out
