@@ -30,7 +30,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-DEFAULT_TEXTS = Path("/work/shared/datasets/COLD/COLDataset/dev.csv")
+from models.training.paths import shared_datasets
+
+DEFAULT_TEXTS = shared_datasets() / "COLD" / "COLDataset" / "dev.csv"
 LABELS = ("safe", "A1.04", "A1.05", "A1.06", "A2.01", "A2.05", "A4.05", "X2")
 
 

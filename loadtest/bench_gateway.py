@@ -118,7 +118,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                            "GATEWAY_AUDIT_SPOOL_DIR": f"{state}/spool"},
         }  # fmt: skip
         for name, env in logs.items():
-            with procs.gateway(upstream, **env) as gw:
+            with procs.gateway(upstream, None, **env) as gw:
                 for c in args.concurrency:
                     n = args.requests if c > 1 else max(500, args.requests // 4)
                     direct = await run_load(upstream, c, n, BODY)

@@ -29,8 +29,9 @@ from pathlib import Path
 
 from gateway.lexicon import Matcher, Term, VariantConfig, normalize
 from gateway.lexicon.textfile import read_text
+from models.training.paths import shared_datasets
 
-DEFAULT_DATASETS = Path("/work/shared/datasets")
+DEFAULT_DATASETS = shared_datasets()
 TEXT_LEN = 200
 _COMMON_HAN = (
     "的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年得就那要下以生会自着去之过家"

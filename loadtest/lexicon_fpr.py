@@ -30,9 +30,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.lexicon import Matcher, VariantConfig, load_library
+from models.training.paths import shared_datasets
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATASETS = Path("/work/shared/datasets")
+DEFAULT_DATASETS = shared_datasets()
 
 
 def _csv_rows(path: Path, text_col: str) -> Iterator[str]:

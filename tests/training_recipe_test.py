@@ -12,9 +12,10 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from gateway.taxonomy import is_code
 from models.training import cli, labels, splits
 from models.training.example import Example, dedup_key, with_direction
+from models.training.paths import shared_datasets
 from models.training.perturb import Perturber
 
-DATA = Path("/work/shared/datasets")
+DATA = shared_datasets()
 
 
 # A few dozen rows per source, a 1-layer width-32 model, one epoch: seconds, not minutes.

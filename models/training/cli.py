@@ -6,7 +6,9 @@ import argparse
 import logging
 from pathlib import Path
 
-DEFAULT_DATA = Path("/work/shared/datasets")
+from models.training.paths import shared_datasets
+
+DEFAULT_DATA = shared_datasets()
 DEFAULT_OUT = Path("models/zh_safety_small")
 
 
