@@ -33,6 +33,18 @@ from gateway.upstream import iter_lines
 FieldKey = tuple[int, str, int]
 
 
+def _stream_failed(e: BaseException) -> dict[str, Any]:
+    """The in-band error event for an upstream that broke mid-stream."""
+    return {
+        "error": {
+            "message": f"The upstream stream failed: {type(e).__name__}.",
+            "type": "upstream_error",
+            "param": None,
+            "code": "upstream_stream_failed",
+        }
+    }
+
+
 def _consume(fut: asyncio.Future[None]) -> None:
     if not fut.cancelled():
         fut.exception()  # (choice index, field name, tool call index or -1)
@@ -125,7 +137,7 @@ class StreamRelay:
                 yield sse.DONE
         except aiohttp.ClientError as e:
             # The upstream broke mid-stream: tell the client in-band; nothing unchecked leaks.
-            yield sse.encode(self.pipeline_error(e))
+            yield sse.encode(_stream_failed(e))
         except GatewayError as e:  # e.g. the decision log is down in fail-closed mode
             yield sse.encode(e.body())
         finally:
@@ -133,16 +145,6 @@ class StreamRelay:
             if self.pending is not None and not self.pending.done():
                 # The client left early: let the record finish; its outcome is logged there.
                 self.pending.add_done_callback(_consume)
-
-    def pipeline_error(self, e: BaseException) -> dict[str, Any]:
-        return {
-            "error": {
-                "message": f"The upstream stream failed: {type(e).__name__}.",
-                "type": "upstream_error",
-                "param": None,
-                "code": "upstream_stream_failed",
-            }
-        }
 
     async def _on_chunk(self, chunk: dict[str, Any]) -> tuple[list[bytes], bool]:
         for k in ("id", "created", "model", "system_fingerprint"):
