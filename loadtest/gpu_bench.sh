@@ -33,7 +33,7 @@ has_cuda_torch "$PY" || { echo "no CUDA-enabled torch in $PY" >&2; exit 1; }
 mkdir -p loadtest/results
 # GPU shapes: few, large batches (graph-friendly); the batch size scan picks the best one.
 # The time limit keeps a slow first CUDA initialisation from running past five minutes.
-exec timeout 270 env PYTHONPATH=. "$PY" -m loadtest.bench_classifier \
+exec timeout 270 env PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m loadtest.bench_classifier \
   --device cuda \
   --batch-sizes 1,4,16,32,64,128,256 \
   --max-batch-tokens 65536 \

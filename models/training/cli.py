@@ -28,6 +28,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=float, default=0.8)
     p.add_argument("--layers", type=int, default=3)
     p.add_argument("--hidden", type=int, default=192)
+    p.add_argument("--intermediate", type=int, default=0, help="feed-forward width (0: 4 x hidden)")
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="where to train (cpu or cuda); evaluation always runs on the CPU",
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument(
@@ -80,12 +86,13 @@ def run(args: argparse.Namespace) -> int:
             layers=args.layers,
             hidden=hidden,
             heads=max(1, hidden // 64),
-            intermediate=hidden * 4,
+            intermediate=args.intermediate or hidden * 4,
             epochs=args.epochs,
             batch_size=args.batch_size,
             lr=args.lr,
             seed=args.seed,
             max_minutes=args.max_minutes,
+            device=args.device,
         ),
         out=args.out,
         threads=args.threads,

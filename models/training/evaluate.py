@@ -27,11 +27,12 @@ def predict(
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     out = np.zeros((len(ids), model.config.num_labels), dtype=np.float32)
     pad = int(tok.pad_token_id or 0)
+    device = model.device
     for s in range(0, len(order), batch):
         part = order[s : s + batch]
         input_ids, mask = collate([ids[i] for i in part], pad)
-        logits = model(input_ids=input_ids, attention_mask=mask).logits
-        out[part] = torch.sigmoid(logits.float()).numpy()
+        logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
+        out[part] = torch.sigmoid(logits.float()).cpu().numpy()
     return out
 
 

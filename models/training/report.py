@@ -19,7 +19,7 @@ from models.training.example import Example, with_direction
 from models.training.perturb import Perturber
 
 # Benign prompt sources: the over-refusal check of TC260-003 is on prompts.
-_BENIGN_PROMPTS = {"CValues", "benign-template"}
+_BENIGN_PROMPTS = {"CValues", "benign-template", "benign-written"}
 # XSafety scenarios whose prompts are mostly harmful (the others are largely benign).
 _XSAFETY_HARMFUL = (
     "Crimes_And_Illegal_Activities",
@@ -103,6 +103,7 @@ def held_out(
             "cvalues_test": {"n": int(cvals.sum()), "fpr": _rate(_any(s[cvals], th))},
             "benign_template_test": {"n": int(tmpl.sum()), "fpr": _rate(_any(s[tmpl], th))},
             "benign_heldout_handwritten": {"n": len(heldout), "fpr": _rate(_any(hs, th))},
+            "benign_written_test": _fpr_of(s, th, test, "benign-written"),
             "jade_v3_safe_answers_test": _fpr_of(s, th, test, "JADE-v3-safe"),
         },
     }
