@@ -36,7 +36,7 @@ def resolve_device(device: str) -> str:
         raise RuntimeError("device 'cuda' requested but torch sees no CUDA device")
     if device == "hpu":
         import_habana()
-    elif device != "cpu" and not device.startswith("cuda:"):
+    elif device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise ValueError(f"unknown device {device!r} (auto, cpu, cuda, hpu)")
     return device
 

@@ -49,6 +49,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--min-support", type=int, default=20, help="training rows a code needs to get an output"
     )
     p.add_argument(
+        "--written-copies",
+        type=int,
+        default=2,
+        help="training copies of each hand-written benign text",
+    )
+    p.add_argument(
         "--fpr-budget",
         type=float,
         default=0.02,
@@ -80,7 +86,11 @@ def run(args: argparse.Namespace) -> int:
     hidden = args.hidden
     cfg = RecipeConfig(
         data=DataConfig(
-            data_dir=args.data_dir, seed=args.seed, limit=args.limit, min_support=args.min_support
+            data_dir=args.data_dir,
+            seed=args.seed,
+            limit=args.limit,
+            min_support=args.min_support,
+            written_copies=args.written_copies,
         ),
         train=TrainConfig(
             layers=args.layers,

@@ -24,7 +24,6 @@ _UPSAMPLE = {
     "MultiJail-en",
     "CValues",
     "benign-template",
-    "benign-written",
 }
 
 
@@ -37,6 +36,9 @@ class DataConfig:
     min_support: int = 20  # a code needs this many training rows to get an output
     augment_rate: float = 0.1  # share of training rows that get one perturbed copy
     no_direction_rate: float = 0.15  # share of training rows shown without [IN]/[OUT]
+    # Copies of each hand-written benign text: few rows, but the closest to real traffic, and
+    # what keeps topic words (drugs, fraud, regions, groups) from flagging benign questions.
+    written_copies: int = 2
 
 
 def load_rows(cfg: DataConfig) -> list[Example]:
@@ -76,7 +78,14 @@ def training_texts(rows: list[Example], cfg: DataConfig, perturber: Perturber) -
     for r in rows:
         if r.split != "train":
             continue
-        copies = [r, r] if r.source in _UPSAMPLE else [r]
+        n = (
+            cfg.written_copies
+            if r.source == "benign-written"
+            else 2
+            if r.source in _UPSAMPLE
+            else 1
+        )
+        copies = [r] * n
         if rng.random() < cfg.augment_rate:
             copies.append(replace(r, text=perturber.any(r.text, rng)))
         for c in copies:
