@@ -14,9 +14,11 @@ Scores = dict[str, float]  # taxonomy code -> probability in [0, 1]
 
 @runtime_checkable
 class Classifier(Protocol):
-    async def classify(self, texts: Sequence[str]) -> list[Scores]:
-        """Scores for each text, in order. Raises ``ClassifierUnavailable`` on overload
-        or failure so the policy's fail-open / fail-closed rule can apply."""
+    async def classify(self, texts: Sequence[str], direction: str | None = None) -> list[Scores]:
+        """Scores for each text, in order. ``direction`` is ``"input"`` (user prompts) or
+        ``"output"`` (model answers) when known; models trained with direction markers use
+        it, others ignore it. Raises ``ClassifierUnavailable`` on overload or failure so the
+        policy's fail-open / fail-closed rule can apply."""
         ...
 
     def info(self) -> dict[str, str]:

@@ -94,7 +94,9 @@ class Pipeline:
         failed = False
         if self.classifier is not None and use_classifier and texts:
             try:
-                for per_text in await self.classifier.classify(list(texts)):
+                for per_text in await self.classifier.classify(
+                    list(texts), direction=direction.value
+                ):
                     for code, score in per_text.items():
                         if score > scores.get(code, 0.0):
                             scores[code] = score

@@ -17,6 +17,9 @@ from models.shapes import ShapePlan
 class Adapter(Protocol):
     shapes: ShapePlan
     shapes_seen: set[tuple[int, int]]  # (batch, length) of every model call so far
+    # "input" / "output" -> the marker text the model was trained with in front of prompts /
+    # answers; empty for models without markers.
+    direction_markers: dict[str, str]
 
     def encode(self, text: str) -> list[Row]:
         """The rows (windows with special tokens) one text is scored from."""

@@ -74,6 +74,7 @@ class EncoderAdapter:
         self._window = max_len - len(self._prefix) - len(self._suffix)
         self._overlap = min(window_overlap, self._window // 2)
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.direction_markers, self._marker_ids = _direction_markers(config, tokenizer)
 
         torch_dtype = dev.resolve_dtype(dtype, device)
         self.bf16_max_diff: float | None = None
@@ -94,8 +95,11 @@ class EncoderAdapter:
 
     def encode(self, text: str) -> list[Row]:
         ids = self._backend.encode(text, add_special_tokens=False).ids
-        pre, post = self._prefix, self._suffix
-        return [pre + w + post for w in windows.split(ids, self._window, self._overlap)]
+        # A leading direction marker opens every window, as in training, not only the first.
+        lead = ids[:1] if ids and ids[0] in self._marker_ids else []
+        body, size = ids[len(lead) :], self._window - len(lead)
+        pre, post = self._prefix + lead, self._suffix
+        return [pre + w + post for w in windows.split(body, size, min(self._overlap, size // 2))]
 
     def run(self, rows: Sequence[Row]) -> list[RowResult]:
         out: list[RowResult] = [{} for _ in rows]
@@ -187,6 +191,22 @@ def _load(auto_cls: Any, path: Path) -> Any:
     except (ValueError, ImportError):
         model = auto_cls.from_pretrained(path, dtype=torch.float32)
     return model.eval()
+
+
+def _direction_markers(config: Any, tokenizer: Any) -> tuple[dict[str, str], set[int]]:
+    """The model's direction markers (``config.direction_tokens``: ``{"in": "[IN]", "out":
+    "[OUT]"}``, written by the training recipe) keyed by gateway direction, and their ids.
+    A marker the vocabulary lacks is ignored rather than sent as unknown characters."""
+    tokens = getattr(config, "direction_tokens", None) or {}
+    markers: dict[str, str] = {}
+    ids: set[int] = set()
+    for short, direction in (("in", "input"), ("out", "output")):
+        token = str(tokens.get(short) or "")
+        token_id = tokenizer.convert_tokens_to_ids(token) if token else None
+        if token_id is not None and token_id != tokenizer.unk_token_id:
+            markers[direction] = token
+            ids.add(int(token_id))
+    return markers, ids
 
 
 def _special_affixes(backend: Any) -> tuple[list[int], list[int]]:

@@ -78,6 +78,7 @@ class GuardAdapter:
         buckets = tuple(b for b in (length_buckets or DEFAULT_LENGTHS) if b < max_len) or (max_len,)
         self.shapes = shapes.ShapePlan(buckets, tuple(batch_sizes), call_cost)
         self.shapes_seen: set[tuple[int, int]] = set()
+        self.direction_markers: dict[str, str] = {}  # the chat template says who speaks
         self._parts = False  # some templates want content as [{"type": "text", ...}]
         overhead = len(self._render(""))
         self._window = self.shapes.max_length - overhead - 8  # 8: merges at the window edges

@@ -36,10 +36,17 @@ class LocalClassifier:
                 name=i["name"], version=i["version"], device=i["device"], dtype=i["dtype"]
             ).set(1)
 
-    async def classify(self, texts: Sequence[str]) -> list[Scores]:
-        """Scores per text, in order; ``ClassifierUnavailable`` on overload, failure or timeout."""
+    async def classify(self, texts: Sequence[str], direction: str | None = None) -> list[Scores]:
+        """Scores per text, in order; ``ClassifierUnavailable`` on overload, failure or timeout.
+
+        A model with direction markers sees its marker in front of each text; the marked text
+        is also the cache key, so a prompt and an answer with the same words never share a
+        verdict."""
         if not texts:
             return []
+        marker = self.adapter.direction_markers.get(direction or "")
+        if marker:
+            texts = [f"{marker} {t}" for t in texts]
         results: list[Scores | None] = (
             await self._cache.get_many(texts) if self._cache is not None else [None] * len(texts)
         )

@@ -44,7 +44,9 @@ class RemoteClassifier:
         self._model = "remote"
         self._metrics = metrics
 
-    async def classify(self, texts: Sequence[str]) -> list[Scores]:
+    async def classify(self, texts: Sequence[str], direction: str | None = None) -> list[Scores]:
+        # The remote end is another gateway's /v1/moderations, which scores inputs; the
+        # direction is not part of that API.
         if not texts:
             return []
         chunks = [texts[i : i + self._max_batch] for i in range(0, len(texts), self._max_batch)]

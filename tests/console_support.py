@@ -74,7 +74,9 @@ class FixedScores:
     def __init__(self, marker: str, scores: dict[str, float]) -> None:
         self.marker, self.scores = marker, scores
 
-    async def classify(self, texts: Sequence[str]) -> list[dict[str, float]]:
+    async def classify(
+        self, texts: Sequence[str], direction: str | None = None
+    ) -> list[dict[str, float]]:
         return [dict(self.scores) if self.marker in t else {} for t in texts]
 
     def info(self) -> dict[str, str]:

@@ -76,3 +76,39 @@ def test_offensive_scores_above_benign(
     tok, model = loaded
     s_bad, s_good = _max_score(tok, model, [bad, good])
     assert s_bad > s_good + 0.1, (s_bad, s_good)
+
+
+async def test_gateway_directions_reach_the_model_as_its_markers() -> None:
+    import math
+
+    import models
+    from models.local import LocalClassifier
+
+    clf = models.load_classifier(str(MODEL), device="cpu", cache_size=0)
+    assert isinstance(clf, LocalClassifier)
+    adapter = clf.adapter
+    assert adapter.direction_markers == {"input": "[IN]", "output": "[OUT]"}
+    text = "河南人都是骗子，一个个都是小偷"
+    as_input, as_output, unmarked = [
+        (await clf.classify([text], direction=d))[0] for d in ("input", "output", None)
+    ]
+    [expected] = adapter.run(adapter.encode("[IN] " + text))
+    assert isinstance(expected, dict)
+    assert all(math.isclose(as_input[c], v, abs_tol=1e-5) for c, v in expected.items())
+    assert as_input != as_output and as_input != unmarked  # the marker changes what it sees
+    await clf.aclose()
+
+
+def test_every_window_of_a_long_marked_text_opens_with_the_marker() -> None:
+    import models
+    from models.local import LocalClassifier
+
+    clf = models.load_classifier(str(MODEL), device="cpu", cache_size=0)
+    assert isinstance(clf, LocalClassifier)
+    tok: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(MODEL)  # type: ignore[no-untyped-call]
+    marker, cls = tok.convert_tokens_to_ids("[OUT]"), tok.cls_token_id
+    rows = clf.adapter.encode("[OUT] " + "这是一段很长的回答。" * 60)  # 600 characters
+    assert len(rows) >= 5 and all(len(r) <= 128 for r in rows)
+    assert all(r[:2] == [cls, marker] and marker not in r[2:] for r in rows)
+    plain = clf.adapter.encode("这是一段很长的回答。" * 60)
+    assert all(marker not in r for r in plain)

@@ -70,7 +70,9 @@ def per_code(
     return out
 
 
-_GRID = np.round(np.arange(0.05, 0.96, 0.025), 3)
+_GRID = np.round(np.arange(0.2, 0.96, 0.025), 3)
+_STEP = 0.025
+_CEILING = 0.995
 
 
 def calibrate(
@@ -78,29 +80,64 @@ def calibrate(
     truth: Array,
     benign: Sequence[Array],
     fpr_budget: float,
-    min_support: int = 3,
+    min_support: int = 30,
 ) -> tuple[Array, float]:
-    """Per-code thresholds: max F1 on validation, then raised (most offending code first)
-    until, in every benign set, the share flagged by any code is at most ``fpr_budget``.
-    Returns thresholds and the worst benign FPR they reach on the calibration data."""
+    """Per-code thresholds, then a benign false-positive budget.
+
+    1. A code with at least ``min_support`` validation positives gets the grid threshold of
+       max F1 (the middle of a tie); the others keep 0.5 (tuned on a handful of rows, a threshold is noise, and a
+       low one flags benign text in production).
+    2. While the share of pooled benign prompts flagged by any code exceeds ``fpr_budget``,
+       raise by one step the threshold that removes benign flags at the lowest cost in
+       detected positives. Raising "the most offending code" instead once pushed the main
+       COLD code to 0.99 and halved recall to remove a single benign row.
+
+    Returns the thresholds and the pooled benign FPR they reach on the calibration data."""
     n_labels = scores.shape[1]
     th = np.full(n_labels, 0.5)
     for j in range(n_labels):
         if truth[:, j].sum() < min_support:
             continue
         f1s = [binary(scores[:, j] >= t, truth[:, j])["f1"] for t in _GRID]
-        if max(f1s) > 0:  # a code the model never gets right keeps 0.5, not the grid's floor
-            th[j] = _GRID[int(np.argmax(f1s))]
-    fpr = _worst_fpr(benign, th)
-    for _ in range(400):
-        if fpr <= fpr_budget:
+        if max(f1s) > 0:  # the middle of the best plateau, not its lowest edge
+            best = [t for t, f in zip(_GRID, f1s, strict=True) if f >= max(f1s) - 1e-9]
+            th[j] = best[len(best) // 2]
+    pooled = np.concatenate(benign) if benign else np.zeros((0, n_labels))
+    positives = scores[truth.any(axis=1)]
+    for _ in range(1000):
+        if _rate_any(pooled, th) <= fpr_budget:
             break
-        hits = sum(flagged(b, th).sum(axis=0) / max(1, len(b)) for b in benign)
-        worst = int(np.argmax(hits))
-        th[worst] = min(0.995, th[worst] + 0.025)
-        fpr = _worst_fpr(benign, th)
-    return th, fpr
+        raise_code = _cheapest_raise(pooled, positives, th)
+        if raise_code is None:
+            break
+        th[raise_code] = min(_CEILING, th[raise_code] + _STEP)
+    return th, _rate_any(pooled, th)
 
 
-def _worst_fpr(benign: Sequence[Array], th: Array) -> float:
-    return max((float(np.mean(flagged(b, th).any(axis=1))) for b in benign if len(b)), default=0.0)
+def _cheapest_raise(benign: Array, positives: Array, th: Array) -> int | None:
+    """The code whose one-step raise loses the fewest detected positives per benign row it
+    clears; when no single raise clears a row (rows flagged by several codes), the code that
+    flags the most benign rows."""
+    base_fp = int(flagged(benign, th).any(axis=1).sum())
+    base_tp = int(flagged(positives, th).any(axis=1).sum())
+    best: tuple[float, int] | None = None
+    for j in range(len(th)):
+        if th[j] >= _CEILING:
+            continue
+        raised = th.copy()
+        raised[j] = min(_CEILING, th[j] + _STEP)
+        cleared = base_fp - int(flagged(benign, raised).any(axis=1).sum())
+        if cleared <= 0:
+            continue
+        cost = (base_tp - int(flagged(positives, raised).any(axis=1).sum())) / cleared
+        if best is None or cost < best[0]:
+            best = (cost, j)
+    if best is not None:
+        return best[1]
+    hits = flagged(benign, th).sum(axis=0).astype(float)
+    hits[th >= _CEILING] = -1
+    return int(np.argmax(hits)) if hits.max() > 0 else None
+
+
+def _rate_any(scores: Array, th: Array) -> float:
+    return float(np.mean(flagged(scores, th).any(axis=1))) if len(scores) else 0.0

@@ -66,7 +66,7 @@ def calibrate_thresholds(
     }
     th, fpr = calibrate(scores, _truth(val, labels), [scores[m] for m in sets.values()], fpr_budget)
     sizes = {f"val_{src}_n": int(m.sum()) for src, m in sets.items()}
-    return th, {**sizes, "val_worst_benign_fpr": round(fpr, 4)}
+    return th, {**sizes, "val_pooled_benign_fpr": round(fpr, 4)}
 
 
 def held_out(

@@ -1,0 +1,48 @@
+"""Threshold calibration: max F1 where validation supports it, then a benign FPR budget met
+at the lowest cost in detected positives."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.training.evaluate import calibrate
+
+
+def _case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Code 0: the main code, 100 positives scored 0.6-0.95 and 100 negatives below 0.3.
+    Code 1: 40 positives at 0.7 (no negatives near them). Benign prompts: one scored 0.9
+    on code 0 (costly to clear: every code-0 positive below 0.925 would go), four scored
+    0.55 on code 1 (cheap to clear: code 1's positives sit at 0.7)."""
+    rng = np.random.default_rng(0)
+    pos0 = np.c_[rng.uniform(0.6, 0.95, 100), np.zeros(100)]
+    neg = np.c_[rng.uniform(0.0, 0.3, 100), np.zeros(100)]
+    pos1 = np.c_[np.zeros(40), np.full(40, 0.7)]
+    scores = np.r_[pos0, neg, pos1]
+    truth = np.zeros_like(scores, dtype=bool)
+    truth[:100, 0] = True
+    truth[200:, 1] = True
+    benign = np.r_[[[0.9, 0.0]], [[0.0, 0.55]] * 4, np.zeros((95, 2))]
+    return scores, truth, benign
+
+
+def test_codes_start_at_their_max_f1_threshold() -> None:
+    scores, truth, _ = _case()
+    th, fpr = calibrate(scores, truth, [np.zeros((10, 2))], fpr_budget=0.02)
+    assert 0.3 <= th[0] <= 0.6 and 0.3 <= th[1] <= 0.7
+    assert fpr == 0.0
+
+
+def test_budget_is_met_by_the_cheapest_raises() -> None:
+    scores, truth, benign = _case()
+    th, fpr = calibrate(scores, truth, [benign], fpr_budget=0.02)
+    assert fpr <= 0.02
+    assert th[1] > 0.55  # the four cheap rows are cleared by raising code 1 ...
+    assert th[0] <= 0.6  # ... and code 0, whose benign row is costly, keeps its recall
+    assert np.mean(scores[:100, 0] >= th[0]) == 1.0
+
+
+def test_thin_codes_keep_the_default_threshold() -> None:
+    scores = np.c_[np.r_[np.full(5, 0.15), np.zeros(95)]]
+    truth = np.c_[np.r_[np.ones(5, dtype=bool), np.zeros(95, dtype=bool)]]
+    th, _ = calibrate(scores, truth, [np.zeros((10, 1))], fpr_budget=0.02)
+    assert th[0] == 0.5  # five positives are too few to trust a tuned 0.15
