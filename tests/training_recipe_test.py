@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 import pytest
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from gateway.policy.loader import load_policy
 from gateway.taxonomy import is_code
 from models.training import cli, labels, splits
 from models.training.example import Example, dedup_key, with_direction
@@ -22,15 +24,37 @@ DATA = shared_datasets()
 TINY = "--limit 60 --layers 1 --hidden 32 --epochs 1 --min-support 3 --seed 1 --max-minutes 2"
 
 
-def _train(out: Path) -> None:
-    assert cli.main(["--data-dir", str(DATA), "--out", str(out), *TINY.split()]) == 0
+POLICIES = Path(__file__).resolve().parent.parent / "policies"
+
+
+def _train(out: Path, *extra: str) -> None:
+    assert cli.main(["--data-dir", str(DATA), "--out", str(out), *TINY.split(), *extra]) == 0
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny_model")
-    _train(out)
+    policies = tmp_path_factory.mktemp("policies")
+    shutil.copytree(POLICIES, policies, dirs_exist_ok=True)
+    _train(out, "--policy", str(policies / "default.yaml"))
     return out
+
+
+def test_thresholds_reach_the_policy_and_the_pipeline_is_evaluated(tiny_model: Path) -> None:
+    metrics = json.loads((tiny_model / "metrics.json").read_text())
+    policy = load_policy(Path(metrics["pipeline_policy"])).policy
+    for code, t in metrics["thresholds"].items():
+        rules = policy.categories[code]
+        assert rules.input is not None and rules.output is not None
+        assert rules.input.threshold == t and rules.output.threshold == t, code
+    sets = metrics["pipeline"]
+    assert set(sets) == {"cold_dev", "test", "benign_prompts"}
+    for by_mode in sets.values():
+        assert set(by_mode) == {"keywords", "classifier", "full"}
+        assert len({v["n"] for v in by_mode.values()}) == 1
+    assert sets["benign_prompts"]["full"]["n"] >= 50  # the held-out bank at least
+    # The keyword lexicon knows COLD's slurs poorly, so the model adds recall on top of it.
+    assert "keywords only / model only / both" in (tiny_model / "README.md").read_text()
 
 
 def test_recipe_writes_a_loadable_model_directory(tiny_model: Path) -> None:

@@ -46,6 +46,8 @@ def render(m: dict[str, Any]) -> str:
         "(COLD paper). This model is ~1/40 of its size, trained from scratch in minutes on 2 CPU cores, and "
         "is scored here on COLD *dev* (the test split is not in the shared data).\n"
     )
+    if "pipeline" in m:
+        parts.append(_pipeline_section(m))
     parts.append("## False positives on benign prompts (TC260-003 over-refusal limit: 5%)\n")
     parts.append(
         _table(
@@ -120,6 +122,26 @@ def render(m: dict[str, Any]) -> str:
     parts.append(REPRODUCE)
     parts.append(LIMITS)
     return "\n".join(parts) + "\n"
+
+
+def _pipeline_section(m: dict[str, Any]) -> str:
+    names = {"keywords": "keywords only", "classifier": "model only", "full": "both"}
+    rows = [
+        [s, names[mode], v["n"], v["accuracy"], v["precision"], v["recall"], v["f1"],
+         v["false_positive_rate"]]
+        for s, by_mode in m["pipeline"].items()
+        for mode, v in by_mode.items()
+    ]  # fmt: skip
+    return (
+        "## The gateway pipeline: keywords only / model only / both\n\n"
+        f"`gateway eval` over the held-out sets with `{m['pipeline_policy']}` (the thresholds "
+        "above, each category's action; flagged = blocked or held for review), text "
+        "normalized as the gateway does it, prompts marked `[IN]` and answers `[OUT]`. "
+        "`benign_prompts` is CValues and hand-written test prompts plus the held-out "
+        "hand-written bank: its false-positive rate is the over-refusal figure.\n\n"
+        + _table(["set", "pipeline", "n", "accuracy", "precision", "recall", "F1", "FPR"], rows)
+        + "\n"
+    )
 
 
 def _bin(v: dict[str, Any]) -> list[object]:

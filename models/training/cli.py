@@ -65,6 +65,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="re-calibrate and re-evaluate the model already in --out (no training)",
     )
+    p.add_argument(
+        "--policy",
+        type=Path,
+        default=None,
+        help="write the calibrated thresholds into this policy file and evaluate the whole "
+        "pipeline (keywords only / model only / both) under it",
+    )
     p.add_argument("--card-only", action="store_true", help="re-render README.md from metrics.json")
 
 
@@ -107,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
         threads=args.threads,
         fpr_budget=args.fpr_budget,
+        policy=args.policy,
     )
     m = run_recipe(cfg, eval_only=args.eval_only)
     logging.getLogger(__name__).info(

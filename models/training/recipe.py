@@ -39,6 +39,9 @@ class RecipeConfig:
     max_chars: int = 6000
     fpr_budget: float = 0.02  # TC260-003 allows 5%; validation sets are small, so aim well below
     robustness_cap: int = 300
+    # When set, the calibrated thresholds are written into this policy file and the whole
+    # pipeline (keywords / model / both) is evaluated under it.
+    policy: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,14 @@ def run(cfg: RecipeConfig, eval_only: bool = False) -> dict[str, object]:
         metrics = evaluate(cfg, p, stats)
     finally:
         torch.set_num_threads(prev_threads)
+    if cfg.policy is not None:
+        from models.training.pipeline_report import pipeline_metrics
+        from models.training.policy_thresholds import write_thresholds
+
+        changed = write_thresholds(cfg.policy, metrics["thresholds"])  # type: ignore[arg-type]
+        log.info("thresholds written to %s (changed: %s)", cfg.policy, ", ".join(changed))
+        metrics["pipeline"] = pipeline_metrics(cfg.out, cfg.policy, p.rows)
+        metrics["pipeline_policy"] = str(cfg.policy)
     metrics["total_minutes"] = round((time.monotonic() - t0) / 60, 1)
     if eval_only:
         metrics["total_minutes_note"] = "evaluation only; see training.train_seconds"

@@ -1,0 +1,72 @@
+"""Held-out figures for the whole gateway pipeline: keywords only, model only, and both.
+
+The model card's other numbers score the bare model against its own thresholds; these run
+what a deployment runs: normalization, the lexicon, the model with its direction markers,
+and the policy's per-category thresholds and actions (``gateway.evaluate``, the code behind
+``gateway eval``). A text counts as flagged when the decision blocks it or holds it for
+review.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from gateway.decision import Direction
+from gateway.evaluate import Example as EvalExample
+from gateway.evaluate import Mode, predict, score
+from gateway.metrics import Metrics
+from gateway.pipeline import Pipeline
+from gateway.policy.compiled import load_policy_set
+from models.training import benign
+from models.training.example import Example
+
+MODES: tuple[Mode, ...] = ("keywords", "classifier", "full")
+_BENIGN_SOURCES = {"CValues", "benign-written"}
+_KEEP = ("n", "accuracy", "precision", "recall", "f1", "false_positive_rate")
+
+
+def held_out_sets(rows: list[Example]) -> dict[str, list[EvalExample]]:
+    """COLD dev, the test split, and benign prompts (CValues and hand-written test rows plus
+    the held-out hand-written bank) as ``gateway eval`` examples."""
+
+    def ex(r: Example) -> EvalExample:
+        direction = Direction.OUTPUT if r.direction == "out" else Direction.INPUT
+        return EvalExample(r.text, int(bool(r.codes)), tuple(sorted(r.codes)), direction)
+
+    test = [r for r in rows if r.split == "test"]
+    benign_prompts = [r for r in test if r.source in _BENIGN_SOURCES and r.direction == "in"]
+    return {
+        "cold_dev": [ex(r) for r in rows if r.split == "cold_dev"],
+        "test": [ex(r) for r in test],
+        "benign_prompts": [ex(r) for r in benign_prompts + benign.heldout_bank()],
+    }
+
+
+def pipeline_metrics(
+    model_dir: Path, policy: Path, rows: list[Example]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{set: {mode: metrics}}`` for the model in ``model_dir`` under ``policy``."""
+    return asyncio.run(_run(model_dir, policy, held_out_sets(rows)))
+
+
+async def _run(
+    model_dir: Path, policy: Path, sets: dict[str, list[EvalExample]]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    import models
+
+    policies = load_policy_set(policy)
+    metrics = Metrics()
+    classifier = models.load_classifier(str(model_dir), device="cpu", cache_size=0)
+    pipeline = Pipeline(lambda: policies, metrics, classifier)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    try:
+        for name, examples in sets.items():
+            out[name] = {}
+            for mode in MODES:
+                result = score(examples, await predict(pipeline, examples, mode))
+                out[name][mode] = {k: result[k] for k in _KEEP}
+    finally:
+        await classifier.aclose()
+    return out

@@ -1,0 +1,52 @@
+"""Write calibrated thresholds into a policy file, keeping its comments and layout.
+
+The policy is a file compliance staff edit by hand, so it is patched line by line instead
+of being re-dumped from YAML (which would drop every comment). Only ``threshold:`` values
+of the listed codes change; actions, ``review_threshold`` and everything else stay.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from gateway.policy.loader import PolicyError, load_policy
+
+_KEY = re.compile(r"^  (?P<code>[A-Z]\d(?:\.\d\d)?):")
+_THRESHOLD = re.compile(r"(?<![\w])threshold: *[0-9.]+")
+
+
+def write_thresholds(policy: Path, thresholds: Mapping[str, float]) -> list[str]:
+    """Set ``threshold`` under each code of ``thresholds`` in the policy's ``categories``
+    section (both directions); returns the codes whose values changed."""
+    lines = policy.read_text("utf-8").splitlines(keepends=True)
+    changed: set[str] = set()
+    in_categories = False
+    code: str | None = None
+    for i, line in enumerate(lines):
+        if not line.startswith(" ") and line.strip():
+            in_categories = line.startswith("categories:")
+            code = None
+            continue
+        if not in_categories:
+            continue
+        key = _KEY.match(line)
+        if key:
+            code = key["code"] if key["code"] in thresholds else None
+        elif line.strip() and not line.startswith("   "):
+            code = None  # a comment or key at the category level ends the previous block
+        if code is None:
+            continue
+        new = _THRESHOLD.sub(f"threshold: {thresholds[code]:g}", line)
+        if new != line:
+            changed.add(code)
+            lines[i] = new
+    original = policy.read_text("utf-8")
+    policy.write_text("".join(lines), "utf-8")
+    try:  # a threshold under a review_threshold is invalid: never leave a broken policy
+        load_policy(policy)
+    except PolicyError:
+        policy.write_text(original, "utf-8")
+        raise
+    return sorted(changed)
