@@ -48,7 +48,8 @@ def test_thresholds_reach_the_policy_and_the_pipeline_is_evaluated(tiny_model: P
         assert rules.input is not None and rules.output is not None
         assert rules.input.threshold == t and rules.output.threshold == t, code
     sets = metrics["pipeline"]
-    assert set(sets) == {"cold_dev", "test", "benign_prompts"}
+    assert {"cold_dev", "test", "benign_prompts", "robustness/original"} <= set(sets)
+    assert {f"robustness/{v}" for v in ("homophone", "pinyin", "traditional")} <= set(sets)
     for by_mode in sets.values():
         assert set(by_mode) == {"keywords", "classifier", "full"}
         assert len({v["n"] for v in by_mode.values()}) == 1

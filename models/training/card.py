@@ -19,7 +19,13 @@ def render(m: dict[str, Any]) -> str:
     """Markdown for one trained model's metrics."""
     from models.training.card_text import INTRO, LIMITS, REPRODUCE, USAGE
 
-    parts = [INTRO]
+    train = m["config"]["train"]
+    fill = {
+        **train,
+        "warmup_pct": round(100 * train["warmup"]),
+        "written_copies": m["config"]["data"].get("written_copies", 2),
+    }
+    parts = [INTRO.format(**fill)]
     parts.append("## Labels and thresholds\n")
     parts.append(
         _table(
@@ -119,7 +125,7 @@ def render(m: dict[str, Any]) -> str:
     for name, table in mapping_tables().items():
         parts.append(f"**{name}**: " + "; ".join(f"{k} -> {v}" for k, v in table.items()) + "\n")
     parts.append(USAGE)
-    parts.append(REPRODUCE)
+    parts.append(REPRODUCE.format(**fill))
     parts.append(LIMITS)
     return "\n".join(parts) + "\n"
 
@@ -129,8 +135,18 @@ def _pipeline_section(m: dict[str, Any]) -> str:
     rows = [
         [s, names[mode], v["n"], v["accuracy"], v["precision"], v["recall"], v["f1"],
          v["false_positive_rate"]]
-        for s, by_mode in m["pipeline"].items()
+        for s, by_mode in m["pipeline"].items() if not s.startswith("robustness/")
         for mode, v in by_mode.items()
+    ]  # fmt: skip
+    variants = {
+        s.split("/", 1)[1]: by_mode
+        for s, by_mode in m["pipeline"].items() if s.startswith("robustness/")
+    }  # fmt: skip
+    base = variants.get("original", {}).get("full", {}).get("recall") or 0.0
+    robust = [
+        [name, v["classifier"]["recall"], v["full"]["recall"],
+         round(base - (v["full"]["recall"] or 0.0), 4), v["full"]["false_positive_rate"]]
+        for name, v in variants.items()
     ]  # fmt: skip
     return (
         "## The gateway pipeline: keywords only / model only / both\n\n"
@@ -140,6 +156,13 @@ def _pipeline_section(m: dict[str, Any]) -> str:
         "`benign_prompts` is CValues and hand-written test prompts plus the held-out "
         "hand-written bank: its false-positive rate is the over-refusal figure.\n\n"
         + _table(["set", "pipeline", "n", "accuracy", "precision", "recall", "F1", "FPR"], rows)
+        + "\n\nThe robustness rows below, through the pipeline: the gateway's normalization "
+        "(traditional to simplified, symbols and spaces dropped, pinyin and homophone variants "
+        "in the lexicon) runs before both the lexicon and the model.\n\n"
+        + _table(
+            ["variant", "recall, model only", "recall, both", "drop (both)", "benign FPR (both)"],
+            robust,
+        )
         + "\n"
     )
 
@@ -163,6 +186,11 @@ DATA_TABLE = _table(
             "MIT",
         ],
         ["benign templates (this project)", "benign prompts and responses", "Apache-2.0 (project)"],
+        [
+            "hand-written benign prompts and answers (this project, 520)",
+            "benign hard negatives in train / val / test",
+            "Apache-2.0 (project)",
+        ],
         [
             "XSafety zh (evaluation only)",
             "out-of-domain check; research-use note, not trained on",

@@ -2,9 +2,10 @@
 
 INTRO = """# zh_safety_small: a small Chinese-first content-safety classifier
 
-A 3-layer character-level transformer encoder (ELECTRA/BERT architecture, hidden 192,
-GELU classification head on [CLS]) trained from scratch on public Chinese safety data, scoring text against the TC260-003 / GB/T 45654-2025 taxonomy codes of
-`gateway/taxonomy.py` (plus X2, jailbreak / prompt injection). Multi-label: one sigmoid
+A {layers}-layer character-level transformer encoder (ELECTRA architecture, hidden {hidden},
+feed-forward {intermediate}, GELU classification head on [CLS]) trained from scratch on
+public Chinese safety data, scoring text against the TC260-003 / GB/T 45654-2025 taxonomy
+codes of `gateway/taxonomy.py` (plus X2, jailbreak / prompt injection). Multi-label: one sigmoid
 score per code (`config.problem_type = "multi_label_classification"`). It is the default
 model of the moderation gateway, meant to sit behind the keyword lexicon; users with network
 access can swap in a larger pretrained encoder with the same label convention.
@@ -24,7 +25,8 @@ scores = model(**batch).logits.sigmoid()   # columns follow config.id2label
 ```
 
 Prefix a prompt with `[IN] ` and a model response with `[OUT] ` (the markers are listed in
-`config.direction_tokens`). 15% of the training rows had no marker, so plain text also
+`config.direction_tokens`); the gateway does this itself, putting the marker at the head of
+every window of a long text. 15% of the training rows had no marker, so plain text also
 works, a little less well. Compare each score with `thresholds.json` (`{code: threshold}`,
 calibrated on the validation split for max F1 under a benign false-positive budget).
 Inputs are truncated at 128 tokens (one per Chinese character): score long texts in
@@ -34,15 +36,18 @@ overlapping windows and take the max.
 REPRODUCE = """## Reproduce
 
 ```bash
-python -m models.training --data-dir /work/shared/datasets --out models/zh_safety_small --seed 0
+python -m models.training --out models/zh_safety_small --seed 0 --policy policies/default.yaml
 ```
 
-Defaults: 3 layers, hidden 192, 3 heads, 0.8 epochs, batch 32, AdamW lr 4e-4 (6% warm-up,
-linear decay), 1 torch thread, `--max-minutes 40` as a safety stop. The same seed, data and
-thread count give byte-identical weights (tested on a small slice in
-`tests/training_recipe_test.py`); a run that hits `--max-minutes` is cut short and is not.
-`--card-only` re-renders this card from `metrics.json`. The data is read from the shared
-folder at run time; none of it is in the repository.
+Defaults: {layers} layer(s), hidden {hidden}, feed-forward {intermediate}, {epochs} epochs,
+batch {batch_size}, AdamW lr {lr} ({warmup_pct}% warm-up, linear decay), 1 torch thread,
+each hand-written benign text seen {written_copies} times, `--max-minutes 40` as a safety
+stop. The same seed, data and thread count give byte-identical weights (tested on a small
+slice in `tests/training_recipe_test.py`); a run that hits `--max-minutes` is cut short and
+is not. `--policy` writes the calibrated thresholds into the policy file (comments kept) and
+adds the pipeline table above; `--card-only` re-renders this card from `metrics.json`;
+`--device cuda` trains on a GPU (a few minutes; CPU runs are the reproducible ones). The
+data is read from the shared folder at run time; none of it is in the repository.
 """
 
 LIMITS = """## What it does not cover

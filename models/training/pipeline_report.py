@@ -21,6 +21,8 @@ from gateway.pipeline import Pipeline
 from gateway.policy.compiled import load_policy_set
 from models.training import benign
 from models.training.example import Example
+from models.training.perturb import Perturber
+from models.training.report import perturbed, robustness_rows
 
 MODES: tuple[Mode, ...] = ("keywords", "classifier", "full")
 _BENIGN_SOURCES = {"CValues", "benign-written"}
@@ -44,11 +46,29 @@ def held_out_sets(rows: list[Example]) -> dict[str, list[EvalExample]]:
     }
 
 
+def robustness_sets(
+    rows: list[Example], perturber: Perturber, seed: int, cap: int
+) -> dict[str, list[EvalExample]]:
+    """The model card's robustness rows (held-out zh positives and benign prompts) per
+    evasion variant, as ``robustness/<variant>`` sets."""
+    pos, neg = robustness_rows(rows, seed, cap)
+    out = {}
+    for name, (p_text, n_text) in perturbed(pos, neg, perturber, seed).items():
+        out[f"robustness/{name}"] = [
+            EvalExample(t, label, (), Direction.OUTPUT if r.direction == "out" else Direction.INPUT)
+            for texts, group, label in ((p_text, pos, 1), (n_text, neg, 0))
+            for t, r in zip(texts, group, strict=True)
+        ]
+    return out
+
+
 def pipeline_metrics(
-    model_dir: Path, policy: Path, rows: list[Example]
+    model_dir: Path, policy: Path, rows: list[Example], perturber: Perturber, seed: int, cap: int
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """``{set: {mode: metrics}}`` for the model in ``model_dir`` under ``policy``."""
-    return asyncio.run(_run(model_dir, policy, held_out_sets(rows)))
+    """``{set: {mode: metrics}}`` for the model in ``model_dir`` under ``policy``: the
+    held-out sets, then the robustness variants (where normalization earns its keep)."""
+    sets = {**held_out_sets(rows), **robustness_sets(rows, perturber, seed, cap)}
+    return asyncio.run(_run(model_dir, policy, sets))
 
 
 async def _run(

@@ -92,7 +92,9 @@ def run(cfg: RecipeConfig, eval_only: bool = False) -> dict[str, object]:
 
         changed = write_thresholds(cfg.policy, metrics["thresholds"])  # type: ignore[arg-type]
         log.info("thresholds written to %s (changed: %s)", cfg.policy, ", ".join(changed))
-        metrics["pipeline"] = pipeline_metrics(cfg.out, cfg.policy, p.rows)
+        metrics["pipeline"] = pipeline_metrics(
+            cfg.out, cfg.policy, p.rows, p.perturber, cfg.train.seed, cfg.robustness_cap
+        )
         metrics["pipeline_policy"] = str(cfg.policy)
     metrics["total_minutes"] = round((time.monotonic() - t0) / 60, 1)
     if eval_only:

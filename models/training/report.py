@@ -134,18 +134,9 @@ def robustness(
     cap: int = 600,
 ) -> dict[str, dict[str, float]]:
     """Recall on held-out zh positives and FPR on held-out benign prompts, per variant."""
-    rng = random.Random(seed)
-    zh = [r for r in rows if r.split == "test" and any("\u4e00" <= c <= "\u9fff" for c in r.text)]
-    pos = [r for r in zh if r.codes]
-    neg = [r for r in zh if not r.codes and r.source in _BENIGN_PROMPTS] + benign.heldout_bank()[
-        :40
-    ]
-    pos = rng.sample(pos, min(cap, len(pos)))
+    pos, neg = robustness_rows(rows, seed, cap)
     out = {}
-    for name, fn in {"original": None, **perturber.variants}.items():
-        vr = random.Random(seed)
-        p_text = [r.text if fn is None else fn(r.text, vr) for r in pos]
-        n_text = [r.text if fn is None else fn(r.text, vr) for r in neg]
+    for name, (p_text, n_text) in perturbed(pos, neg, perturber, seed).items():
         p = predict(
             model, tok, [with_direction(t, r.direction) for t, r in zip(p_text, pos, strict=True)]
         )
@@ -158,6 +149,33 @@ def robustness(
             "n_pos": len(pos),
             "n_neg": len(neg),
         }
+    return out
+
+
+def robustness_rows(
+    rows: list[Example], seed: int, cap: int
+) -> tuple[list[Example], list[Example]]:
+    """The held-out zh positives (a seeded sample of at most ``cap``) and benign prompts the
+    robustness figures are measured on."""
+    rng = random.Random(seed)
+    zh = [r for r in rows if r.split == "test" and any("\u4e00" <= c <= "\u9fff" for c in r.text)]
+    pos = [r for r in zh if r.codes]
+    neg = [r for r in zh if not r.codes and r.source in _BENIGN_PROMPTS] + benign.heldout_bank()[
+        :40
+    ]
+    return rng.sample(pos, min(cap, len(pos))), neg
+
+
+def perturbed(
+    pos: list[Example], neg: list[Example], perturber: Perturber, seed: int
+) -> dict[str, tuple[list[str], list[str]]]:
+    """Per variant ("original" first), the perturbed texts of ``pos`` and of ``neg``."""
+    out = {}
+    for name, fn in {"original": None, **perturber.variants}.items():
+        vr = random.Random(seed)
+        p_text = [r.text if fn is None else fn(r.text, vr) for r in pos]
+        n_text = [r.text if fn is None else fn(r.text, vr) for r in neg]
+        out[name] = (p_text, n_text)
     return out
 
 
