@@ -20,6 +20,8 @@ class Adapter(Protocol):
     # "input" / "output" -> the marker text the model was trained with in front of prompts /
     # answers; empty for models without markers.
     direction_markers: dict[str, str]
+    # True when the model was trained on gateway-normalized text (gateway.lexicon.normalize).
+    normalizes_text: bool
 
     def encode(self, text: str) -> list[Row]:
         """The rows (windows with special tokens) one text is scored from."""

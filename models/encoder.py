@@ -75,6 +75,7 @@ class EncoderAdapter:
         self._overlap = min(window_overlap, self._window // 2)
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.direction_markers, self._marker_ids = _direction_markers(config, tokenizer)
+        self.normalizes_text = getattr(config, "text_normalization", None) == "gateway"
 
         torch_dtype = dev.resolve_dtype(dtype, device)
         self.bf16_max_diff: float | None = None

@@ -79,6 +79,7 @@ class GuardAdapter:
         self.shapes = shapes.ShapePlan(buckets, tuple(batch_sizes), call_cost)
         self.shapes_seen: set[tuple[int, int]] = set()
         self.direction_markers: dict[str, str] = {}  # the chat template says who speaks
+        self.normalizes_text = False  # generative guards read text as users wrote it
         self._parts = False  # some templates want content as [{"type": "text", ...}]
         overhead = len(self._render(""))
         self._window = self.shapes.max_length - overhead - 8  # 8: merges at the window edges

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 from gateway.classifier import ClassifierUnavailable, Scores
+from gateway.lexicon.normalize import normalize
 from gateway.metrics import Metrics
 from models.adapter import Adapter
 from models.batcher import Batcher, BatchLimits
@@ -39,11 +40,13 @@ class LocalClassifier:
     async def classify(self, texts: Sequence[str], direction: str | None = None) -> list[Scores]:
         """Scores per text, in order; ``ClassifierUnavailable`` on overload, failure or timeout.
 
-        A model with direction markers sees its marker in front of each text; the marked text
-        is also the cache key, so a prompt and an answer with the same words never share a
-        verdict."""
+        A model trained on normalized text gets normalized text; a model with direction
+        markers sees its marker in front of each text. What the model sees is also the cache
+        key, so a prompt and an answer with the same words never share a verdict."""
         if not texts:
             return []
+        if self.adapter.normalizes_text:
+            texts = [normalize(t).text for t in texts]
         marker = self.adapter.direction_markers.get(direction or "")
         if marker:
             texts = [f"{marker} {t}" for t in texts]

@@ -181,4 +181,5 @@ def test_perturbations_are_seeded_and_change_text() -> None:
 def test_dedup_key_and_direction_marker() -> None:
     assert dedup_key("Ｈｅｌｌｏ，  世界!") == dedup_key("hello世界")
     assert with_direction("x", "out") == "[OUT] x"
-    assert with_direction("x", None) == "x"
+    assert with_direction("X", None) == "x"
+    assert with_direction("炸 彈", "in") == "[IN] 炸弹"  # normalized as the gateway does

@@ -7,6 +7,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
+from gateway.lexicon.normalize import normalize
+
 Direction = Literal["in", "out"]
 Split = Literal["train", "val", "test", "cold_dev"]
 
@@ -45,7 +47,13 @@ def dedup_key(text: str) -> str:
 
 
 def with_direction(text: str, direction: str | None) -> str:
-    """The model input: the direction marker, a space, the text (no marker when None)."""
+    """The model input: the direction marker, a space, the text normalized as the gateway
+    normalizes it (no marker when None).
+
+    The gateway normalizes text before the model (``config.text_normalization``), so the
+    model trains on the same form: traditional characters, full-width letters and symbols
+    inserted between Chinese characters then cost it nothing."""
+    text = normalize(text).text
     if direction is None:
         return text
     return f"{DIRECTION_TOKENS[direction]} {text}"

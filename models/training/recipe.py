@@ -117,6 +117,7 @@ def fit(cfg: RecipeConfig, p: Prepared) -> dict[str, float]:
     targets = dataset.targets(p.train_rows, p.labels)
     stats = train(model, ids, targets, cfg.train, int(tok.pad_token_id or 0))
     model.config.direction_tokens = DIRECTION_TOKENS  # read by adapters that know about it
+    model.config.text_normalization = "gateway"  # trained on normalize(text): serve it so
     model.config.model_version = f"zh_safety_small-seed{cfg.train.seed}"
     to_bf16: Any = model  # transformers types ``to`` through a decorator mypy cannot follow
     to_bf16.to(torch.bfloat16).save_pretrained(cfg.out, safe_serialization=True)
