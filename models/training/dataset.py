@@ -38,7 +38,7 @@ class DataConfig:
     no_direction_rate: float = 0.15  # share of training rows shown without [IN]/[OUT]
     # Copies of each hand-written benign text: few rows, but the closest to real traffic, and
     # what keeps topic words (drugs, fraud, regions, groups) from flagging benign questions.
-    written_copies: int = 2
+    written_copies: int = 6
 
 
 def load_rows(cfg: DataConfig) -> list[Example]:

@@ -22,14 +22,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class TrainConfig:
-    layers: int = 3
-    hidden: int = 192
-    heads: int = 3
-    intermediate: int = 768
+    layers: int = 1
+    hidden: int = 128
+    heads: int = 2
+    intermediate: int = 512
     max_length: int = 128
-    epochs: float = 0.8
+    epochs: float = 4.0
     batch_size: int = 32
-    lr: float = 4e-4
+    lr: float = 5e-4
     warmup: float = 0.06
     weight_decay: float = 0.01
     seed: int = 0
