@@ -187,7 +187,7 @@ DATA_TABLE = _table(
         ],
         ["benign templates (this project)", "benign prompts and responses", "Apache-2.0 (project)"],
         [
-            "hand-written benign prompts and answers (this project, 520)",
+            "hand-written benign prompts, questions and answers (this project, 1,200)",
             "benign hard negatives in train / val / test",
             "Apache-2.0 (project)",
         ],

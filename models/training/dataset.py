@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from models.training import benign, benign_written, sources, splits
+from models.training import benign, benign_questions, benign_written, sources, splits
 from models.training.example import Example, with_direction
 from models.training.perturb import Perturber
 
@@ -46,7 +46,7 @@ def load_rows(cfg: DataConfig) -> list[Example]:
     rows = sources.all_sources(cfg.data_dir, cfg.limit)
     n_benign = cfg.benign_templates if cfg.limit is None else min(cfg.benign_templates, cfg.limit)
     rows += benign.train_bank(n_benign, cfg.seed)
-    written = benign_written.written_bank()
+    written = benign_written.written_bank() + benign_questions.question_bank()
     rows += written if cfg.limit is None else written[: cfg.limit]
     return splits.build(rows, cfg.seed)
 
