@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -74,6 +75,7 @@ def load_local(
     redis_prefix: str = "gw:verdict:",
     warmup: bool | None = None,
     torch_threads: int | None = None,
+    workers: int | None = None,
     **adapter_options: Any,
 ) -> LocalClassifier:
     """See :func:`models.load_classifier`; ``adapter_options`` go to the model adapter."""
@@ -81,6 +83,12 @@ def load_local(
 
     path = resolve_path(spec)
     dev = resolve_device(device)
+    cores = os.cpu_count() or 1
+    # CPU: two model calls side by side, each with half the cores (see models.batcher).
+    # Accelerators: one, since CUDA/HPU graphs are captured per thread.
+    workers = workers or (min(2, cores) if dev == "cpu" else 1)
+    if not torch_threads and dev == "cpu" and workers > 1:
+        torch_threads = max(1, cores // workers)
     if torch_threads:
         import torch
 
@@ -100,6 +108,7 @@ def load_local(
         max_tokens=max_batch_tokens,
         max_wait_us=max_wait_us,
         max_queue=max_queue,
+        workers=workers,
     )
     cache = None
     if cache_size > 0 or redis_url:

@@ -186,3 +186,31 @@ async def test_metrics_report_batches_queue_and_inference() -> None:
     assert value("classifier_inference_seconds_count") == 2
     assert value("classifier_queue_depth") == 0
     await b.aclose()
+
+
+async def test_workers_run_batches_side_by_side_on_their_own_threads() -> None:
+    """With two workers a second batch starts while the first is still in the model; with
+    one it waits. The barrier only opens when two calls are inside ``run`` at once."""
+    barrier = threading.Barrier(2, timeout=2)
+    model = FakeModel()
+
+    def run(rows: Sequence[Row]) -> list[RowResult]:
+        barrier.wait()  # BrokenBarrierError unless another call is running at the same time
+        return model.run(rows)
+
+    b = Batcher(run, pad_length=lambda n: 16, limits=BatchLimits(max_batch=2, workers=2))
+    results = await asyncio.gather(*(classify(b, t) for t in ("a", "b", "c", "d")))
+    assert len(results) == 4 and sorted(len(x) for x in model.batches) == [2, 2]
+    assert model.threads == {"classifier-model_0", "classifier-model_1"}
+    await b.aclose()
+
+    barrier.reset()
+    one = Batcher(run, pad_length=lambda n: 16, limits=BatchLimits(max_batch=2, workers=1))
+    with pytest.raises(ClassifierUnavailable, match="BrokenBarrier"):  # calls never overlap
+        await asyncio.gather(*(classify(one, t) for t in ("e", "f", "g", "h")))
+    await one.aclose()
+
+
+def test_workers_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        BatchLimits(workers=0)

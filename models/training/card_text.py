@@ -52,32 +52,29 @@ data is read from the shared folder at run time; none of it is in the repository
 
 LIMITS = """## What it does not cover
 
-- **Where it is useful today:** regional, ethnic/racial and gender discrimination in
-  Chinese (COLD/SWSR-style text, F1 0.40-0.73 per code) and jailbreak wrappers (X2). For most
-  prompt-harm codes (A1.x, A3.x, A4.x) per-code test F1 is near 0: the 0.8-epoch schedule that
-  fits this shared 2-core machine is too short for the ~100-row classes. Use the lexicon and a
-  larger model for those; the thresholds of codes the model never got right stay at 0.5.
-- On this CPU, bf16 *compute* was ~10x slower than fp32 (1 thread); the weights are stored in
-  bf16 (score difference <= 0.002) and should be run in fp32 here.
-- Benign hand-written prompts about targeted groups ("女生学计算机专业有前途吗？") are flagged
-  more often than CValues prompts (8% vs 1.5% on small sets).
-
-- Political-security categories A1.01-A1.03, A1.05 and A5.x have no (or too little) labeled
-  data here; the model has no outputs for them. Rely on the lexicon and policy for those.
-- Codes with few training rows (the A3 commercial codes, A4.02, A2.02-A2.08 ~100 rows each,
-  mostly JailBench/JADE prompts) are learned from a narrow set of phrasings; treat their
-  scores as weak signals. Test metrics for them rest on a few dozen rows.
+- **Where it is useful:** offensive and discriminatory Chinese (COLD/SWSR-style text: region,
+  race, gender; A2.01, A2.04, A2.05), the risky-prompt codes with enough training rows
+  (A1.08, A2.09, A4.03) and jailbreak wrappers (X2). Codes with a few dozen training rows
+  (A1.04, A1.06, A1.07, A2.02-A2.08, A3.x, A4.01, A4.02, A4.05-A4.07) score near zero F1 in
+  the table above: the lexicon and a larger model have to carry them, and their thresholds
+  stay at 0.5 unless the benign budget raised them.
+- **Political security** (A1.01-A1.03, A1.05) and **accuracy** (A5.x) have no labeled data
+  here: the model has no outputs for them. Rely on the operator's term lists and the policy.
+- **Over-refusal:** ordinary questions that look like the risky prompts in the training
+  data ("why do some cultures ...", requests starting with "help me write") are its most
+  common false positives; the benign tables above measure it. Tune per deployment: raise a
+  category's threshold in the policy, or add the operator's own benign prompts to
+  `models/training/benign_written.py` and retrain.
 - X2 (jailbreak) is learned from JailBench's 20 wrapper templates; the test split holds new
   seed questions in the *same* wrappers, so its X2 recall is optimistic for unseen attacks.
-- Responses ([OUT]) are learned only from 650 JADE v3 answer pairs and templated answers.
+- Responses ([OUT]) are learned from 650 JADE v3 answer pairs and hand-written answers only.
 - JADE v3 questions not found in v1/v2 (about 60%) carry the generic code A1.08.
-- Social-media offensiveness (COLD, SWSR) is the largest training domain; sarcasm and
-  context-dependent offence are where it errs most (see COLD dev numbers).
-- English is a minority (Davidson tweets, JADE/MultiJail en, templates); it is weaker.
+- Sarcasm and context-dependent offence are where it errs most on COLD.
+- English is a minority (Davidson tweets, JADE/MultiJail en, hand-written prompts); it is
+  weaker there.
 - Trained from scratch on ~40k rows: no world knowledge. It keys on wording, so paraphrases
-  far from the training data can slip through, and benign text full of topic words from the
-  hate-speech data (regions, ethnic groups, gender) can be flagged.
-- The robustness table shows the drop for evasion variants; the gateway normalizes text
-  (traditional -> simplified, symbol and space stripping) before the classifier, which
-  removes much of that drop.
+  far from the training data slip through. Homophone and pinyin evasions still cost recall
+  (robustness tables); the lexicon's variant expansion covers them for listed terms only.
+- bf16 compute is slower than fp32 on CPUs without native bf16 (this one): the weights ship
+  as bf16 and the gateway loads them as fp32 there (`dtype: auto`).
 """

@@ -59,7 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--fpr-budget",
         type=float,
-        default=0.02,
+        default=0.01,
         help="benign false-positive rate the thresholds must meet on validation",
     )
     p.add_argument(
