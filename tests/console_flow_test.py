@@ -11,8 +11,9 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
+from gateway.policy.loader import load_policy
 from tests.conftest import Mock
-from tests.console_support import ConsoleGateway, FixedScores, login, start
+from tests.console_support import ROOT, ConsoleGateway, FixedScores, login, start
 
 REDIS = "redis://127.0.0.1:6379/0"
 PREFIX = f"console{uuid.uuid4().hex[:8]}"
@@ -212,12 +213,15 @@ def test_try_it_shows_scores_against_each_versions_thresholds(clean: ConsoleGate
     assert client.post("/console/policy/category/A1.08", data=form).status_code == 303
     page = client.post("/console/try", data={"csrf": csrf, "text": "一段可疑标记的文本",
                        "direction": "input", "tenant": "default"}).text  # fmt: skip
-    # Live: 0.75 is over A1.08's calibrated 0.4 threshold and blocks; the draft raises the
+    # Live: 0.75 is over A1.08's calibrated threshold and blocks; the draft raises the
     # threshold to 0.9 (review from 0.8), so it allows. The reason names score and threshold.
+    live_rule = load_policy(ROOT / "policies" / "default.yaml").policy.categories["A1.08"].input
+    assert live_rule is not None and live_rule.threshold <= 0.75  # the premise of this test
     assert re.search(r'id="live-action">block<', page)
     assert re.search(r'id="draft-action">allow<', page)
     details = re.findall(r'class="detail">([^<]+)<', page)
-    assert len(details) == 1 and "0.75" in details[0] and "0.4" in details[0], details
+    assert len(details) == 1 and "0.750" in details[0], details
+    assert f"&gt;= {live_rule.threshold:g}" in details[0], details
     assert page.count("<td>0.750</td>") == 2  # the score table on both sides
 
 

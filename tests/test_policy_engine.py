@@ -137,7 +137,7 @@ def test_reasons_say_why() -> None:
     )
     kinds = {(r.kind, r.category, r.detail) for r in d.reasons}
     assert ("keyword", "A1.04", "炸弹") in kinds
-    assert ("classifier", "A1.06", "score 0.910 >= 0.80") in kinds
+    assert ("classifier", "A1.06", "score 0.910 >= 0.8") in kinds
 
 
 def test_category_refusal_text_and_language() -> None:

@@ -14,6 +14,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from gateway.lexicon.normalize import normalize
 from gateway.taxonomy import is_code
 
 MODEL = Path(__file__).resolve().parent.parent / "models" / "zh_safety_small"
@@ -88,14 +89,26 @@ async def test_gateway_directions_reach_the_model_as_its_markers() -> None:
     assert isinstance(clf, LocalClassifier)
     adapter = clf.adapter
     assert adapter.direction_markers == {"input": "[IN]", "output": "[OUT]"}
+    assert adapter.normalizes_text  # trained on gateway-normalized text
     text = "河南人都是骗子，一个个都是小偷"
     as_input, as_output, unmarked = [
         (await clf.classify([text], direction=d))[0] for d in ("input", "output", None)
     ]
-    [expected] = adapter.run(adapter.encode("[IN] " + text))
+    [expected] = adapter.run(adapter.encode("[IN] " + normalize(text).text))
     assert isinstance(expected, dict)
     assert all(math.isclose(as_input[c], v, abs_tol=1e-5) for c, v in expected.items())
     assert as_input != as_output and as_input != unmarked  # the marker changes what it sees
+    await clf.aclose()
+
+
+async def test_evasive_spellings_reach_the_model_as_the_plain_text() -> None:
+    import models
+
+    clf = models.load_classifier(str(MODEL), device="cpu", cache_size=0)
+    plain, evasive = await clf.classify(
+        ["河南人都是骗子滚出去", "河 南 人 都 是 騙 子 滾 出 去"], direction="input"
+    )
+    assert plain == evasive  # traditional characters and inserted spaces normalized away
     await clf.aclose()
 
 

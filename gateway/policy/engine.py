@@ -105,7 +105,7 @@ def evaluate(
             continue
         action = _score_action(rule, score)
         if action is not None:
-            detail = f"score {score:.3f} >= {_threshold_for(rule, action):.2f}"
+            detail = f"score {score:.3f} >= {_threshold_for(rule, action):g}"  # 0.725, not 0.72
             reasons.append(Reason("classifier", code, detail, action))
 
     if facts.classifier_failed:
