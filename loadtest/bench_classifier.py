@@ -201,11 +201,18 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         options["compile"] = True
     if args.threads:
         options["torch_threads"] = args.threads
+    if args.workers:
+        options["workers"] = args.workers
     probe: Any = models.load_classifier(str(model_dir), device=args.device, **options)
     adapter = probe.adapter
+    workers = probe.batcher.limits.workers  # the loader's choice for this device and CPU
     await probe.aclose()
     device = adapter.device
-    result: dict[str, Any] = {"machine": machine(device), "model": adapter.info(), "cases": {}}
+    result: dict[str, Any] = {
+        "machine": {**machine(device), "core_workers": workers},
+        "model": adapter.info(),
+        "cases": {},
+    }
     cases = result["cases"]
     # Pick the raw model's best batch size on a subset, then compare all cases on all texts.
     for _ in range(2):  # the first pass meets every shape cold; keep the warm second one
@@ -214,7 +221,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     cases["raw_scan_texts_per_s"] = {str(b): r["texts_per_s"] for b, r in scan.items()}
     limits = BatchLimits(
         max_batch=best_batch, max_tokens=args.max_batch_tokens, max_wait_us=args.max_wait_us,
-        max_queue=4096,
+        max_queue=4096, workers=workers,
     )  # fmt: skip
     core = LocalClassifier(adapter, limits=limits)
     naive_texts = texts[: args.naive_n]
@@ -269,7 +276,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--scan-n", type=int, default=256, help="texts per batch size when scanning")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians reported")
-    p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's)")
+    p.add_argument(
+        "--threads", type=int, default=0, help="torch intra-op threads (0: the loader's choice)"
+    )
+    p.add_argument(
+        "--workers", type=int, default=0, help="model threads of the core (0: the loader's choice)"
+    )
     p.add_argument("--callers", type=int, nargs="+", default=[1, 16, 64])
     p.add_argument("--batch-sizes", default="", help="e.g. 1,2,4,8,16,32 (default: per device)")
     p.add_argument("--max-batch-tokens", type=int, default=32768)
