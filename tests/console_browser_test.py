@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -160,7 +161,9 @@ def test_console_end_to_end(gw: ConsoleGateway, browser: Browser) -> None:
     _login(page, base, "bob")
     page.goto(f"{base}/console/draft")
     expect(page.locator(".diff", has_text=NEW_TERM)).to_have_count(1)
-    expect(page.locator(".diff .add", has_text="threshold: 0.7")).to_have_count(1)
+    # 0.7 exactly: A1.08's calibrated output threshold (0.725) must not match as a prefix
+    changed = page.locator(".diff .add", has_text=re.compile(r"threshold: 0\.7(?!\d)"))
+    expect(changed).to_have_count(1)
     draft_version = page.locator("#draft-version").inner_text()
     _shot(page, "draft")
     page.fill("#publish-reason", "已复核，同意发布")
