@@ -20,7 +20,8 @@ _THRESHOLD = re.compile(r"(?<![\w])threshold: *[0-9.]+")
 def write_thresholds(policy: Path, thresholds: Mapping[str, float]) -> list[str]:
     """Set ``threshold`` under each code of ``thresholds`` in the policy's ``categories``
     section (both directions); returns the codes whose values changed."""
-    lines = policy.read_text("utf-8").splitlines(keepends=True)
+    original = policy.read_text("utf-8")
+    lines = original.splitlines(keepends=True)
     changed: set[str] = set()
     in_categories = False
     code: str | None = None
@@ -42,7 +43,6 @@ def write_thresholds(policy: Path, thresholds: Mapping[str, float]) -> list[str]
         if new != line:
             changed.add(code)
             lines[i] = new
-    original = policy.read_text("utf-8")
     policy.write_text("".join(lines), "utf-8")
     try:  # a threshold under a review_threshold is invalid: never leave a broken policy
         load_policy(policy)
