@@ -5,10 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The CPU build of torch; an unpinned torch would pull a multi-GB CUDA build.
 TORCH_PIN ?= torch==2.13.0
-HOST ?= 127.0.0.1
-PORT ?= 8080
+MOCK_PORT ?= 8000
 
-.PHONY: run test lint typecheck venv clean bench
+.PHONY: run mock test prepare lint typecheck venv clean bench
 
 $(BIN)/gateway: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,8 +18,17 @@ $(BIN)/gateway: pyproject.toml
 
 venv: $(BIN)/gateway
 
+# Host and port come from GATEWAY_HOST / GATEWAY_PORT (or a settings file); the Makefile
+# passes no flag that would shadow them. --dev allows the built-in pseudonym key, so a fresh
+# checkout runs without secrets; a production deployment sets GATEWAY_PSEUDONYM_KEY instead.
 run: venv
-	$(BIN)/gateway serve --host $(HOST) --port $(PORT)
+	@echo "make run: development mode (--dev); set GATEWAY_PSEUDONYM_KEY and drop --dev in production"
+	$(BIN)/gateway serve --dev
+
+# The bundled mock upstream (an OpenAI-compatible stand-in for a model server), for trying
+# the gateway without one: run it in a second terminal, then `make run`.
+mock: venv
+	$(BIN)/python -m loadtest.mock_upstream --port $(MOCK_PORT)
 
 lint: venv
 	$(BIN)/ruff check gateway models loadtest tests
@@ -29,7 +37,11 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-test: lint typecheck
+# Chromium, Redis and PostgreSQL for the tests; fails with one line naming what is missing.
+prepare:
+	bash tests/prepare.sh
+
+test: prepare lint typecheck
 	$(BIN)/pytest -q
 
 clean:

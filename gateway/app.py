@@ -99,6 +99,9 @@ def create_app(
 ) -> Starlette:
     """The gateway app. ``extra_routes`` (e.g. the console's ``Mount``) are added before
     the catch-all ``/v1/*`` pass-through."""
+    settings.check_secrets()
+    if settings.dev:
+        log.warning("development mode: built-in secrets allowed; never run this in production")
     metrics = metrics if metrics is not None else Metrics()
     # Opening a store does no I/O; the admin routes need it when the app is built.
     audit_store = open_log_store(settings) if recorder is None else None
@@ -112,7 +115,7 @@ def create_app(
         sanctions = (
             SanctionStore(
                 redis,
-                settings.pseudonym_key.get_secret_value().encode(),
+                settings.pseudonym_secret().encode(),
                 metrics,
                 prefix=f"{settings.redis_prefix}:sanction",
             )

@@ -17,16 +17,24 @@ def _serve(args: argparse.Namespace) -> int:
 
     from gateway.app import create_app
     from gateway.policy.loader import PolicyError
-    from gateway.settings import load_settings
+    from gateway.settings import InsecureSettings, load_settings
 
     try:
         settings = load_settings(
             args.config, host=args.host, port=args.port, policy=args.policy,
-            upstream_url=args.upstream_url,
+            upstream_url=args.upstream_url, dev=True if args.dev else None,
         )  # fmt: skip
+        settings.check_secrets()
+    except InsecureSettings as e:
+        print(f"gateway: refusing to start: {e}", file=sys.stderr)
+        return 2
     except (ValidationError, ValueError, OSError) as e:
         print(f"gateway: invalid settings:\n{e}", file=sys.stderr)
         return 2
+    if settings.dev:
+        print("gateway: development mode (--dev): built-in secrets, not for production",
+              file=sys.stderr)  # fmt: skip
+    print(f"gateway: decision log {describe_audit_url(settings.audit_url)}", file=sys.stderr)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -58,7 +66,8 @@ def _serve_workers(args: argparse.Namespace, settings: object) -> int:
     import uvicorn
 
     flags = {"GATEWAY_HOST": args.host, "GATEWAY_PORT": args.port, "GATEWAY_POLICY": args.policy,
-             "GATEWAY_UPSTREAM_URL": args.upstream_url, "GATEWAY_CONFIG": args.config}  # fmt: skip
+             "GATEWAY_UPSTREAM_URL": args.upstream_url, "GATEWAY_CONFIG": args.config,
+             "GATEWAY_DEV": "1" if args.dev else None}  # fmt: skip
     for name, value in flags.items():
         if value is not None:
             os.environ[name] = str(value)
@@ -73,6 +82,16 @@ def _serve_workers(args: argparse.Namespace, settings: object) -> int:
         access_log=False, timeout_graceful_shutdown=30,
     )  # fmt: skip
     return 0
+
+
+def describe_audit_url(url: str) -> str:
+    """The decision log's location for humans: a relative SQLite path is resolved against
+    the working directory, which is where the file will be."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix):
+        return f"sqlite {Path(url[len(prefix) :]).resolve()}"
+    scheme = url.split("://", 1)[0]
+    return f"{scheme} (credentials not shown)"
 
 
 def _policy_check(args: argparse.Namespace) -> int:
@@ -176,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--upstream-url", help="upstream base URL, e.g. http://127.0.0.1:8000/v1")
     serve.add_argument("--config", type=Path, help="YAML settings file")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument("--dev", action="store_true",
+                       help="development mode: allow the built-in pseudonym key (not for production)")  # fmt: skip
     serve.add_argument("--log-level", default="info",
                        choices=["critical", "error", "warning", "info", "debug"])  # fmt: skip
     serve.set_defaults(func=_serve)

@@ -67,7 +67,7 @@ async def start_log(
     await writer.start()
     recorder = AuditRecorder(
         writer,
-        pseudonym_key=settings.pseudonym_key.get_secret_value(),
+        pseudonym_key=settings.pseudonym_secret(),
         text_mode=lambda info: policies.current.for_tenant(info.tenant).policy.audit.text,
     )
     return DecisionLog(writer, recorder)

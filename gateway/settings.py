@@ -15,6 +15,13 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "policies" / "default.yaml"
+MIN_SECRET_CHARS = 32
+# Used only with ``dev: true``; a gateway started without it refuses to run on this key.
+DEV_PSEUDONYM_KEY = "development-only-pseudonym-key-never-use-in-production"
+
+
+class InsecureSettings(ValueError):
+    """A secret is missing or weak and development mode is off."""
 
 
 class Settings(BaseSettings):
@@ -25,6 +32,8 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
     admin_token: SecretStr | None = None  # bearer token for /admin routes; unset = admin off
+    # Development mode: a built-in pseudonym key is used when none is set. Never in production.
+    dev: bool = False
 
     # --- upstream LLM (clients never choose it)
     upstream_url: str = "http://127.0.0.1:8000/v1"
@@ -49,7 +58,8 @@ class Settings(BaseSettings):
     audit_url: str = "sqlite:///var/gateway/audit.db"
     audit_spool_dir: Path = Path("var/gateway/spool")
     audit_retention_days: int = Field(180, ge=1)
-    pseudonym_key: SecretStr = SecretStr("change-me")  # keyed hash for end-user ids
+    # Keys the hashes of end-user ids and of kept texts; >= 32 characters, stable over time.
+    pseudonym_key: SecretStr | None = None
     console_db: Path = Path("var/gateway/console.db")  # console accounts, drafts, versions
 
     @field_validator("upstream_url")
@@ -58,6 +68,47 @@ class Settings(BaseSettings):
         if not v.startswith(("http://", "https://")):
             raise ValueError("upstream_url must start with http:// or https://")
         return v.rstrip("/")
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token_is_strong(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return v
+        token = v.get_secret_value()
+        if len(token) < MIN_SECRET_CHARS or token != token.strip() or " " in token:
+            raise ValueError(
+                f"admin_token must be at least {MIN_SECRET_CHARS} characters with no spaces "
+                "(make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return v
+
+    def secret_problems(self) -> list[str]:
+        """Why these settings are unsafe outside development mode (empty when they are not)."""
+        key = self.pseudonym_key.get_secret_value() if self.pseudonym_key else ""
+        if not key:
+            return ["pseudonym_key (GATEWAY_PSEUDONYM_KEY) is not set"]
+        if len(key) < MIN_SECRET_CHARS or key == DEV_PSEUDONYM_KEY or key.startswith("replace-"):
+            return [f"pseudonym_key (GATEWAY_PSEUDONYM_KEY) must be at least {MIN_SECRET_CHARS} "
+                    "random characters"]  # fmt: skip
+        return []
+
+    def check_secrets(self) -> None:
+        """Refuse weak secrets unless ``dev`` is on (then the built-in key stands in)."""
+        problems = self.secret_problems()
+        if problems and not self.dev:
+            raise InsecureSettings(
+                "; ".join(problems) + ". Set it (python -c 'import secrets; "
+                "print(secrets.token_hex(32))'), or run with --dev / GATEWAY_DEV=1 for "
+                "development only."
+            )
+
+    def pseudonym_secret(self) -> str:
+        """The key for pseudonyms and text hashes (the built-in one only in development)."""
+        if self.pseudonym_key is not None and not self.secret_problems():
+            return self.pseudonym_key.get_secret_value()
+        if not self.dev:
+            self.check_secrets()
+        return DEV_PSEUDONYM_KEY
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

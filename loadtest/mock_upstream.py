@@ -267,6 +267,11 @@ def main() -> None:
     ap.add_argument("--chunk-chars", type=int, default=4)
     args = ap.parse_args()
     app = MockUpstream(args.token_delay_ms, args.chunk_chars)
+    print(
+        f"mock upstream: http://{args.host}:{args.port}/v1 (start the gateway with "
+        f"GATEWAY_UPSTREAM_URL=http://{args.host}:{args.port}/v1)",
+        flush=True,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
 
 

@@ -38,7 +38,7 @@ class StartOnFirstUse:
                     fail_open=self._fail_open, retry_interval=0.2,
                 )  # fmt: skip
                 await writer.start()
-                key = self._settings.pseudonym_key.get_secret_value()
+                key = self._settings.pseudonym_secret()
                 self._inner = AuditRecorder(writer, pseudonym_key=key, text_mode="hash")
             return self._inner
 

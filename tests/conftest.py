@@ -17,10 +17,15 @@ from gateway.app import create_app
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from loadtest.mock_upstream import MockUpstream
+from tests.paths import TEST_LEXICON, TEST_POLICY
 from tests.servers import ServerThread
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_POLICY = ROOT / "policies" / "default.yaml"
+# Secrets of test gateways: long enough for the start-up check, never used elsewhere.
+ADMIN_TOKEN = "admin-token-for-tests-0123456789abcdef"
+PSEUDONYM_KEY = "pseudonym-key-for-tests-0123456789abcdef"
+os.environ.setdefault("GATEWAY_PSEUDONYM_KEY", PSEUDONYM_KEY)  # gateways started as processes
+DEFAULT_POLICY = TEST_POLICY  # test-owned; never the live policies/default.yaml
 
 
 class Mock:
@@ -92,7 +97,8 @@ def gateway_factory(
             "audit_spool_dir": state / "spool",
             "policy_cache_dir": state / "policy-cache",
             "console_db": state / "console.db",
-            "admin_token": "admin-secret",
+            "admin_token": ADMIN_TOKEN,
+            "pseudonym_key": PSEUDONYM_KEY,
         }
         values.update(overrides)
         settings = Settings(**values)
@@ -113,13 +119,13 @@ def gateway(gateway_factory: GatewayFactory) -> Gateway:
 
 @pytest.fixture
 def write_policy(tmp_path: Path) -> Callable[[str], Path]:
-    """Write a policy YAML next to a copy of the shipped lexicon, return its path."""
+    """Write a policy YAML next to a copy of the test lexicon, return its path."""
     import shutil
 
     def write(text: str) -> Path:
         lex = tmp_path / "lexicon"
         if not lex.exists():
-            shutil.copytree(ROOT / "policies" / "lexicon", lex)
+            shutil.copytree(TEST_LEXICON, lex)
         path = tmp_path / "policy.yaml"
         path.write_text(text, "utf-8")
         return path

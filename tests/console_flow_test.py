@@ -13,7 +13,8 @@ import pytest
 
 from gateway.policy.loader import load_policy
 from tests.conftest import Mock
-from tests.console_support import ROOT, ConsoleGateway, FixedScores, login, start
+from tests.console_support import ConsoleGateway, FixedScores, login, start
+from tests.paths import TEST_POLICY
 
 REDIS = "redis://127.0.0.1:6379/0"
 PREFIX = f"console{uuid.uuid4().hex[:8]}"
@@ -215,7 +216,7 @@ def test_try_it_shows_scores_against_each_versions_thresholds(clean: ConsoleGate
                        "direction": "input", "tenant": "default"}).text  # fmt: skip
     # Live: 0.75 is over A1.08's calibrated threshold and blocks; the draft raises the
     # threshold to 0.9 (review from 0.8), so it allows. The reason names score and threshold.
-    live_rule = load_policy(ROOT / "policies" / "default.yaml").policy.categories["A1.08"].input
+    live_rule = load_policy(TEST_POLICY).policy.categories["A1.08"].input
     assert live_rule is not None and live_rule.threshold <= 0.75  # the premise of this test
     assert re.search(r'id="live-action">block<', page)
     assert re.search(r'id="draft-action">allow<', page)

@@ -20,6 +20,7 @@ from gateway.console.db import ConsoleDB, Role
 from gateway.console.passwords import hash_password
 from gateway.metrics import Metrics
 from gateway.settings import Settings
+from tests.paths import TEST_LEXICON, TEST_POLICY
 from tests.servers import ServerThread
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,10 +58,10 @@ class ConsoleGateway:
 
 
 def write_policy(folder: Path) -> Path:
-    """The shipped policy and lexicon, with the full text kept in the log (so the dry run
+    """The test policy and lexicon, with the full text kept in the log (so the dry run
     and the review labels have text to work with)."""
-    shutil.copytree(ROOT / "policies" / "lexicon", folder / "lexicon")
-    text = (ROOT / "policies" / "default.yaml").read_text("utf-8")
+    shutil.copytree(TEST_LEXICON, folder / "lexicon")
+    text = TEST_POLICY.read_text("utf-8")
     text = text.replace("  text: hash ", "  text: full ")
     assert "text: full" in text
     path = folder / "default.yaml"

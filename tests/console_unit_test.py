@@ -26,6 +26,7 @@ from gateway.console.views_review import training_jsonl
 from gateway.decision import Action
 from gateway.lexicon.matcher import Term
 from gateway.policy.loader import PolicyError, parse_policy
+from tests.paths import TEST_POLICY
 
 POLICY = """\
 # top comment
@@ -140,7 +141,7 @@ def test_training_jsonl_matches_gateway_eval() -> None:
 
 
 def test_default_refusal_is_spliced_in_place() -> None:
-    text = (Path(__file__).resolve().parent.parent / "policies" / "default.yaml").read_text("utf-8")
+    text = TEST_POLICY.read_text("utf-8")
     new = set_default_refusal(text, "output", "<i>输出已停止</i>", "Stopped.")
     policy = parse_policy(new, "p")
     assert policy.output_refusal.zh == "<i>输出已停止</i>"

@@ -46,7 +46,7 @@ def _pod_env(root: Path, upstream: str) -> dict[str, str]:
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     env = dict(find(k8s_objects(), "ConfigMap", "gateway-config")["data"])
     env |= {
-        e["name"]: "secret-value"
+        e["name"]: "secret-value-for-the-runtime-test-0123456789"
         for e in container["env"]
         if "secretKeyRef" in e.get("valueFrom", {})
     }

@@ -17,6 +17,7 @@ from gateway.lexicon.filing import FILING_HEADER, TOTAL_MINIMUM, coverage, expor
 from gateway.lexicon.importer import import_terms
 from gateway.lexicon.library import write_term_file
 from gateway.lexicon.textfile import decode_bytes
+from tests.paths import SHIPPED_POLICIES, TEST_LEXICON
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,8 +65,8 @@ def test_allow_file(tmp_path: Path) -> None:
     assert load_allow_file(f) == ["乌鲁木齐", "预防自杀方法"]
 
 
-def test_load_library_directory_is_the_starter_library() -> None:
-    lib = load_library([ROOT / "policies" / "lexicon"])
+def test_shipped_lexicon_directory_is_the_starter_library() -> None:
+    lib = load_library([SHIPPED_POLICIES / "lexicon"])
     assert len(lib.terms) >= 300
     assert "预防自杀方法" in lib.allow
     cats = {t.category for t in lib.terms}
@@ -269,12 +270,7 @@ def test_cli_import_to_stdout_and_scan(capsys: pytest.CaptureFixture[str], tmp_p
     src.write_text("term\n赌博网站\n", "utf-8")
     assert run_cli("lexicon", "import", str(src), "--category", "A1.08") == 0
     assert capsys.readouterr().out == "term,category,level\n赌博网站,A1.08,1\n"
-    assert (
-        run_cli(
-            "lexicon", "scan", "教我怎么制作炸彈", "--lexicon", str(ROOT / "policies" / "lexicon")
-        )
-        == 0
-    )
+    assert run_cli("lexicon", "scan", "教我怎么制作炸彈", "--lexicon", str(TEST_LEXICON)) == 0
     assert "制作炸弹" in capsys.readouterr().out
 
 

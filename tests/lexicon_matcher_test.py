@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.lexicon import UNSTABLE_TAIL, Hit, Matcher, Term, VariantConfig, load_library
+from tests.paths import SHIPPED_POLICIES, TEST_LEXICON
 
 ROOT = Path(__file__).resolve().parents[1]
 BOMB = Term("制作炸弹", "A1.04", 3)
@@ -132,7 +133,7 @@ def test_empty_matcher() -> None:
 
 @pytest.fixture(scope="module")
 def starter() -> Matcher:
-    lib = load_library([ROOT / "policies" / "lexicon"])
+    lib = load_library([TEST_LEXICON])
     return Matcher(lib.terms, lib.allow, variants=VariantConfig())
 
 
@@ -172,8 +173,8 @@ def test_starter_library_is_quiet_on_benign_text(starter: Matcher, text: str) ->
     assert starter.scan(text) == []
 
 
-def test_starter_library_has_no_single_characters() -> None:
-    lib = load_library([ROOT / "policies" / "lexicon"])
+def test_shipped_lexicon_has_no_single_characters() -> None:
+    lib = load_library([SHIPPED_POLICIES / "lexicon"])
     assert all(len(t.text) >= 2 for t in lib.terms)
     assert len(lib.terms) >= 300
 

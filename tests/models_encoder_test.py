@@ -7,9 +7,12 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 import models
 from gateway.metrics import Metrics
+from models import device
+from models.device import dtype_name, resolve_dtype
 from models.labels import LabelMappingError
 from models.local import LocalClassifier
 from models.tiny import build_encoder
@@ -31,7 +34,8 @@ async def test_scores_are_keyed_by_taxonomy_codes(encoder_dir: Path) -> None:  #
         assert all(0.0 <= v <= 1.0 for v in scores.values())
     info = clf.info()
     assert info["device"] == "cpu" and info["kind"] == "encoder"
-    assert info["dtype"] == "float32"  # this CPU has no native bf16: auto keeps fp32
+    # `auto` keeps what this CPU's own measurement chose (bf16 only with fast native bf16).
+    assert info["dtype"] == dtype_name(resolve_dtype("auto", "cpu"))
     assert len(info["version"]) == 16 and info["path"] == str(encoder_dir)
     await clf.aclose()
 
@@ -102,7 +106,7 @@ async def test_bf16_stays_within_tolerance_of_fp32(encoder_dir: Path) -> None:  
 
 async def test_metrics_and_model_info(encoder_dir: Path) -> None:  # noqa: F811
     metrics = Metrics()
-    clf = load(encoder_dir, metrics=metrics, max_wait_us=5_000)
+    clf = load(encoder_dir, metrics=metrics, max_wait_us=5_000, dtype="float32")
     await clf.classify(["甲", "乙", "甲"])
     await clf.classify(["甲"])
     value = metrics.registry.get_sample_value
@@ -113,6 +117,28 @@ async def test_metrics_and_model_info(encoder_dir: Path) -> None:  # noqa: F811
     labels = {"name": info["name"], "version": info["version"], "device": "cpu", "dtype": "float32"}
     assert value("classifier_model_info", labels) == 1
     await clf.aclose()
+
+
+async def test_auto_takes_bf16_where_the_cpu_measures_it_faster(
+    encoder_dir: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Forces the branch a CPU with fast native bf16 takes, whatever this machine has.
+    monkeypatch.setattr(device, "cpu_has_fast_bf16", lambda: True)
+    assert resolve_dtype("auto", "cpu") is torch.bfloat16
+    fp32 = load(encoder_dir, cache_size=0, dtype="float32")
+    auto = load(encoder_dir, cache_size=0)
+    assert auto.info()["dtype"] == "bfloat16"
+    texts = ["你好", "hello there"]
+    for a, b in zip(await fp32.classify(texts), await auto.classify(texts), strict=True):
+        assert all(abs(a[k] - b[k]) < 0.02 for k in a)
+    await fp32.aclose()
+    await auto.aclose()
+
+
+def test_auto_keeps_fp32_where_bf16_is_not_faster(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(device, "cpu_has_fast_bf16", lambda: False)
+    assert resolve_dtype("auto", "cpu") is torch.float32
 
 
 def test_unknown_spec_is_refused() -> None:

@@ -7,10 +7,10 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import Gateway
+from tests.conftest import ADMIN_TOKEN, Gateway
 from tests.servers import free_port
 
-ADMIN = {"authorization": "Bearer admin-secret"}
+ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def _record(gw: Gateway, record_id: str) -> dict[str, object]:

@@ -11,7 +11,8 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ROOT, Gateway
+from tests.conftest import Gateway
+from tests.paths import TEST_POLICIES
 from tests.servers import free_port
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]
@@ -67,8 +68,8 @@ def _traffic(client: openai.OpenAI) -> None:
 
 
 def test_every_metric_moves(gateway_factory, tiny_model: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    shutil.copytree(ROOT / "policies", tmp_path / "p")
-    policy = tmp_path / "p" / "default.yaml"
+    shutil.copytree(TEST_POLICIES, tmp_path / "p")
+    policy = tmp_path / "p" / "policy.yaml"
     gw: Gateway = gateway_factory(
         policy=policy, classifier=str(tiny_model), classifier_device="cpu",
         policy_reload_interval=0.1,

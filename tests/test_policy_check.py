@@ -8,12 +8,13 @@ import pytest
 
 from gateway.cli import main
 from gateway.policy.loader import PolicyError, parse_policy
+from tests.paths import SHIPPED_POLICY
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_shipped_default_policy_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["policy", "check", str(ROOT / "policies" / "default.yaml")]) == 0
+    assert main(["policy", "check", str(SHIPPED_POLICY)]) == 0
     out = capsys.readouterr().out
     assert ": ok (version " in out
 

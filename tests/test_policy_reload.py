@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import ROOT, Gateway
+from tests.conftest import Gateway
+from tests.paths import TEST_LEXICON
 
 BASE = 'lexicon: {files: ["lexicon/*.csv"], terms: ["%s"]}\n'
 
@@ -31,7 +32,7 @@ def _wait(cond, seconds: float = 5.0) -> float:  # type: ignore[no-untyped-def]
 
 def _policy_dir(tmp: Path, name: str, term: str) -> Path:
     d = tmp / name
-    shutil.copytree(ROOT / "policies" / "lexicon", d / "lexicon")
+    shutil.copytree(TEST_LEXICON, d / "lexicon")
     (d / "policy.yaml").write_text(BASE % term, "utf-8")
     return d / "policy.yaml"
 

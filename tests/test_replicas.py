@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest import procs
 from tests.conftest import ROOT
+from tests.paths import TEST_POLICIES
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -40,8 +41,8 @@ def test_two_processes_share_policy_cache_and_log(tmp_path: Path) -> None:
     audit_url = f"{PG}?schema={schema}"
     dirs = []
     for name in ("a", "b"):
-        shutil.copytree(ROOT / "policies", tmp_path / name)
-        dirs.append(tmp_path / name / "default.yaml")
+        shutil.copytree(TEST_POLICIES, tmp_path / name)
+        dirs.append(tmp_path / name / "policy.yaml")
     common = {
         "GATEWAY_REDIS_URL": "redis://127.0.0.1:6379/0",
         "GATEWAY_REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}",

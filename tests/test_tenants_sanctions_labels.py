@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.policy.compiled import hash_key
 from loadtest import procs
-from tests.conftest import Gateway, Mock
+from tests.conftest import PSEUDONYM_KEY, Gateway, Mock
 
 KEY_A = "gw-tenant-a-" + "x" * 20
 KEY_B = "gw-tenant-b-" + "y" * 20
@@ -131,7 +131,7 @@ def _ask(client: openai.OpenAI, user: str, text: str) -> tuple[str | None, str |
 def test_three_consecutive_violations_suspend_across_two_processes(write_policy) -> None:  # type: ignore[no-untyped-def]
     path: Path = write_policy(SANCTION_POLICY)
     user = f"user-{uuid.uuid4().hex}"
-    env = {"GATEWAY_REDIS_URL": "redis://127.0.0.1:6379/0", "GATEWAY_PSEUDONYM_KEY": "test-key",
+    env = {"GATEWAY_REDIS_URL": "redis://127.0.0.1:6379/0", "GATEWAY_PSEUDONYM_KEY": PSEUDONYM_KEY,
            "GATEWAY_REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}",
            "GATEWAY_POLICY_CACHE_DIR": str(path.parent / "cache")}  # fmt: skip
     with procs.mock_upstream() as upstream, procs.gateway(upstream, path, **env) as g1, \

@@ -9,14 +9,15 @@ import pytest
 
 from gateway.policy.loader import PolicyError, load_policy
 from models.training.policy_thresholds import write_thresholds
+from tests.paths import TEST_POLICIES
 
-POLICIES = Path(__file__).resolve().parent.parent / "policies"
+POLICIES = TEST_POLICIES
 
 
 @pytest.fixture()
 def policy(tmp_path: Path) -> Path:
     shutil.copytree(POLICIES, tmp_path, dirs_exist_ok=True)
-    return tmp_path / "default.yaml"
+    return tmp_path / "policy.yaml"
 
 
 def test_only_the_listed_thresholds_change(policy: Path) -> None:

@@ -16,6 +16,7 @@ from models.training import cli, labels, splits
 from models.training.example import Example, dedup_key, with_direction
 from models.training.paths import shared_datasets
 from models.training.perturb import Perturber
+from tests.paths import TEST_POLICIES
 
 DATA = shared_datasets()
 
@@ -24,7 +25,7 @@ DATA = shared_datasets()
 TINY = "--limit 60 --layers 1 --hidden 32 --epochs 1 --min-support 3 --seed 1 --max-minutes 2"
 
 
-POLICIES = Path(__file__).resolve().parent.parent / "policies"
+POLICIES = TEST_POLICIES
 
 
 def _train(out: Path, *extra: str) -> None:
@@ -36,7 +37,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny_model")
     policies = tmp_path_factory.mktemp("policies")
     shutil.copytree(POLICIES, policies, dirs_exist_ok=True)
-    _train(out, "--policy", str(policies / "default.yaml"))
+    _train(out, "--policy", str(policies / "policy.yaml"))
     return out
 
 
