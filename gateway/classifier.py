@@ -14,11 +14,20 @@ Scores = dict[str, float]  # taxonomy code -> probability in [0, 1]
 
 @runtime_checkable
 class Classifier(Protocol):
-    async def classify(self, texts: Sequence[str], direction: str | None = None) -> list[Scores]:
+    async def classify(
+        self,
+        texts: Sequence[str],
+        direction: str | None = None,
+        *,
+        normalized: Sequence[str] | None = None,
+    ) -> list[Scores]:
         """Scores for each text, in order. ``direction`` is ``"input"`` (user prompts) or
         ``"output"`` (model answers) when known; models trained with direction markers use
-        it, others ignore it. Raises ``ClassifierUnavailable`` on overload or failure so the
-        policy's fail-open / fail-closed rule can apply."""
+        it, others ignore it. ``normalized``, when given, holds each text already through
+        the gateway's default normalization (the pipeline normalizes once for keywords and
+        model alike); a model trained on normalized text uses it instead of normalizing
+        again, others ignore it. Raises ``ClassifierUnavailable`` on overload or failure so
+        the policy's fail-open / fail-closed rule can apply."""
         ...
 
     def info(self) -> dict[str, str]:

@@ -53,6 +53,10 @@ class BodyTooLarge(InvalidRequest):
     code = "request_too_large"
 
 
+class TooMuchText(BodyTooLarge):
+    code = "too_much_text"
+
+
 class UnsupportedMediaType(InvalidRequest):
     status = 415
     code = "unsupported_media_type"

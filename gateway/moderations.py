@@ -17,7 +17,7 @@ from starlette.responses import Response
 from gateway import taxonomy
 from gateway.body import parse_json_object, read_body
 from gateway.decision import Action, Decision, Direction
-from gateway.errors import GatewayError, InvalidRequest, error_response
+from gateway.errors import GatewayError, InvalidRequest, TooMuchText, error_response
 from gateway.extract import detect_language
 from gateway.pipeline import CheckContext, new_decision_id
 from gateway.proxy import authenticate
@@ -86,7 +86,14 @@ async def moderations(request: Request) -> Response:
         tenant = authenticate(request, pipeline.policies)
         body = parse_json_object(await read_body(request, state.settings.max_body_bytes))
         texts = _inputs(body)
-        default_language = pipeline.policy_for(tenant).policy.language
+        policy = pipeline.policy_for(tenant).policy
+        size = sum(len(t) for t in texts)
+        if size > policy.limits.max_request_chars:
+            raise TooMuchText(
+                f"The request holds {size} characters of text; this gateway checks at most "
+                f"{policy.limits.max_request_chars} per request."
+            )
+        default_language = policy.language
         info = RequestInfo(route="moderations", request_id=decision_id, tenant=tenant)
 
         async def judge(i: int, text: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ the decision; it never looks at rules itself.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -15,11 +16,41 @@ from typing import Any
 
 from gateway.classifier import Classifier, ClassifierUnavailable
 from gateway.decision import Action, Decision, Direction
-from gateway.lexicon.normalize import normalize
+from gateway.lexicon.normalize import DEFAULT_CONFIG, Normalized, normalize
 from gateway.lexicon.patterns import find_pii
 from gateway.metrics import Metrics
 from gateway.policy.compiled import DEFAULT_TENANT, ActivePolicy, PolicySet
 from gateway.policy.engine import Facts, KeywordFact, PatternFact, UserStatus, evaluate
+
+_INLINE_CHARS = 32_768  # more than this per check is scanned off the event loop
+
+
+@dataclass(slots=True)
+class _Scan:
+    keywords: list[KeywordFact]
+    patterns: list[PatternFact]
+    normalized: list[Normalized]
+    started_at: float
+    normalized_at: float
+    scanned_at: float
+
+
+def _scan(active: ActivePolicy, texts: Sequence[str], use_lexicon: bool) -> _Scan:
+    """Normalize each text once, then run the keyword and PII detectors over it."""
+    t0 = time.perf_counter()
+    keywords: list[KeywordFact] = []
+    patterns: list[PatternFact] = []
+    normalized = [normalize(t, active.normalize) for t in texts] if use_lexicon else []
+    t1 = time.perf_counter()
+    for i, norm in enumerate(normalized):
+        for h in active.matcher.scan_normalized(norm):
+            keywords.append(KeywordFact(h.term, h.category, h.level, i, h.start, h.end))
+    pii = active.policy.pii
+    if pii.enabled and use_lexicon:
+        for i, text in enumerate(texts):
+            for p in find_pii(text, pii.kinds):
+                patterns.append(PatternFact(p.kind, i, p.start, p.end))
+    return _Scan(keywords, patterns, normalized, t0, t1, time.perf_counter())
 
 
 def new_decision_id() -> str:
@@ -76,26 +107,30 @@ class Pipeline:
         policy = active.policy
         d = direction.value
 
-        t0 = time.perf_counter()
-        keywords: list[KeywordFact] = []
-        patterns: list[PatternFact] = []
-        normalized = [normalize(t, active.normalize) for t in texts] if use_lexicon else []
-        t1 = time.perf_counter()
-        for i, norm in enumerate(normalized):
-            for h in active.matcher.scan_normalized(norm):
-                keywords.append(KeywordFact(h.term, h.category, h.level, i, h.start, h.end))
-        if policy.pii.enabled and use_lexicon:
-            for i, text in enumerate(texts):
-                for p in find_pii(text, policy.pii.kinds):
-                    patterns.append(PatternFact(p.kind, i, p.start, p.end))
-        t2 = time.perf_counter()
+        # Long texts are normalized and scanned on a worker thread, so one huge request
+        # cannot hold the event loop (and every other request) for its whole scan.
+        size = sum(len(t) for t in texts)
+        if size > _INLINE_CHARS:
+            scan = await asyncio.to_thread(_scan, active, texts, use_lexicon)
+        else:
+            scan = _scan(active, texts, use_lexicon)
+        keywords, patterns, normalized = scan.keywords, scan.patterns, scan.normalized
+        t1, t2 = scan.normalized_at, scan.scanned_at
+        t0 = scan.started_at
 
         scores: dict[str, float] = {}
         failed = False
         if self.classifier is not None and use_classifier and texts:
+            # The texts were normalized once, above; a model trained on the default rules
+            # reuses them instead of normalizing again.
+            shared = (
+                [n.text for n in normalized]
+                if normalized and active.normalize == DEFAULT_CONFIG
+                else None
+            )
             try:
                 for per_text in await self.classifier.classify(
-                    list(texts), direction=direction.value
+                    list(texts), direction=direction.value, normalized=shared
                 ):
                     for code, score in per_text.items():
                         if score > scores.get(code, 0.0):

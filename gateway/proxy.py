@@ -23,6 +23,7 @@ from gateway.decision import Action, Decision, Direction
 from gateway.errors import (
     ContentPolicyViolation,
     GatewayError,
+    TooMuchText,
     Unauthorized,
     UpstreamBadResponse,
     error_response,
@@ -103,6 +104,12 @@ class Proxy:
         policy = active.policy
         slots = flavor.input_slots(body)
         texts = [slot.text for slot in slots]
+        size = sum(len(t) for t in texts)
+        if size > policy.limits.max_request_chars:
+            raise TooMuchText(
+                f"The request holds {size} characters of text; this gateway checks at most "
+                f"{policy.limits.max_request_chars} per request."
+            )
         language = detect_language(texts, policy.language)
         incoming = request_headers(request)
         user = body.get("user") or incoming.get(s.settings.user_header)

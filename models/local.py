@@ -37,7 +37,13 @@ class LocalClassifier:
                 name=i["name"], version=i["version"], device=i["device"], dtype=i["dtype"]
             ).set(1)
 
-    async def classify(self, texts: Sequence[str], direction: str | None = None) -> list[Scores]:
+    async def classify(
+        self,
+        texts: Sequence[str],
+        direction: str | None = None,
+        *,
+        normalized: Sequence[str] | None = None,
+    ) -> list[Scores]:
         """Scores per text, in order; ``ClassifierUnavailable`` on overload, failure or timeout.
 
         A model trained on normalized text gets normalized text; a model with direction
@@ -46,7 +52,10 @@ class LocalClassifier:
         if not texts:
             return []
         if self.adapter.normalizes_text:
-            texts = [normalize(t).text for t in texts]
+            if normalized is not None and len(normalized) == len(texts):
+                texts = list(normalized)  # the pipeline's, with the same default rules
+            else:
+                texts = [normalize(t).text for t in texts]
         marker = self.adapter.direction_markers.get(direction or "")
         if marker:
             texts = [f"{marker} {t}" for t in texts]

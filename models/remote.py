@@ -44,7 +44,13 @@ class RemoteClassifier:
         self._model = "remote"
         self._metrics = metrics
 
-    async def classify(self, texts: Sequence[str], direction: str | None = None) -> list[Scores]:
+    async def classify(
+        self,
+        texts: Sequence[str],
+        direction: str | None = None,
+        *,
+        normalized: Sequence[str] | None = None,  # the remote gateway normalizes itself
+    ) -> list[Scores]:
         # The remote end is another gateway's /v1/moderations, which scores inputs; the
         # direction is not part of that API.
         if not texts:

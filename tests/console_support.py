@@ -76,7 +76,11 @@ class FixedScores:
         self.marker, self.scores = marker, scores
 
     async def classify(
-        self, texts: Sequence[str], direction: str | None = None
+        self,
+        texts: Sequence[str],
+        direction: str | None = None,
+        *,
+        normalized: Sequence[str] | None = None,
     ) -> list[dict[str, float]]:
         return [dict(self.scores) if self.marker in t else {} for t in texts]
 

@@ -8,13 +8,13 @@ from hypothesis import strategies as st
 
 from gateway.lexicon.normalize import (
     DEFAULT_CONFIG,
-    MAX_SEPARATOR_RUN,
     UNSTABLE_TAIL,
     NormalizeConfig,
     Normalized,
     _normalize_clusters,
     _tables,
     normalize,
+    stable_end,
 )
 
 # (original, normalized text, offsets): one row per rule, offsets spelled out.
@@ -37,16 +37,25 @@ CASES = [
     ("炸 * 弹", "炸弹", (0, 4, 5)),
     ("炸💣弹", "炸弹", (0, 2, 3)),
     ("炸＊弹", "炸弹", (0, 2, 3)),
-    # ... but not runs longer than MAX_SEPARATOR_RUN, nor between Latin letters ...
-    ("炸    弹", "炸    弹", (0, 1, 2, 3, 4, 5, 6)),
+    # ... runs of any length, newlines and clause punctuation included ...
+    ("炸    弹", "炸弹", (0, 5, 6)),
+    ("炸      弹", "炸弹", (0, 7, 8)),
+    ("炸\n弹", "炸弹", (0, 2, 3)),
+    ("炸\r\n \t弹", "炸弹", (0, 5, 6)),
+    ("好，我们", "好我们", (0, 2, 3, 4)),
+    ("好。我们", "好我们", (0, 2, 3, 4)),
+    ("炸，。、弹", "炸弹", (0, 4, 5)),
+    # ... but never between Latin letters, or between CJK and Latin.
     ("a b", "a b", (0, 1, 2, 3)),
     ("炸 b", "炸 b", (0, 1, 2, 3)),
-    # ... nor Chinese clause punctuation (it would join sentences).
-    ("好，我们", "好,我们", (0, 1, 2, 3, 4)),
-    ("好。我们", "好。我们", (0, 1, 2, 3, 4)),
-    ("好\n我们", "好\n我们", (0, 1, 2, 3, 4)),
-    # A combining mark composes with its base; both map to the base's offset.
-    ("e\u0301x", "éx", (0, 2, 3)),
+    ("好， ok", "好, ok", (0, 1, 2, 3, 4, 5)),
+    # Combining marks are dropped (accents folded); the base keeps its offset.
+    ("e\u0301x", "ex", (0, 2, 3)),
+    ("炸\u0301弹", "炸弹", (0, 2, 3)),
+    ("炸\u20dd弹", "炸弹", (0, 2, 3)),  # an enclosing circle
+    ("bómb", "bomb", (0, 1, 2, 3, 4)),
+    # Kana voicing marks change the syllable and stay.
+    ("が", "が", (0, 1)),
     # One char expanding to several: all map to that char.
     ("㈱a", "(株)a", (0, 0, 0, 1, 2)),
     ("ﬁre", "fire", (0, 0, 1, 2, 3)),
@@ -108,7 +117,9 @@ def test_normalized_char_comes_from_its_offset() -> None:
 # Text built from the characters that exercise every rule, so examples hit the edges.
 _ALPHABET = st.sampled_from(
     [
-        *"炸弹彈製作教我ab ZＺ*.，。\n",
+        *"炸弹彈製作教我ab ZＺ*.，。\n\t、",
+        "      ",
+        "\u20dd",
         "\u200b",
         "\u0301",
         "\u3000",
@@ -136,9 +147,9 @@ def test_prefix_is_stable_except_the_unstable_tail(prefix: str, suffix: str) -> 
     """The contract the stream moderator relies on (see the normalize module docstring)."""
     part = normalize(prefix)
     whole = normalize(prefix + suffix)
-    stable = sum(1 for o in part.offsets[:-1] if o < len(prefix) - UNSTABLE_TAIL)
+    stable = sum(1 for o in part.offsets[:-1] if o < stable_end(prefix))
     assert whole.text[:stable] == part.text[:stable]
-    assert whole.offsets[:stable] == part.offsets[:stable]
+    assert tuple(whole.offsets[:stable]) == tuple(part.offsets[:stable])
 
 
 @settings(max_examples=300, deadline=None)
@@ -152,7 +163,22 @@ def test_offsets_are_monotonic_and_in_range(text: str) -> None:
 
 
 def test_unstable_tail_is_needed() -> None:
-    # A trailing separator after a CJK char is only removed once a CJK char follows it.
+    # A trailing separator run after a CJK char is only removed once a CJK char follows it,
+    # however long it is, so the whole run is unstable.
     assert normalize("炸 ").text == "炸 "
     assert normalize("炸 弹").text == "炸弹"
-    assert UNSTABLE_TAIL >= MAX_SEPARATOR_RUN
+    prefix = "好的炸" + " " * 20
+    assert stable_end(prefix) == 3
+    assert normalize(prefix + "弹").text == "好的炸弹"
+    assert stable_end("abcdef") == len("abcdef") - UNSTABLE_TAIL
+
+
+@pytest.mark.parametrize("size", [10_000, 100_000])
+def test_long_texts_cost_no_offset_memory(size: int) -> None:
+    # A text that normalization does not reshape keeps its offsets as a range.
+    assert isinstance(normalize("好" * size).offsets, range)
+    norm = normalize("好 " * size)
+    assert norm.text == "好" * size + " "  # the last space has no CJK char after it
+    assert norm.offsets[size - 1] == 2 * (size - 1)
+    assert norm.offsets[size] == 2 * size - 1
+    assert len(norm.offsets) == size + 2 and norm.offsets[-1] == 2 * size

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.lexicon import Matcher, Term
 from gateway.stream_moderator import StreamModerator
 
 TERM = "制作炸弹"
@@ -118,3 +119,55 @@ def test_prefix_mode_releases_early_when_no_term_can_be_growing() -> None:
     assert mod.passed() == "今天天气很好我"  # only the unstable tail is kept
     mod.feed("制")
     assert mod.passed() == "们"  # "制" may begin 制作炸弹; the last 3 chars stay unstable
+
+
+# Evasion spellings of a term: any run of separators, newlines, clause punctuation, marks
+# and invisible characters between its characters. The real matcher judges the windows.
+_EVASIONS = st.lists(
+    st.sampled_from([" ", "\n", "，", "。", "*", "\u0301", "\u200b", "      ", "💣", "\r\n"]),
+    max_size=3,
+).map("".join)
+
+
+def _evasive(term: str, gaps: list[str]) -> str:
+    return "".join(ch + (gaps[i % len(gaps)] if gaps and i < len(term) - 1 else "")
+                   for i, ch in enumerate(term))  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    before=BENIGN,
+    after=BENIGN,
+    gaps=st.lists(_EVASIONS, min_size=1, max_size=4),
+    cuts=st.lists(st.integers(1, 4), min_size=1, max_size=20),
+    prefix_mode=st.booleans(),
+)
+def test_evasive_spellings_are_caught_before_any_part_is_released(
+    before: str, after: str, gaps: list[str], cuts: list[int], prefix_mode: bool
+) -> None:
+    matcher = Matcher([Term(TERM, "A1.04", 3)])
+    spelled = _evasive(TERM, gaps)
+    text = before + spelled + after
+    mod = StreamModerator(
+        holdback=0 if prefix_mode else matcher.max_term_len - 1,
+        every=3,
+        pending_prefix=matcher.pending_prefix_len if prefix_mode else None,
+    )
+    released, blocked, pos, i = "", False, 0, 0
+    while pos <= len(text) and not blocked:
+        final = pos >= len(text)
+        if not final:
+            chunk = text[pos : pos + cuts[i % len(cuts)]]
+            pos += len(chunk)
+            i += 1
+            if not mod.feed(chunk):
+                continue
+        if matcher.scan(mod.window()[0]):
+            blocked = True
+            break
+        released += mod.passed(final=final)
+        if final:
+            break
+    assert blocked, f"{spelled!r} was not caught"
+    assert text.startswith(released)
+    assert len(released) <= len(before), "a character of the evasive term was released"

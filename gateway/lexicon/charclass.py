@@ -39,11 +39,6 @@ _CJK_RANGES: tuple[tuple[int, int], ...] = (
     (0x20000, 0x3FFFF),  # CJK extensions B and later
 )
 
-# Clause and paragraph boundaries of ordinary Chinese text. They are never stripped between
-# CJK characters: joining clauses would let terms match across sentence boundaries in
-# benign text, and these are poor evasion characters anyway (they read as normal prose).
-# The check is on the ORIGINAL character, so an ASCII "," or "." inside a word still is.
-CLAUSE_BOUNDARIES: frozenset[str] = frozenset("、。，！？；：…\n\r\u0085\u2028\u2029")
 
 # Unicode category prefixes that count as separators: spaces, punctuation, symbols (emoji
 # included) and control characters such as newline and tab.

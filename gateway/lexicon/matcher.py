@@ -25,7 +25,7 @@ Semantics:
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import ahocorasick_rs
@@ -201,7 +201,7 @@ class Matcher:
         ]
 
 
-def _original_span(offsets: tuple[int, ...], start: int, end: int) -> tuple[int, int]:
+def _original_span(offsets: Sequence[int], start: int, end: int) -> tuple[int, int]:
     """Map a normalized span to the original text.
 
     When one original char expanded to several normalized chars (``㈱`` -> ``(株)``), a

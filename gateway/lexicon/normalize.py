@@ -4,13 +4,18 @@ Rules, applied left to right to *clusters* (a base character plus the combining 
 follow it, at most :data:`MAX_CLUSTER` original characters):
 
 1. zero-width and other invisible characters are removed;
-2. Unicode NFKC (full-width ASCII ``ＡＢＣ１`` becomes ``ABC1``, ``①`` becomes ``1``);
+2. Unicode NFKC (full-width ASCII ``ＡＢＣ１`` becomes ``ABC1``, ``①`` becomes ``1``), with
+   combining marks dropped on the way (``炸\u0301弹`` becomes ``炸弹``, ``bómb`` becomes
+   ``bomb``): NFKD, remove every mark (Unicode category M), then NFC;
 3. full-width to half-width (only matters when NFKC is off);
 4. case folding (``Bomb`` and ``BOMB`` become ``bomb``);
 5. traditional to simplified Chinese per character (``炸彈`` becomes ``炸弹``);
-6. a run of at most :data:`MAX_SEPARATOR_RUN` original characters that are separators
-   (whitespace, punctuation, symbols, emoji, control characters, invisible characters)
-   between two CJK characters is removed (``炸 弹``, ``炸*弹``, ``炸.弹`` become ``炸弹``).
+6. a run of separators of any length (whitespace, newlines, punctuation including Chinese
+   clause punctuation, symbols, emoji, control and invisible characters) between two CJK
+   characters is removed (``炸 弹``, ``炸*弹``, ``炸，弹``, ``炸\n弹``, ``炸      弹`` all
+   become ``炸弹``). Joining clauses can make a term match across a sentence boundary in
+   benign text; that false-positive cost was measured on benign corpora
+   (``loadtest/lexicon_fpr.py``) and is far smaller than the evasion it closes.
 
 Homophone and pinyin evasions are not handled here: the matcher expands *terms* instead
 (see :mod:`gateway.lexicon.variants`), which keeps the text and its offsets simple.
@@ -18,28 +23,36 @@ Homophone and pinyin evasions are not handled here: the matcher expands *terms* 
 Streaming contract
 ------------------
 ``normalize`` is left to right: for any split ``text = p + s``, every normalized character
-of ``normalize(p)`` whose offset is ``< len(p) - UNSTABLE_TAIL`` appears, with the same
-offset and at the same index, in ``normalize(p + s)``. Only the last
-:data:`UNSTABLE_TAIL` (= 3) original characters of a prefix can still change, for two
-reasons: a trailing separator run after a CJK character is removed once a CJK character
-follows it (at most ``MAX_SEPARATOR_RUN`` = 3 characters), and a trailing cluster can absorb
-following combining marks (at most ``MAX_CLUSTER - 1`` = 3 characters). A stream moderator
-that re-normalizes a held-back window must therefore keep at least the last
-``UNSTABLE_TAIL`` original characters unreleased, in addition to ``max_term_len``.
+of ``normalize(p)`` whose offset is ``< stable_end(p)`` appears, with the same offset and at
+the same index, in ``normalize(p + s)``. What can still change is the tail from
+:func:`stable_end` on: a trailing run of separators (it vanishes once a CJK character follows
+it, however long it is) and the last :data:`UNSTABLE_TAIL` (= 3) original characters (a
+trailing cluster can absorb following combining marks). A stream moderator that
+re-normalizes a held-back window must keep that tail unreleased, in addition to
+``max_term_len``.
+
+Cost
+----
+Linear in the text: every step is a C-level scan or a Python loop over separator runs or
+clusters, offsets are built once (a ``range`` where normalization moved nothing, so a long
+text costs no offset memory), and every per-config cache is bounded.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache
+from typing import overload
 
 from gateway.lexicon import charclass
 
-MAX_SEPARATOR_RUN = 3
 MAX_CLUSTER = 4
-UNSTABLE_TAIL = max(MAX_SEPARATOR_RUN, MAX_CLUSTER - 1)
+UNSTABLE_TAIL = MAX_CLUSTER - 1
 
 _SURROGATES: dict[int, int] = dict.fromkeys(range(0xD800, 0xE000), 0xFFFD)
 
@@ -57,6 +70,7 @@ class NormalizeConfig:
     traditional_to_simplified: bool = True
     strip_zero_width: bool = True
     strip_separators_between_cjk: bool = True
+    strip_marks: bool = True  # combining accents, enclosing circles ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +78,20 @@ class Normalized:
     """Normalized text plus, for each of its characters, the index in the original text.
 
     ``len(offsets) == len(text) + 1``; the last entry is the original length, so the
-    original span of normalized ``text[i:j]`` starts at ``offsets[i]``.
+    original span of normalized ``text[i:j]`` starts at ``offsets[i]``. ``offsets`` is a
+    ``range`` when nothing moved (no memory per character), else a tuple.
     """
 
     text: str
-    offsets: tuple[int, ...]
+    offsets: Sequence[int]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Normalized):
+            return NotImplemented
+        return self.text == other.text and tuple(self.offsets) == tuple(other.offsets)
+
+    def __hash__(self) -> int:
+        return hash(self.text)
 
 
 DEFAULT_CONFIG = NormalizeConfig()
@@ -95,19 +118,39 @@ def map_chars(s: str, config: NormalizeConfig) -> str:
         s = s.translate(_SURROGATES)
     if config.strip_zero_width:
         s = _drop_zero_width(s)
-    if config.nfkc:
-        s = unicodedata.normalize("NFKC", s)
+    s = _compose(s, config)
     if config.fullwidth:
         s = s.translate(_FULLWIDTH)
     if config.casefold:
         s = s.casefold()
-        if config.nfkc:  # casefold can leave a decomposed form (U+01F0 -> j + U+030C)
-            s = unicodedata.normalize("NFKC", s)
+        # casefold can leave a decomposed form (U+01F0 -> j + U+030C)
+        s = _compose(s, config)
     if config.traditional_to_simplified:
         s = s.translate(charclass.t2s_table())
     if config.strip_zero_width:
         s = _drop_zero_width(s)
     return s
+
+
+# Kana voicing marks change the syllable (か/が), unlike an accent on a CJK character.
+_KEPT_MARKS = frozenset("\u3099\u309a")
+
+
+def _compose(s: str, config: NormalizeConfig) -> str:
+    """NFKC (or nothing), dropping combining marks on the way when ``strip_marks`` is on.
+
+    NFKC is NFKD followed by canonical composition, so decomposing, dropping the marks and
+    composing again gives NFKC without them: an accent or an enclosing circle on a CJK
+    character can no longer split a term (``炸\u0301弹``), and ``bómb`` reads ``bomb``."""
+    if s.isascii():
+        return s
+    if not config.strip_marks:
+        return unicodedata.normalize("NFKC", s) if config.nfkc else s
+    decomposed = unicodedata.normalize("NFKD" if config.nfkc else "NFD", s)
+    kept = "".join(
+        c for c in decomposed if c in _KEPT_MARKS or not unicodedata.category(c).startswith("M")
+    )
+    return unicodedata.normalize("NFC", kept)
 
 
 def _drop_zero_width(s: str) -> str:
@@ -132,7 +175,7 @@ class _Tables:
     unsafe: frozenset[str]  # special or strippable-separator chars: no safe cut next to them
     extenders: frozenset[int]  # chars that join the cluster before them
     separator: re.Pattern[str]  # any strippable separator (a cheap pre-check for runs)
-    separator_run: re.Pattern[str]  # a strippable separator run before a CJK char
+    separator_run: re.Pattern[str]  # a separator run with CJK chars on both sides
     cjk: frozenset[str]  # BMP chars that normalize to a CJK char
     clusters: dict[str, _ClusterInfo]  # cluster -> mapped info, bounded, per config
 
@@ -184,7 +227,7 @@ def _classify(config: NormalizeConfig) -> _CharSets:
         if cp < 0x10000:
             if charclass.is_cjk(out):
                 cjk.add(cp)
-            elif charclass.is_separator(out) and ch not in charclass.CLAUSE_BOUNDARIES:
+            elif charclass.is_separator(out):
                 separators.add(cp)
     if config.strip_zero_width:
         special |= {ord(c) for c in charclass.ZERO_WIDTH}
@@ -209,9 +252,9 @@ def _tables(config: NormalizeConfig) -> _Tables:
         unsafe=frozenset(chr(c) for c in special | separators),
         extenders=frozenset(extenders),
         separator=re.compile(f"[{sep_class}]"),
-        # The CJK char before a run is checked in Python (_normalize_simple), so a run that
-        # is the tail of a longer one can be told apart.
-        separator_run=re.compile(f"[{sep_class}]{{1,{MAX_SEPARATOR_RUN}}}(?=[{cjk_class}])"),
+        # The lookbehind fails at once inside a run, and the possessive run never backtracks,
+        # so a long run costs one pass however it ends.
+        separator_run=re.compile(f"(?<=[{cjk_class}])[{sep_class}]++(?=[{cjk_class}])"),
         cjk=frozenset(chr(c) for c in cjk),
         clusters={},
     )
@@ -221,7 +264,7 @@ def normalize(text: str, config: NormalizeConfig = DEFAULT_CONFIG) -> Normalized
     """Normalize ``text`` for matching; see the module docstring for rules and contract."""
     if text.isascii():
         # ASCII is NFKC already, has no CJK and no invisible characters: one C call.
-        return Normalized(text.lower() if config.casefold else text, _identity(len(text)))
+        return Normalized(text.lower() if config.casefold else text, range(len(text) + 1))
     tables = _tables(config)
     regions = _special_regions(text, tables)
     if not regions:
@@ -250,6 +293,24 @@ def normalize(text: str, config: NormalizeConfig = DEFAULT_CONFIG) -> Normalized
         all_offsets.extend([o + pos for o in offsets[:-1]])
     all_offsets.append(len(text))
     return Normalized("".join(pieces), tuple(all_offsets))
+
+
+def stable_end(text: str, config: NormalizeConfig = DEFAULT_CONFIG) -> int:
+    """The original offset from which ``normalize(text)`` may still change when more text
+    is appended (see "Streaming contract"): before a trailing run of separators and
+    invisible characters, and at least :data:`UNSTABLE_TAIL` characters before the end."""
+    end = len(text) - UNSTABLE_TAIL
+    i = len(text)
+    while i > 0 and _trailing_strippable(text[i - 1], config):
+        i -= 1
+    return max(0, min(end, i))
+
+
+def _trailing_strippable(ch: str, config: NormalizeConfig) -> bool:
+    if ch in charclass.ZERO_WIDTH or charclass.extends_cluster(ch):
+        return True
+    out = map_chars(ch, config)
+    return all(charclass.is_separator(c) for c in out)
 
 
 def _special_regions(text: str, tables: _Tables) -> list[tuple[int, int]]:
@@ -287,7 +348,7 @@ def _safe(ch: str, unsafe: frozenset[str]) -> bool:
 
 def _normalize_simple(
     text: str, config: NormalizeConfig, tables: _Tables
-) -> tuple[str, tuple[int, ...]]:
+) -> tuple[str, Sequence[int]]:
     """Text without special chars: every char maps to exactly one char, so only separator
     runs move offsets. Replacing each distinct mapped char with ``str.replace`` beats a
     ``str.translate`` over the whole text (a dict lookup per char) by about 3x."""
@@ -301,37 +362,51 @@ def _normalize_simple(
     if tables.mapped.search(out) is not None:
         for ch in set(tables.mapped.findall(out)):
             out = out.replace(ch, chr(table[ord(ch)]))
+    n = len(text)
     if not config.strip_separators_between_cjk or tables.separator.search(text) is None:
-        return out, _identity(len(text))
-    # Separator classes were computed on original chars, so the runs are found in `text`.
-    # A run counts only right after a CJK char; one found after another separator is the
-    # tail of a longer run, which is kept whole.
-    cjk = tables.cjk
-    runs = [
-        m.span()
-        for m in tables.separator_run.finditer(text)
-        if m.start() > 0 and text[m.start() - 1] in cjk
-    ]
+        return out, range(n + 1)
+    # Separator classes were computed on original chars, so the runs are found in `text`;
+    # mapping is one char to one char here, so the spans hold in `out` too.
+    runs = [m.span() for m in tables.separator_run.finditer(text)]
     if not runs:
-        return out, _identity(len(text))
-    # Offsets are slices of the identity tuple: C-level copies instead of Python ints.
-    identity = _identity(len(text))
-    pieces: list[str] = []
-    offsets: tuple[int, ...] = ()
-    pos = 0
-    for start, end in runs:
-        pieces.append(out[pos:start])
-        offsets += identity[pos:start]
-        pos = end
-    pieces.append(out[pos:])
-    offsets += identity[pos:]
-    return "".join(pieces), offsets
+        return out, range(n + 1)
+    kept = [0] + [end for _, end in runs]  # original starts of the kept segments
+    ends = [start for start, _ in runs] + [n]
+    pieces = [out[a:b] for a, b in zip(kept, ends, strict=True)]
+    return "".join(pieces), _SegmentOffsets(kept, [len(p) for p in pieces], n)
 
 
-@lru_cache(maxsize=4096)
-def _identity(length: int) -> tuple[int, ...]:
-    """Offsets of a text that normalization did not reshape; shared, since tuples are."""
-    return tuple(range(length + 1))
+class _SegmentOffsets(Sequence[int]):
+    """Offsets of a text from which separator runs were cut: kept segment ``k`` starts at
+    original ``starts[k]`` and is ``lengths[k]`` chars long. Built from the run list alone;
+    the per-character tuple is made only if someone asks for a slice or iterates."""
+
+    __slots__ = ("_cum", "_len", "_n", "_starts")
+
+    def __init__(self, starts: list[int], lengths: list[int], n: int) -> None:
+        self._starts = starts
+        self._cum = list(itertools.accumulate(lengths, initial=0))  # normalized seg starts
+        self._len = self._cum[-1] + 1
+        self._n = n
+
+    def __len__(self) -> int:
+        return self._len
+
+    @overload
+    def __getitem__(self, i: int) -> int: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[int]: ...
+    def __getitem__(self, i: int | slice) -> int | Sequence[int]:
+        if isinstance(i, slice):
+            return tuple(self[j] for j in range(*i.indices(self._len)))
+        if i < 0:
+            i += self._len
+        if not 0 <= i < self._len:
+            raise IndexError(i)
+        if i == self._len - 1:
+            return self._n
+        k = bisect.bisect_right(self._cum, i) - 1
+        return self._starts[k] + (i - self._cum[k])
 
 
 def _normalize_clusters(text: str, config: NormalizeConfig, tables: _Tables) -> Normalized:
@@ -342,7 +417,6 @@ def _normalize_clusters(text: str, config: NormalizeConfig, tables: _Tables) -> 
     offsets: list[int] = []
     # A separator run after a CJK char is held in `pending` until we know what follows it.
     pending: list[tuple[int, str]] = []
-    pending_len = 0  # original characters in the pending run
     after_cjk = False  # the last emitted output char is CJK
     for start, raw in _clusters(text, tables.extenders):
         info = cache.get(raw)
@@ -354,15 +428,13 @@ def _normalize_clusters(text: str, config: NormalizeConfig, tables: _Tables) -> 
         out, strippable, starts_cjk, ends_cjk = info
         if strip_runs and after_cjk and strippable:
             pending.append((start, out))
-            pending_len += len(raw)
             continue
         if pending:
-            if not (starts_cjk and pending_len <= MAX_SEPARATOR_RUN):
+            if not starts_cjk:
                 for p_start, p_out in pending:
                     pieces.append(p_out)
                     offsets.extend([p_start] * len(p_out))
             pending.clear()
-            pending_len = 0
         if out:
             pieces.append(out)
             offsets.extend([start] * len(out))
@@ -380,11 +452,8 @@ _ClusterInfo = tuple[str, bool, bool, bool]  # output, strippable, starts CJK, e
 
 def _cluster_info(raw: str, config: NormalizeConfig) -> _ClusterInfo:
     out = map_chars(raw, config)
-    # An empty output (an invisible char) continues a separator run and counts toward its
-    # length; clause punctuation never does (see charclass.CLAUSE_BOUNDARIES).
-    strippable = raw[0] not in charclass.CLAUSE_BOUNDARIES and all(
-        charclass.is_separator(c) for c in out
-    )
+    # An empty output (an invisible char, a lone mark) continues a separator run.
+    strippable = all(charclass.is_separator(c) for c in out)
     return (
         out,
         strippable,

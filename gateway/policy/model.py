@@ -68,6 +68,7 @@ class NormalizeSpec(Strict):
     traditional_to_simplified: bool = True
     strip_zero_width: bool = True
     strip_separators_between_cjk: bool = True
+    strip_marks: bool = True
 
 
 class VariantSpec(Strict):
@@ -105,6 +106,15 @@ class StreamSpec(Strict):
     # judges sentences wants a larger window.
     extra_holdback_chars: int = Field(0, ge=0, le=4096)
     classifier_window_chars: int = Field(256, ge=16, le=8192)
+
+
+class LimitSpec(Strict):
+    """Bounds on what one request may ask the gateway to check. A request over a limit is
+    refused with HTTP 413 before any check runs, rather than checked partly."""
+
+    # Characters of text in one request (every message and part together). 200,000 is
+    # about a 128k-token context of Chinese; every character up to it is checked.
+    max_request_chars: int = Field(200_000, ge=1, le=10_000_000)
 
 
 class ExplicitLabel(Strict):
@@ -196,6 +206,7 @@ class Policy(Strict):
     lexicon: LexiconSpec = LexiconSpec()
     pii: PiiSpec = PiiSpec()
     stream: StreamSpec = StreamSpec()
+    limits: LimitSpec = LimitSpec()
     labels: LabelSpec = LabelSpec()
     sanctions: SanctionSpec = SanctionSpec()
     audit: AuditSpec = AuditSpec()
