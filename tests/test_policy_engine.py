@@ -168,3 +168,25 @@ def test_same_facts_same_decision() -> None:
     a = evaluate(POLICY, facts, decision_id="d", version="v", language="zh")
     b = evaluate(POLICY, facts, decision_id="d", version="v", language="zh")
     assert a == b
+
+
+@pytest.mark.parametrize(
+    ("status", "facts_keywords", "expected"),
+    [
+        ("suspended", [], "您的账号因多次违规已被暂停使用。"),
+        # A restricted user's borderline input is refused with the restriction's message,
+        # never told the account is suspended.
+        (
+            "restricted",
+            [kw("赌", "A1.08", 2)],
+            "您的账号因多次违规已被限制使用部分功能，本次请求无法处理。",
+        ),
+    ],
+)
+def test_sanction_refusal_names_the_sanction_applied(
+    status: str, facts_keywords: list[KeywordFact], expected: str
+) -> None:
+    facts = Facts(IN, ["x"], facts_keywords, user_status=status)  # type: ignore[arg-type]
+    d = evaluate(POLICY, facts, decision_id="d", version="v", language="zh")
+    assert d.action is Action.BLOCK
+    assert d.refusal == expected

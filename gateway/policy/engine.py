@@ -55,6 +55,7 @@ class Facts:
 
 PII_CATEGORY = "A4.06"
 SANCTION_CATEGORY = "X3"
+SUSPENDED_DETAIL = "user suspended"
 
 
 def _score_action(rule: DirectionRule, score: float) -> Action | None:
@@ -75,7 +76,7 @@ def evaluate(
     reasons: list[Reason] = []
 
     if facts.user_status == "suspended" and facts.direction is Direction.INPUT:
-        reasons.append(Reason("sanction", SANCTION_CATEGORY, "user suspended", Action.BLOCK))
+        reasons.append(Reason("sanction", SANCTION_CATEGORY, SUSPENDED_DETAIL, Action.BLOCK))
 
     for kw in facts.keywords:
         rule = policy.rule(kw.category, d)
@@ -133,7 +134,10 @@ def evaluate(
     if action is Action.BLOCK:
         first = next(r for r in acting if r.action is Action.BLOCK)
         if first.kind == "sanction":
-            refusal = policy.sanctions.message.pick(language)
+            # The message names the sanction actually applied: suspension or restriction.
+            spec = policy.sanctions
+            suspended = first.detail == SUSPENDED_DETAIL
+            refusal = (spec.message if suspended else spec.restricted_message).pick(language)
         else:
             refusal = policy.refusal_for(first.category, d, language)
     elif action is Action.REDACT:

@@ -147,9 +147,13 @@ class SanctionSpec(Strict):
     suspend_after: SanctionWindow | None = SanctionWindow(count=5, seconds=86400)
     consecutive_suspend: int | None = Field(3, ge=1)
     suspend_seconds: int = Field(86400, ge=1)
-    message: Localized = Localized(
+    message: Localized = Localized(  # told to a suspended user
         zh="您的账号因多次违规已被暂停使用。",
         en="Your account is suspended after repeated violations.",
+    )
+    restricted_message: Localized = Localized(  # told to a restricted user's refused request
+        zh="您的账号因多次违规已被限制使用部分功能，本次请求无法处理。",
+        en="Your account is restricted after repeated violations, so this request was refused.",
     )
 
 
