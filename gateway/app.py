@@ -1,4 +1,5 @@
-"""The ASGI application: routes, and the lifespan that owns every resource.
+"""The ASGI application: the lifespan that owns every resource, and the app around the
+routes of ``gateway.http``.
 
 Resources open in order at start-up (upstream client, policy, classifier, decision log)
 and close in reverse. Handlers reach them through ``request.app.state.gateway``.
@@ -15,31 +16,24 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
 
+from gateway.audit.recording import NullRecorder, Recorder
+from gateway.audit.service import as_recorder, log_routes, open_log_store, start_log
 from gateway.classifier import Classifier
 from gateway.console import console_mount
-from gateway.decision_log import as_recorder, log_routes, open_log_store, start_log
-from gateway.errors import GatewayError, MethodNotAllowed, NotFound, error_response
-from gateway.flavors import CHAT, COMPLETIONS
-from gateway.metrics import Metrics, exposition
-from gateway.moderations import moderations
-from gateway.passthrough import passthrough
-from gateway.pipeline import Pipeline
+from gateway.http.middleware import GatewayMiddleware
+from gateway.http.routes import EXCEPTION_HANDLERS, api_routes
+from gateway.http.state import AppState
+from gateway.http.upstream import Upstream
+from gateway.metrics import Metrics
+from gateway.moderation.pipeline import Pipeline
+from gateway.moderation.sanctions import SanctionStore
 from gateway.policy.holder import PolicyHolder
 from gateway.policy.reloader import PolicyReloader
-from gateway.proxy import Proxy
-from gateway.recording import NullRecorder, Recorder
-from gateway.responses import JSONResponse
-from gateway.sanctions import SanctionStore
 from gateway.settings import Settings
-from gateway.state import AppState
-from gateway.upstream import Upstream
 
 log = logging.getLogger("gateway")
 
@@ -149,7 +143,6 @@ def create_app(
             reloader=reloader,
         )
         app.state.gateway = state
-        app.state.proxy = Proxy(state)
         log.info("gateway ready: policy %s, upstream %s", policies.current.version,
                  settings.upstream_url)  # fmt: skip
         try:
@@ -166,61 +159,15 @@ def create_app(
                 await redis.aclose()
             await upstream.aclose()
 
-    async def chat(request: Request) -> Response:
-        proxy: Proxy = request.app.state.proxy
-        return await proxy.handle(request, CHAT)
-
-    async def completions(request: Request) -> Response:
-        proxy: Proxy = request.app.state.proxy
-        return await proxy.handle(request, COMPLETIONS)
-
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def readyz(request: Request) -> Response:
-        state: AppState = request.app.state.gateway
-        active = state.policies.current.base
-        clf = state.pipeline.classifier
-        return JSONResponse(
-            {
-                "status": "ready",
-                "policy": {
-                    "name": active.policy.name,
-                    "version": active.version,
-                    "tenants": sorted(state.policies.current.tenants),
-                    "path": str(state.policies.path),
-                    "terms": len(active.matcher),
-                },
-                "classifier": clf.info() if clf is not None else "none",
-            }
-        )
-
-    async def metrics_endpoint(request: Request) -> Response:
-        return Response(exposition(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        if exc.status_code == 404:
-            return error_response(NotFound(f"No route for {request.url.path}."))
-        if exc.status_code == 405:
-            return error_response(MethodNotAllowed(f"{request.method} is not allowed here."))
-        return error_response(GatewayError(str(exc.detail)))
-
-    async def internal_error(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s", request.url.path)
-        return error_response(GatewayError("The gateway failed to handle the request."))
-
     routes: list[BaseRoute] = [
         *(extra_routes or []),
         *log_routes(audit_store, settings),
         console_mount(settings),
-        Route("/v1/chat/completions", chat, methods=["POST"]),
-        Route("/v1/completions", completions, methods=["POST"]),
-        Route("/v1/moderations", moderations, methods=["POST"]),
-        Route("/v1/{path:path}", passthrough, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        *api_routes(),
     ]
-    handlers: dict[Any, Any] = {HTTPException: http_error, Exception: internal_error}
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[Middleware(GatewayMiddleware, metrics=metrics)],
+    )

@@ -141,9 +141,9 @@ def _eval(args: argparse.Namespace) -> int:
 
     from gateway.app import load_classifier
     from gateway.decision import Action
-    from gateway.evaluate import EvalDataError, evaluate_file
     from gateway.metrics import Metrics
-    from gateway.pipeline import Pipeline
+    from gateway.moderation.evaluate import EvalDataError, evaluate_file
+    from gateway.moderation.pipeline import Pipeline
     from gateway.policy.compiled import load_policy_set
     from gateway.policy.loader import PolicyError
     from gateway.settings import load_settings

@@ -53,6 +53,26 @@ class BodyTooLarge(InvalidRequest):
     code = "request_too_large"
 
 
+class InvalidPath(InvalidRequest):
+    code = "invalid_path"
+
+
+class RouteNotModerated(GatewayError):
+    """A route that carries prompts or generated text the gateway does not moderate."""
+
+    status = 404
+    type = "invalid_request_error"
+    code = "route_not_moderated"
+
+
+class DecisionLogUnavailable(GatewayError):
+    """A decision could not be made durable; the request is refused, never half-logged."""
+
+    status = 503
+    type = "server_error"
+    code = "decision_log_unavailable"
+
+
 class TooMuchText(BodyTooLarge):
     code = "too_much_text"
 
@@ -119,6 +139,12 @@ class UpstreamError(GatewayError):
 class UpstreamTimeout(UpstreamError):
     status = 504
     code = "upstream_timeout"
+
+
+class UpstreamRateLimited(UpstreamError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
 
 
 class UpstreamBadResponse(UpstreamError):

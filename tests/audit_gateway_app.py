@@ -15,8 +15,8 @@ from starlette.applications import Starlette
 from gateway.app import create_app
 from gateway.audit import AuditStore, AuditWriter, open_store
 from gateway.audit.recorder import AuditRecorder
+from gateway.audit.recording import RequestInfo
 from gateway.decision import Decision
-from gateway.recording import RequestInfo
 from gateway.settings import Settings, load_settings
 from tests.audit_server import SlowDisk
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from gateway.audit import AuditStore, AuditWriter, RecordFilter, TextRetention, pseudonymize
 from gateway.audit.export import export
 from gateway.audit.recorder import AuditRecorder
+from gateway.audit.recording import Recorder, RequestInfo
 from gateway.decision import Action, Decision, Direction, Reason
-from gateway.recording import Recorder, RequestInfo
 from tests import audit_fixtures as fx
 
 audit_url, store = fx.audit_url, fx.store

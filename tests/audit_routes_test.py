@@ -89,6 +89,9 @@ async def test_records_are_paged_with_a_cursor(http: httpx.AsyncClient) -> None:
         ({"since": "yesterday"}, "since"),
         ({"action": "explode"}, "action"),
         ({"limit": "many"}, "limit"),
+        ({"limit": "-1"}, "limit"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "100000000"}, "limit"),
         ({"cursor": "!!"}, "cursor"),
     ],
 )

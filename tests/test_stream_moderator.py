@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.lexicon import Matcher, Term
-from gateway.stream_moderator import StreamModerator
+from gateway.moderation.stream_moderator import StreamModerator
 
 TERM = "制作炸弹"
 BENIGN = st.text(alphabet="今天天气很好我们去公园散步吧，。abc 123", min_size=0, max_size=40)

@@ -5,9 +5,10 @@ Public seams: ``DecisionRecord`` (what is kept), ``open_store(url)`` (where it i
 ``admin_routes`` (authenticated read access) and ``cli.register`` (``gateway audit ...``).
 """
 
+from gateway.audit.backends import open_store
 from gateway.audit.errors import AuditError, AuditUnavailable
 from gateway.audit.record import DecisionRecord, TextRetention, keep_text, pseudonymize
-from gateway.audit.store import AuditStore, RecordFilter, open_store
+from gateway.audit.store import AuditStore, RecordFilter
 from gateway.audit.writer import AuditWriter
 
 __all__ = [

@@ -16,12 +16,13 @@ from typing import BinaryIO
 
 import orjson
 
+from gateway.audit.backends import open_store
 from gateway.audit.chain import ChainVerifier
 from gateway.audit.export import FORMATS, export
 from gateway.audit.filters import BadFilter, describe, filter_from
 from gateway.audit.report import build_report, render_html
 from gateway.audit.retention import purge_cutoff
-from gateway.audit.store import AuditStore, iter_chains, iter_records, open_store
+from gateway.audit.store import AuditStore, iter_chains, iter_records
 from gateway.settings import Settings, load_settings
 
 Command = Callable[[argparse.Namespace], int]

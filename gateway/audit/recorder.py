@@ -1,23 +1,27 @@
-"""``AuditRecorder``: the gateway's ``Recorder`` seam (``gateway.recording``) on the decision log.
+"""``AuditRecorder``: the ``Recorder`` seam (``gateway.audit.recording``) on the decision log.
 
 It turns one final decision plus its ``RequestInfo`` into a ``DecisionRecord`` (pseudonym,
 text kept per the policy's ``audit.text``) and returns once the writer has made it durable.
+A record that cannot be made durable becomes ``DecisionLogUnavailable`` (503) for the
+request, never a silent loss.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from gateway.audit.errors import AuditUnavailable
 from gateway.audit.record import DecisionRecord, Stage, TextRetention
+from gateway.audit.recording import RequestInfo
 from gateway.audit.writer import AuditWriter
 from gateway.decision import Decision, Direction
-from gateway.recording import RequestInfo
+from gateway.errors import DecisionLogUnavailable
 
 TextMode = TextRetention | str | Callable[[RequestInfo], TextRetention | str]
 
 
 class AuditRecorder:
-    """Implements ``gateway.recording.Recorder``.
+    """Implements ``gateway.audit.recording.Recorder``.
 
     ``text_mode`` is a fixed mode or a function of the request (so a per-tenant policy
     can choose); ``pseudonym_key`` is ``Settings.pseudonym_key``."""
@@ -58,5 +62,10 @@ class AuditRecorder:
     async def record(
         self, decision: Decision, info: RequestInfo, texts: Sequence[str], *, incident: bool = False
     ) -> None:
-        """Return once the record is durable; raises ``AuditUnavailable`` otherwise."""
-        await self.writer.write(self.build(decision, info, texts, incident=incident))
+        """Return once the record is durable; raises ``DecisionLogUnavailable`` otherwise."""
+        try:
+            await self.writer.write(self.build(decision, info, texts, incident=incident))
+        except AuditUnavailable as e:
+            raise DecisionLogUnavailable(
+                "The decision log is unavailable, so the request cannot be completed."
+            ) from e

@@ -72,9 +72,11 @@ def admin_routes(store: AuditStore, admin_token: SecretStr | str | None) -> list
         q = request.query_params
         flt = filter_from(q.get)
         try:
-            limit = min(max(int(q.get("limit", "100")), 1), MAX_LIMIT)
+            limit = int(q.get("limit", "100"))
         except ValueError:
             raise BadFilter("limit: must be an integer") from None
+        if not 1 <= limit <= MAX_LIMIT:
+            raise BadFilter(f"limit: must be between 1 and {MAX_LIMIT}")
         page = await store.query(flt, after=_cursor(q.get("cursor")), limit=limit)
         last = page[-1] if len(page) == limit else None
         return _json({

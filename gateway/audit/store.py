@@ -13,10 +13,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
-from urllib.parse import parse_qsl
 
 from gateway.audit.chain import Anchor
-from gateway.audit.errors import AuditConfigError
 from gateway.audit.record import DecisionRecord
 
 PAGE = 1000  # rows per round trip when iterating; bounds memory of exports and verify
@@ -69,25 +67,6 @@ class AuditStore(Protocol):
     async def count(self) -> int: ...
 
     async def close(self) -> None: ...
-
-
-def open_store(url: str) -> AuditStore:
-    """The store for ``url``. Opening is lazy: a store that is down at start-up is not an
-    error here; the writer spools until it comes back."""
-    if url.startswith("sqlite:///"):
-        from gateway.audit.sqlite_store import SQLiteStore
-
-        path, _, query = url.removeprefix("sqlite:///").partition("?")
-        options = dict(parse_qsl(query))
-        sync = options.pop("synchronous", "full").upper()
-        if options or sync not in ("FULL", "NORMAL"):
-            raise AuditConfigError(f"sqlite URL: unknown options {query!r}")
-        return SQLiteStore(path, synchronous=sync)
-    if url.startswith(("postgresql://", "postgres://")):
-        from gateway.audit.postgres_store import PostgresStore
-
-        return PostgresStore(url)
-    raise AuditConfigError(f"unsupported audit URL scheme: {url.split(':', 1)[0]!r}")
 
 
 async def iter_records(store: AuditStore, flt: RecordFilter) -> AsyncIterator[DecisionRecord]:

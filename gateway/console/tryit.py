@@ -15,7 +15,7 @@ from gateway.audit.store import AuditStore, RecordFilter, iter_records
 from gateway.classifier import Classifier
 from gateway.decision import Decision, Direction
 from gateway.metrics import Metrics
-from gateway.pipeline import CheckContext, Pipeline, new_decision_id
+from gateway.moderation.pipeline import CheckContext, Pipeline, new_decision_id
 from gateway.policy.compiled import PolicySet
 
 MAX_TEXT_CHARS = 20_000  # a pasted text longer than one logged record is cut

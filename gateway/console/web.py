@@ -27,7 +27,7 @@ from gateway.console.db import ConsoleDB, Role, Session, User
 from gateway.console.publish import Compiler
 from gateway.console.throttle import LoginThrottle
 from gateway.console.tryit import Evaluator
-from gateway.state import AppState
+from gateway.http.state import AppState
 
 COOKIE = "gw_console"
 LOGIN_COOKIE = "gw_console_login"  # double-submit CSRF token for the login form

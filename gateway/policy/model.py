@@ -6,6 +6,7 @@ rule off. Categories are taxonomy codes (``gateway/data/taxonomy.json``).
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -106,6 +107,40 @@ class StreamSpec(Strict):
     # judges sentences wants a larger window.
     extra_holdback_chars: int = Field(0, ge=0, le=4096)
     classifier_window_chars: int = Field(256, ge=16, le=8192)
+
+
+# Routes that carry prompts or generated text: never passed through unmoderated.
+TEXT_ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/moderations", "/v1/responses",
+               "/v1/assistants", "/v1/threads", "/v1/batches", "/v1/files", "/v1/audio",
+               "/v1/images", "/v1/realtime", "/v1/fine_tuning", "/v1/uploads",
+               "/v1/vector_stores", "/v1/evals", "/v1/containers")  # fmt: skip
+_ROUTE_ENTRY = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) /v1(/[A-Za-z0-9_.:-]+)+(/\*)?$")
+
+
+class RouteSpec(Strict):
+    """Which ``/v1`` routes besides the moderated ones reach the upstream."""
+
+    # "METHOD /v1/path"; a final "/*" matches one more path segment. Only routes that carry
+    # no prompts and no generated text belong here; every other /v1 route is refused.
+    passthrough: tuple[str, ...] = ("GET /v1/models", "GET /v1/models/*", "POST /v1/embeddings")
+
+    @field_validator("passthrough")
+    @classmethod
+    def _no_text_routes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in v:
+            if not _ROUTE_ENTRY.match(entry):
+                raise ValueError(
+                    f"{entry!r}: expected 'METHOD /v1/path' (GET, POST, PUT, PATCH or DELETE; "
+                    "a final '/*' matches one segment)"
+                )
+            path = entry.split(" ", 1)[1]
+            for text_route in TEXT_ROUTES:
+                if path == text_route or path.startswith(text_route + "/"):
+                    raise ValueError(
+                        f"{entry!r} carries prompts or generated text and cannot be passed "
+                        "through unmoderated"
+                    )
+        return v
 
 
 class LimitSpec(Strict):
@@ -211,6 +246,7 @@ class Policy(Strict):
     pii: PiiSpec = PiiSpec()
     stream: StreamSpec = StreamSpec()
     limits: LimitSpec = LimitSpec()
+    routes: RouteSpec = RouteSpec()
     labels: LabelSpec = LabelSpec()
     sanctions: SanctionSpec = SanctionSpec()
     audit: AuditSpec = AuditSpec()

@@ -2,7 +2,7 @@
 
 The model card's other numbers score the bare model against its own thresholds; these run
 what a deployment runs: normalization, the lexicon, the model with its direction markers,
-and the policy's per-category thresholds and actions (``gateway.evaluate``, the code behind
+and the policy's per-category thresholds and actions (``gateway.moderation.evaluate``, the code behind
 ``gateway eval``). A text counts as flagged when the decision blocks it or holds it for
 review.
 """
@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from gateway.decision import Direction
-from gateway.evaluate import Example as EvalExample
-from gateway.evaluate import Mode, predict, score
 from gateway.metrics import Metrics
-from gateway.pipeline import Pipeline
+from gateway.moderation.evaluate import Example as EvalExample
+from gateway.moderation.evaluate import Mode, predict, score
+from gateway.moderation.pipeline import Pipeline
 from gateway.policy.compiled import load_policy_set
 from models.training import benign
 from models.training.example import Example

@@ -20,7 +20,7 @@ from gateway.metrics import Metrics
 from gateway.policy.engine import UserStatus
 from gateway.policy.model import SanctionSpec
 
-log = logging.getLogger("gateway.sanctions")
+log = logging.getLogger("gateway.moderation.sanctions")
 _PREFIX = "gw:sanction"
 
 

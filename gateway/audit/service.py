@@ -1,4 +1,5 @@
-"""Wiring the decision log (``gateway/audit``) into a running gateway.
+"""The decision log as a service of the running gateway: built from settings, opened and
+closed by the lifespan.
 
 The store, its writer and the recorder are built from settings; the policy chooses what
 the log keeps of each text (``audit.text``) and whether requests keep flowing while the
@@ -9,28 +10,19 @@ Art. 14).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from starlette.routing import BaseRoute
 
-from gateway.audit.errors import AuditUnavailable
+from gateway.audit.backends import open_store
 from gateway.audit.recorder import AuditRecorder
+from gateway.audit.recording import Recorder
 from gateway.audit.routes import admin_routes
-from gateway.audit.store import AuditStore, open_store
+from gateway.audit.store import AuditStore
 from gateway.audit.writer import AuditWriter
-from gateway.decision import Decision
-from gateway.errors import GatewayError
 from gateway.metrics import Metrics
 from gateway.policy.holder import PolicyHolder
-from gateway.recording import Recorder, RequestInfo
 from gateway.settings import Settings
-
-
-class DecisionLogUnavailable(GatewayError):
-    status = 503
-    type = "server_error"
-    code = "decision_log_unavailable"
 
 
 def log_enabled(settings: Settings) -> bool:
@@ -73,31 +65,8 @@ async def start_log(
     return DecisionLog(writer, recorder)
 
 
-class LoggingRecorder:
-    """The ``Recorder`` the proxy uses: the audit recorder, with its failure translated."""
-
-    def __init__(self, inner: AuditRecorder) -> None:
-        self.inner = inner
-
-    async def record(
-        self,
-        decision: Decision,
-        info: RequestInfo,
-        texts: Sequence[str],
-        *,
-        incident: bool = False,
-    ) -> None:
-        try:
-            await self.inner.record(decision, info, texts, incident=incident)
-        except AuditUnavailable as e:
-            raise DecisionLogUnavailable(
-                "The decision log is unavailable, so the request cannot be completed."
-            ) from e
-
-
 def as_recorder(log: DecisionLog | None, fallback: Recorder) -> Recorder:
-    return LoggingRecorder(log.recorder) if log is not None else fallback
+    return log.recorder if log is not None else fallback
 
 
-__all__ = ["DecisionLog", "DecisionLogUnavailable", "as_recorder", "log_routes",
-           "open_log_store", "start_log"]  # fmt: skip
+__all__ = ["DecisionLog", "as_recorder", "log_routes", "open_log_store", "start_log"]

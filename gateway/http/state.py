@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.audit.recording import Recorder
+from gateway.http.upstream import Upstream
 from gateway.metrics import Metrics
-from gateway.pipeline import Pipeline
+from gateway.moderation.pipeline import Pipeline
+from gateway.moderation.sanctions import SanctionStore
 from gateway.policy.holder import PolicyHolder
 from gateway.policy.reloader import PolicyReloader
-from gateway.recording import Recorder
-from gateway.sanctions import SanctionStore
 from gateway.settings import Settings
-from gateway.upstream import Upstream
 
 
 @dataclass(slots=True)

@@ -1,8 +1,10 @@
 """The one pooled client for the upstream LLM, and the translation of its failures.
 
 Clients never choose the upstream: the base URL comes from settings, and only the path of
-a known route is appended. Failures become ``UpstreamError`` subclasses (502/504); an
-upstream's own 4xx/5xx JSON error body is passed through with its status.
+a known route is appended. Redirects are never followed (a 3xx would re-send a checked body
+somewhere unchecked). Failures become ``UpstreamError`` subclasses (502/504); an upstream's
+own 4xx/5xx JSON error body is passed through with its status, and a rate limit (429)
+always reaches the client as a 429 with its ``Retry-After`` and ``x-ratelimit-*`` headers.
 """
 
 from __future__ import annotations
@@ -13,8 +15,16 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 import aiohttp
+import orjson
+from starlette.responses import Response
 
-from gateway.errors import UpstreamBadResponse, UpstreamError, UpstreamTimeout
+from gateway.errors import (
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    error_response,
+)
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 
@@ -23,6 +33,10 @@ from gateway.settings import Settings
 _FORWARD = ("content-type", "accept", "openai-organization", "openai-project", "x-request-id")
 # Response headers worth returning for pass-through routes.
 _RETURN = ("content-type", "x-request-id", "openai-processing-ms", "openai-model")
+# Rate-limit headers a client needs to back off properly; returned with every upstream
+# error and with successful answers.
+_RATE_LIMIT_PREFIX = "x-ratelimit-"
+_RETRY_AFTER = ("retry-after", "retry-after-ms")
 
 
 @dataclass(slots=True)
@@ -85,7 +99,9 @@ class Upstream:
         url = self._url(path) + (f"?{query}" if query else "")
         started = time.perf_counter()
         try:
-            async with self._session.request(method, url, data=body, headers=headers) as resp:
+            async with self._session.request(
+                method, url, data=body, headers=headers, allow_redirects=False
+            ) as resp:
                 payload = await resp.read()
                 self._metrics.upstream_duration.observe(time.perf_counter() - started)
                 return UpstreamReply(resp.status, _returned(resp.headers), payload)
@@ -107,7 +123,9 @@ class Upstream:
         url = self._url(path) + (f"?{query}" if query else "")
         started = time.perf_counter()
         try:
-            resp = await self._session.request(method, url, data=body, headers=headers)
+            resp = await self._session.request(
+                method, url, data=body, headers=headers, allow_redirects=False
+            )
         except Exception as e:
             raise self._translate(e) from e
         self._metrics.upstream_duration.observe(time.perf_counter() - started)
@@ -136,7 +154,46 @@ class Upstream:
 
 
 def _returned(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k in _RETURN if (v := headers.get(k)) is not None}
+    out = {k: v for k in _RETURN if (v := headers.get(k)) is not None}
+    out.update(rate_limit_headers(headers))
+    return out
+
+
+def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """``Retry-After`` and ``x-ratelimit-*`` from an upstream response, names lower-case."""
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        low = name.lower()
+        if low.startswith(_RATE_LIMIT_PREFIX) or low in _RETRY_AFTER:
+            out[low] = value
+    return out
+
+
+def upstream_error(
+    status: int, payload: bytes, upstream_headers: Mapping[str, str], headers: dict[str, str]
+) -> Response:
+    """The client's answer to an upstream error status. The upstream's own OpenAI-style
+    error passes with its status; a 429 stays a 429 whatever its body; a redirect or any
+    other body becomes the gateway's own error. Rate-limit headers always come along."""
+    out = {**headers, **rate_limit_headers(upstream_headers)}
+    try:
+        parsed = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if 300 <= status < 400:
+        err: UpstreamError = UpstreamBadResponse(
+            f"The upstream answered HTTP {status} (a redirect); the gateway does not follow "
+            "redirects."
+        )
+        return error_response(err, out)
+    if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
+        return Response(orjson.dumps(parsed), status, headers=out, media_type="application/json")
+    if status == 429:
+        return error_response(
+            UpstreamRateLimited("The upstream model server is rate limiting requests; retry "
+                                "after the time in Retry-After."), out)  # fmt: skip
+    err = UpstreamBadResponse(f"The upstream answered HTTP {status} without an error body.")
+    return error_response(err, out)
 
 
 async def iter_lines(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:

@@ -1,10 +1,12 @@
 """Relaying an upstream SSE stream to the client through the stream moderators.
 
 Each text field of each choice (``content``, ``reasoning_content``, each tool call's
-``arguments``, or a completion's ``text``) has its own ``StreamModerator``. Upstream chunks
-are re-emitted carrying only text that has passed a check; everything else in a delta
-(role, tool call ids and names) passes at once. On a blocking decision the upstream
-connection is closed (stop generation), a last chunk carries the refusal with
+``arguments``, or a completion's ``text``) has its own ``StreamModerator``. The API shape
+(``gateway.http.apis``) says where a chunk carries text and how a chunk is written; this
+module decides when text is checked and released. Upstream chunks are re-emitted carrying
+only text that has passed a check; a delta's role passes at once, and anything the gateway
+does not understand is dropped rather than forwarded unchecked. On a blocking decision the
+upstream connection is closed (stop generation), a last chunk carries the refusal with
 ``finish_reason: "content_filter"``, then ``[DONE]``.
 """
 
@@ -12,28 +14,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 import orjson
 
-from gateway import responses, sse
+from gateway.audit.recording import Recorder, RequestInfo
 from gateway.decision import Action, Decision, Direction
 from gateway.errors import GatewayError
-from gateway.extract import OUTPUT_TEXT_FIELDS
-from gateway.flavors import Flavor
-from gateway.labels import Labeler
+from gateway.http import sse
+from gateway.http.apis.base import ApiShape, ChoiceState, FieldKey, JSONObject
+from gateway.http.upstream import iter_lines
 from gateway.metrics import Metrics
-from gateway.pipeline import CheckContext, Pipeline
-from gateway.recording import Recorder, RequestInfo
-from gateway.stream_moderator import StreamModerator
-from gateway.upstream import iter_lines
+from gateway.moderation.labels import Labeler
+from gateway.moderation.pipeline import CheckContext, Pipeline
+from gateway.moderation.stream_moderator import StreamModerator
 
-FieldKey = tuple[int, str, int]
+# Top-level fields of a chunk without choices (a usage report) that are safe to pass on.
+_META_FIELDS = ("id", "object", "created", "model", "system_fingerprint", "service_tier", "usage")
 
 
-def _stream_failed(e: BaseException) -> dict[str, Any]:
+def _stream_failed(e: BaseException) -> JSONObject:
     """The in-band error event for an upstream that broke mid-stream."""
     return {
         "error": {
@@ -47,22 +47,14 @@ def _stream_failed(e: BaseException) -> dict[str, Any]:
 
 def _consume(fut: asyncio.Future[None]) -> None:
     if not fut.cancelled():
-        fut.exception()  # (choice index, field name, tool call index or -1)
-
-
-@dataclass(slots=True)
-class _Choice:
-    passthrough: dict[str, Any] = field(default_factory=dict)  # role etc., sent at once
-    tools: dict[int, dict[str, Any]] = field(default_factory=dict)  # id/type/name per tool
-    finish: str | None = None
-    started: bool = False  # first text already sent (for a label at the start)
+        fut.exception()
 
 
 class StreamRelay:
     def __init__(
         self,
         *,
-        flavor: Flavor,
+        api: ApiShape,
         pipeline: Pipeline,
         ctx: CheckContext,
         info: RequestInfo,
@@ -72,7 +64,7 @@ class StreamRelay:
         upstream: aiohttp.ClientResponse,
         pending: asyncio.Future[None] | None = None,
     ) -> None:
-        self.flavor = flavor
+        self.api = api
         self.pipeline = pipeline
         self.ctx = ctx
         self.info = info
@@ -89,11 +81,12 @@ class StreamRelay:
             active.matcher.pending_prefix_len if self._spec.holdback == "prefix" else None
         )
         self._mods: dict[FieldKey, StreamModerator] = {}
-        self._choices: dict[int, _Choice] = {}
-        self._base: dict[str, Any] = {}
+        self._choices: dict[int, ChoiceState] = {}
+        self._base: JSONObject = {}
         self._worst: Decision | None = None
         self._last: Decision | None = None
         self._recorded = False
+        self._due: set[FieldKey] = set()
 
     def _mod(self, key: FieldKey) -> StreamModerator:
         mod = self._mods.get(key)
@@ -109,6 +102,10 @@ class StreamRelay:
             )
             self._mods[key] = mod
         return mod
+
+    def _feed(self, key: FieldKey, text: str) -> None:
+        if self._mod(key).feed(text):
+            self._due.add(key)
 
     async def events(self) -> AsyncIterator[bytes]:
         """The bytes to send to the client. Closing this iterator closes the upstream."""
@@ -146,62 +143,30 @@ class StreamRelay:
                 # The client left early: let the record finish; its outcome is logged there.
                 self.pending.add_done_callback(_consume)
 
-    async def _on_chunk(self, chunk: dict[str, Any]) -> tuple[list[bytes], bool]:
+    async def _on_chunk(self, chunk: JSONObject) -> tuple[list[bytes], bool]:
         for k in ("id", "created", "model", "system_fingerprint"):
             if k in chunk and k not in self._base:
                 self._base[k] = chunk[k]
         choices = chunk.get("choices")
         if not isinstance(choices, list) or not choices:
-            return [sse.encode(chunk)], False  # usage-only and similar chunks
-        due: set[FieldKey] = set()
+            meta = {k: chunk[k] for k in _META_FIELDS if k in chunk}
+            if "usage" not in meta:
+                return [], False  # nothing the client needs, nothing checked
+            return [sse.encode({**meta, "choices": []})], False
         finishing: list[int] = []
         for choice in choices:
-            if isinstance(choice, dict):
-                self._absorb(choice, due, finishing)
+            if not isinstance(choice, dict):
+                continue
+            idx = choice.get("index", 0)
+            idx = idx if isinstance(idx, int) and idx >= 0 else 0
+            state = self._choices.setdefault(idx, ChoiceState())
+            self.api.absorb(choice, state, self._feed)
+            if choice.get("finish_reason"):
+                state.finish = str(choice["finish_reason"])
+                finishing.append(idx)
+        due, self._due = self._due, set()
         final_keys = {k for k in self._mods if k[0] in finishing}
         return await self._check_and_emit(due | final_keys, final_keys, finishing)
-
-    def _absorb(self, choice: dict[str, Any], due: set[FieldKey], finishing: list[int]) -> None:
-        idx = choice.get("index", 0)
-        if not isinstance(idx, int):
-            idx = 0
-        state = self._choices.setdefault(idx, _Choice())
-        if self.flavor.chat:
-            delta = choice.get("delta") or {}
-            if isinstance(delta, dict):
-                for name, value in delta.items():
-                    if name in OUTPUT_TEXT_FIELDS and isinstance(value, str):
-                        if value and self._mod((idx, name, -1)).feed(value):
-                            due.add((idx, name, -1))
-                    elif name == "tool_calls" and isinstance(value, list):
-                        self._absorb_tools(idx, state, value, due)
-                    elif name not in OUTPUT_TEXT_FIELDS and value is not None:
-                        state.passthrough[name] = value
-        else:
-            text = choice.get("text")
-            if isinstance(text, str) and text and self._mod((idx, "text", -1)).feed(text):
-                due.add((idx, "text", -1))
-        if choice.get("finish_reason"):
-            state.finish = str(choice["finish_reason"])
-            finishing.append(idx)
-
-    def _absorb_tools(self, idx: int, state: _Choice, calls: list[Any], due: set[FieldKey]) -> None:
-        for call in calls:
-            if not isinstance(call, dict):
-                continue
-            ti = call.get("index", 0)
-            ti = ti if isinstance(ti, int) else 0
-            meta = state.tools.setdefault(ti, {})
-            for k in ("id", "type"):
-                if call.get(k) is not None:
-                    meta[k] = call[k]
-            fn = call.get("function")
-            if isinstance(fn, dict):
-                if fn.get("name") is not None:
-                    meta["name"] = fn["name"]
-                args = fn.get("arguments")
-                if isinstance(args, str) and args and self._mod((idx, "tool", ti)).feed(args):
-                    due.add((idx, "tool", ti))
 
     async def _check_and_emit(
         self, keys: set[FieldKey], final: set[FieldKey], finishing: list[int]
@@ -229,7 +194,7 @@ class StreamRelay:
         out: list[bytes] = []
         if finishing:
             # The last check of the stream decides for the log; record before finishing.
-            await self._record_if_done(finishing)
+            await self._record_if_done()
         for idx in sorted(self._choices):
             chunk = self._emit_choice(idx, released, idx in finishing)
             if chunk is not None:
@@ -238,11 +203,12 @@ class StreamRelay:
 
     def _emit_choice(
         self, idx: int, released: dict[FieldKey, str], finishing: bool
-    ) -> dict[str, Any] | None:
+    ) -> JSONObject | None:
         state = self._choices[idx]
         finish = state.finish if finishing else None
-        texts = {k[1]: v for k, v in released.items() if k[0] == idx and k[1] != "tool"}
-        label_field = "content" if self.flavor.chat else "text"
+        texts = {k[1]: v for k, v in released.items() if k[0] == idx and k[2] < 0}
+        tools = {k[2]: v for k, v in released.items() if k[0] == idx and k[2] >= 0}
+        label_field = self.api.label_field
         if texts.get(label_field) and not state.started:
             state.started = True
             texts[label_field] = self.labeler.stream_prefix(self.ctx.language) + texts[label_field]
@@ -250,54 +216,23 @@ class StreamRelay:
             suffix = self.labeler.stream_suffix(self.ctx.language)
             if suffix:
                 texts[label_field] = texts.get(label_field, "") + suffix
-        if not self.flavor.chat:
-            text = texts.get("text", "")
-            if not text and finish is None:
-                return None
-            chunk = responses.text_chunk(self._base, idx, text, finish)
-            return self._with_aigc(chunk, finish)
-        delta: dict[str, Any] = dict(state.passthrough)
-        state.passthrough.clear()
-        delta.update(texts)
-        calls = []
-        for (ci, name, ti), text in sorted(released.items()):
-            if ci == idx and name == "tool":
-                calls.append(self._tool_delta(state, ti, text))
-        for ti, meta in state.tools.items():
-            if meta and not any(c["index"] == ti for c in calls):
-                calls.append(self._tool_delta(state, ti, ""))
-        if calls:
-            delta["tool_calls"] = calls
-        if not delta and finish is None:
-            return None
-        return self._with_aigc(responses.chat_chunk(self._base, idx, delta, finish), finish)
-
-    def _with_aigc(self, chunk: dict[str, Any], finish: str | None) -> dict[str, Any]:
-        if finish is not None:
-            aigc = self.labeler.implicit(self.info.request_id)
-            if aigc is not None:
-                chunk["aigc"] = aigc
+        chunk = self.api.emit(self._base, idx, state, texts, tools, finish)
+        if chunk is not None and finish is not None:
+            self._with_aigc(chunk)
         return chunk
 
-    @staticmethod
-    def _tool_delta(state: _Choice, ti: int, text: str) -> dict[str, Any]:
-        meta = state.tools.get(ti, {})
-        call: dict[str, Any] = {"index": ti}
-        for k in ("id", "type"):
-            if k in meta:
-                call[k] = meta.pop(k)
-        fn: dict[str, Any] = {"arguments": text}
-        if "name" in meta:
-            fn["name"] = meta.pop("name")
-        call["function"] = fn
-        return call
+    def _with_aigc(self, chunk: JSONObject) -> JSONObject:
+        aigc = self.labeler.implicit(self.info.request_id)
+        if aigc is not None:
+            chunk["aigc"] = aigc
+        return chunk
 
     def _note(self, decision: Decision) -> None:
         self._last = decision
         if self._worst is None or decision.action.severity > self._worst.action.severity:
             self._worst = decision
 
-    async def _record_if_done(self, finishing: list[int]) -> None:
+    async def _record_if_done(self) -> None:
         if all(c.finish for c in self._choices.values()):
             await self._record(incident=False)
 
@@ -319,19 +254,11 @@ class StreamRelay:
         self.upstream.close()
         self._worst = decision
         await self._record(incident=True)
-        indices = sorted(self._choices) or [0]
         out = []
-        for idx in indices:
-            if self.flavor.chat:
-                chunk = responses.chat_chunk(
-                    self._base, idx, {"content": decision.refusal}, responses.CONTENT_FILTER
-                )
-            else:
-                chunk = responses.text_chunk(
-                    self._base, idx, decision.refusal, responses.CONTENT_FILTER
-                )
+        for idx in sorted(self._choices) or [0]:
+            chunk = self.api.stop_chunk(self._base, idx, decision.refusal)
             chunk["moderation"] = decision.summary()
-            out.append(sse.encode(chunk))
+            out.append(sse.encode(self._with_aigc(chunk)))
         out.append(sse.DONE)
         return out
 

@@ -20,8 +20,8 @@ import orjson
 
 from gateway import taxonomy
 from gateway.decision import Action, Decision, Direction
-from gateway.extract import detect_language
-from gateway.pipeline import CheckContext, Pipeline
+from gateway.moderation.language import detect_language
+from gateway.moderation.pipeline import CheckContext, Pipeline
 
 Mode = Literal["full", "keywords", "classifier"]
 DEFAULT_POSITIVE = (Action.BLOCK, Action.REVIEW)

@@ -15,15 +15,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway import taxonomy
-from gateway.body import parse_json_object, read_body
+from gateway.audit.recording import RequestInfo
 from gateway.decision import Action, Decision, Direction
-from gateway.errors import GatewayError, InvalidRequest, TooMuchText, error_response
-from gateway.extract import detect_language
-from gateway.pipeline import CheckContext, new_decision_id
-from gateway.proxy import authenticate
-from gateway.recording import RequestInfo
-from gateway.responses import JSONResponse
-from gateway.state import AppState
+from gateway.errors import InvalidRequest, TooMuchText
+from gateway.http.auth import authenticate
+from gateway.http.body import read_json_object
+from gateway.http.middleware import decision_id_of
+from gateway.http.responses import JSONResponse
+from gateway.http.state import AppState
+from gateway.moderation.language import detect_language
+from gateway.moderation.pipeline import CheckContext
 
 MAX_INPUTS = 256
 
@@ -79,42 +80,35 @@ def _result(decision: Decision) -> dict[str, Any]:
 
 async def moderations(request: Request) -> Response:
     state: AppState = request.app.state.gateway
-    decision_id = new_decision_id()
-    headers = {"X-Gateway-Decision-Id": decision_id}
-    try:
-        pipeline = state.pipeline
-        tenant = authenticate(request, pipeline.policies)
-        body = parse_json_object(await read_body(request, state.settings.max_body_bytes))
-        texts = _inputs(body)
-        policy = pipeline.policy_for(tenant).policy
-        size = sum(len(t) for t in texts)
-        if size > policy.limits.max_request_chars:
-            raise TooMuchText(
-                f"The request holds {size} characters of text; this gateway checks at most "
-                f"{policy.limits.max_request_chars} per request."
-            )
-        default_language = policy.language
-        info = RequestInfo(route="moderations", request_id=decision_id, tenant=tenant)
+    decision_id = decision_id_of(request.scope)
+    pipeline = state.pipeline
+    tenant = authenticate(request, pipeline.policies)
+    body = await read_json_object(request, state.settings.max_body_bytes)
+    texts = _inputs(body)
+    policy = pipeline.policy_for(tenant).policy
+    size = sum(len(t) for t in texts)
+    if size > policy.limits.max_request_chars:
+        raise TooMuchText(
+            f"The request holds {size} characters of text; this gateway checks at most "
+            f"{policy.limits.max_request_chars} per request."
+        )
+    default_language = policy.language
+    info = RequestInfo(route="moderations", request_id=decision_id, tenant=tenant)
 
-        async def judge(i: int, text: str) -> dict[str, Any]:
-            lang = detect_language([text], default_language)
-            ctx = CheckContext(f"{decision_id}-{i}", lang, tenant=tenant)
-            decision = await pipeline.check([text], Direction.INPUT, ctx)
-            pipeline.count(decision)
-            await state.recorder.record(decision, info, [text])
-            return _result(decision)
+    async def judge(i: int, text: str) -> dict[str, Any]:
+        lang = detect_language([text], default_language)
+        ctx = CheckContext(f"{decision_id}-{i}", lang, tenant=tenant)
+        decision = await pipeline.check([text], Direction.INPUT, ctx)
+        pipeline.count(decision)
+        await state.recorder.record(decision, info, [text])
+        return _result(decision)
 
-        # Concurrently, so a configured classifier batches the inputs in one model call.
-        results = await asyncio.gather(*(judge(i, t) for i, t in enumerate(texts)))
-    except GatewayError as e:
-        state.metrics.requests.labels(route="moderations", status=str(e.status)).inc()
-        return error_response(e, headers)
-    state.metrics.requests.labels(route="moderations", status="200").inc()
+    # Concurrently, so a configured classifier batches the inputs in one model call.
+    results = await asyncio.gather(*(judge(i, t) for i, t in enumerate(texts)))
     return JSONResponse(
         {
             "id": f"modr-{uuid.uuid4().hex}",
             "model": f"gateway-policy-{pipeline.policies.version}",
             "results": results,
-        },
-        headers=headers,
+        }
     )

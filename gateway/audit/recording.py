@@ -1,4 +1,9 @@
-"""The seam to the decision log: every final decision is recorded before the response ends."""
+"""The seam between the request path and the decision log.
+
+The HTTP layer records every final decision through a ``Recorder`` before the response
+ends; ``gateway.audit.recorder.AuditRecorder`` is the real one, ``NullRecorder`` the one
+used when the log is switched off.
+"""
 
 from __future__ import annotations
 

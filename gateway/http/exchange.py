@@ -1,0 +1,252 @@
+"""The moderated completion routes: check input, call the upstream, check output.
+
+One exchange serves every API shape (``gateway.http.apis``): the shape says where texts
+live and how answers look; this module says in what order things happen. Blocked input
+never reaches the upstream; a blocked answer is replaced; streams go through
+``StreamRelay``, which releases only text that has passed a check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from gateway.audit.recording import RequestInfo
+from gateway.decision import Action, Decision, Direction
+from gateway.errors import (
+    ContentPolicyViolation,
+    TooMuchText,
+    UpstreamBadResponse,
+    error_response,
+)
+from gateway.http import sse
+from gateway.http.apis.base import ApiShape, JSONObject, Slot
+from gateway.http.auth import authenticate
+from gateway.http.body import read_json_object, request_headers
+from gateway.http.middleware import decision_id_of
+from gateway.http.relay import StreamRelay
+from gateway.http.responses import JSONResponse
+from gateway.http.state import AppState
+from gateway.http.upstream import upstream_error
+from gateway.moderation.labels import Labeler
+from gateway.moderation.language import detect_language
+from gateway.moderation.pipeline import CheckContext
+from gateway.policy.compiled import ActivePolicy
+from gateway.policy.engine import UserStatus
+
+USER_STATUS_HEADER = "X-Gateway-User-Status"
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@dataclass(slots=True)
+class _Request:
+    """One parsed request on its way through the exchange."""
+
+    api: ApiShape
+    active: ActivePolicy
+    body: JSONObject
+    slots: list[Slot]
+    texts: list[str]
+    info: RequestInfo
+    language: str
+    incoming: dict[str, str]
+    headers: dict[str, str] = field(default_factory=dict)  # for the client
+    status: UserStatus = "ok"
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.body.get("stream"))
+
+    @property
+    def n(self) -> int:
+        n = self.body.get("n")
+        return n if isinstance(n, int) else 1
+
+
+def endpoint(api: ApiShape) -> Callable[[Request], Awaitable[Response]]:
+    """The route handler for one API shape."""
+
+    async def handle(request: Request) -> Response:
+        state: AppState = request.app.state.gateway
+        return await _handle(state, request, api)
+
+    return handle
+
+
+async def _handle(s: AppState, request: Request, api: ApiShape) -> Response:
+    req = await _read(s, request, api)
+    decision = await _check_input(s, req)
+    if decision.blocked:
+        await s.recorder.record(decision, req.info, req.texts)
+        return _refuse(req, decision)
+    if decision.action is Action.REDACT and decision.redacted is not None:
+        _write_back(req.slots, decision.redacted)
+    # The input record commits while the upstream works; both records are durable before
+    # the response completes (one commit wait instead of two in a row).
+    pending = asyncio.ensure_future(s.recorder.record(decision, req.info, req.texts))
+    try:
+        if req.stream:
+            return await _stream(s, req, pending)
+        return await _whole(s, req, pending)
+    except BaseException:
+        await pending  # a log failure outranks the error being handled
+        raise
+
+
+async def _read(s: AppState, request: Request, api: ApiShape) -> _Request:
+    """Authenticate, parse and validate; find every text the model will read."""
+    started = time.perf_counter()
+    policies = s.pipeline.policies
+    tenant = authenticate(request, policies)
+    body = await read_json_object(request, s.settings.max_body_bytes)
+    api.validate(body)
+    active = policies.for_tenant(tenant)
+    slots = api.input_slots(body)
+    texts = [slot.text for slot in slots]
+    limit = active.policy.limits.max_request_chars
+    size = sum(len(t) for t in texts)
+    if size > limit:
+        raise TooMuchText(
+            f"The request holds {size} characters of text; this gateway checks at most "
+            f"{limit} per request."
+        )
+    incoming = request_headers(request)
+    user = body.get("user") or incoming.get(s.settings.user_header)
+    info = RequestInfo(
+        route=api.route,
+        request_id=decision_id_of(request.scope),
+        tenant=tenant,
+        user=user,
+        model=str(body.get("model") or ""),
+        started=started,
+    )
+    language = detect_language(texts, active.policy.language)
+    return _Request(api, active, body, slots, texts, info, language, incoming)
+
+
+async def _check_input(s: AppState, req: _Request) -> Decision:
+    """The input decision, with the user's sanction state before and after it."""
+    info, spec = req.info, req.active.policy.sanctions
+    if s.sanctions is not None:
+        req.status = await s.sanctions.status(info.tenant, info.user, spec)
+    ctx = CheckContext(info.request_id, req.language, req.status, info.tenant)
+    decision = await s.pipeline.check(req.texts, Direction.INPUT, ctx)
+    s.pipeline.count(decision)
+    if s.sanctions is not None and req.status != "suspended":
+        applied = await s.sanctions.observe(info.tenant, info.user, spec, decision.blocked)
+        req.status = applied or req.status
+    if req.status != "ok":
+        req.headers[USER_STATUS_HEADER] = req.status
+    return decision
+
+
+def _refuse(req: _Request, decision: Decision) -> Response:
+    """A blocked request: the policy's refusal, as an answer (streamed or not) or a 400."""
+    if req.active.policy.block_response == "error":
+        return error_response(ContentPolicyViolation(decision.refusal), req.headers)
+    refusal = req.api.refusal(req.info.model, decision, req.n)
+    refusal["moderation"] = decision.summary()
+    # A refusal is an answer the user reads: it carries the AI-content labels too.
+    labeler = Labeler(req.active.policy.labels)
+    req.api.label_answer(refusal, labeler, req.language)
+    aigc = labeler.implicit(req.info.request_id)
+    if aigc is not None:
+        refusal["aigc"] = aigc
+    if not req.stream:
+        return JSONResponse(refusal, headers=req.headers)
+    events = []
+    for chunk in req.api.refusal_chunks(refusal):
+        chunk["moderation"] = refusal["moderation"]
+        if aigc is not None:
+            chunk["aigc"] = aigc
+        events.append(sse.encode(chunk))
+    events.append(sse.DONE)
+    return StreamingResponse(_replay(events), media_type="text/event-stream",
+                             headers={**req.headers, **_SSE_HEADERS})  # fmt: skip
+
+
+async def _whole(s: AppState, req: _Request, pending: asyncio.Future[None]) -> Response:
+    api, info = req.api, req.info
+    body = orjson.dumps(req.body)
+    headers = s.upstream.headers(req.incoming, client_auth=not s.pipeline.policies.requires_key)
+    reply = await s.upstream.request("POST", api.upstream_path, body, headers)
+    if reply.status != 200:
+        s.upstream.count_status(reply.status)
+        await pending
+        return upstream_error(reply.status, reply.body, reply.headers, req.headers)
+    answer = _parse_answer(reply.body)
+    slots = api.output_slots(answer)
+    texts = [slot.text for slot in slots]
+    ctx = CheckContext(f"{info.request_id}-out", req.language, tenant=info.tenant)
+    decision = await s.pipeline.check(texts, Direction.OUTPUT, ctx)
+    s.pipeline.count(decision)
+    labeler = Labeler(req.active.policy.labels)
+    if decision.blocked:
+        api.replace_answer(answer, decision)
+    elif decision.action is Action.REDACT and decision.redacted is not None:
+        _write_back(slots, decision.redacted)
+    api.label_answer(answer, labeler, req.language)
+    if decision.action is not Action.ALLOW:
+        answer["moderation"] = decision.summary()
+    aigc = labeler.implicit(info.request_id)
+    if aigc is not None:
+        answer["aigc"] = aigc
+    await asyncio.gather(pending, s.recorder.record(decision, info, texts))
+    return JSONResponse(answer, headers=req.headers)
+
+
+async def _stream(s: AppState, req: _Request, pending: asyncio.Future[None]) -> Response:
+    body = orjson.dumps(req.body)
+    headers = s.upstream.headers(req.incoming, client_auth=not s.pipeline.policies.requires_key)
+    resp = await s.upstream.open_stream(req.api.upstream_path, body, headers)
+    if resp.status != 200:
+        try:
+            payload = await resp.read()
+        except Exception as e:
+            raise s.upstream.translate(e) from e
+        finally:
+            resp.close()
+        s.upstream.count_status(resp.status)
+        await pending
+        return upstream_error(resp.status, payload, dict(resp.headers), req.headers)
+    ctx = CheckContext(f"{req.info.request_id}-out", req.language, tenant=req.info.tenant)
+    relay = StreamRelay(
+        api=req.api,
+        pipeline=s.pipeline,
+        ctx=ctx,
+        info=req.info,
+        recorder=s.recorder,
+        metrics=s.metrics,
+        labeler=Labeler(req.active.policy.labels),
+        upstream=resp,
+        pending=pending,
+    )
+    return StreamingResponse(relay.events(), media_type="text/event-stream",
+                             headers={**req.headers, **_SSE_HEADERS})  # fmt: skip
+
+
+def _parse_answer(payload: bytes) -> JSONObject:
+    try:
+        answer = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        raise UpstreamBadResponse("The upstream returned a body that is not JSON.") from None
+    if not isinstance(answer, dict):
+        raise UpstreamBadResponse("The upstream returned JSON that is not an object.")
+    return answer
+
+
+def _write_back(slots: list[Slot], texts: tuple[str, ...]) -> None:
+    for slot, text in zip(slots, texts, strict=True):
+        if text != slot.text:
+            slot.set(text)
+
+
+async def _replay(events: list[bytes]) -> AsyncIterator[bytes]:
+    for event in events:
+        yield event
