@@ -10,7 +10,12 @@ extra body fields (the OpenAI SDK's ``extra_body``):
 - ``mock_tool_call``: ``{"name": ..., "arguments_chunks": [...]}``;
 - ``mock_status`` / ``mock_error``: answer with that HTTP status and error body;
 - ``mock_delay_ms``: delay between streamed chunks (default ``--token-delay-ms``);
-- ``mock_raw``: a non-JSON body sent with ``mock_status`` (for broken upstreams).
+- ``mock_raw``: a non-JSON body sent with ``mock_status`` (for broken upstreams);
+- ``mock_headers``: extra response headers sent with ``mock_status`` (rate limits);
+- ``mock_redirect``: answer 307 with this ``Location``;
+- ``mock_events``: the exact stream events: objects are sent as JSON, strings verbatim;
+- ``mock_json_stream``: answer a streaming request with a whole JSON completion;
+- ``mock_break_after``: cut the connection after this many streamed chunks.
 
 ``GET /_mock/stats`` reports request counts and how many streams the client closed early,
 which is how tests see that the gateway stopped generation. Raw ASGI, so it is not the
@@ -95,21 +100,40 @@ class MockUpstream:
         if path not in ("/v1/chat/completions", "/v1/completions"):
             await _json(send, 404, _error(f"unknown path {path}", "invalid_request_error"))
             return
+        if "mock_redirect" in req:
+            location = str(req["mock_redirect"]).encode()
+            await _raw(send, 307, b"", b"text/plain", [(b"location", location)])
+            return
         status = req.get("mock_status")
         if status:
+            extra = [(k.encode(), str(v).encode()) for k, v in req.get("mock_headers", {}).items()]
             if "mock_raw" in req:
-                await _raw(send, int(status), str(req["mock_raw"]).encode(), b"text/plain")
+                await _raw(send, int(status), str(req["mock_raw"]).encode(), b"text/plain", extra)
             else:
                 msg = req.get("mock_error", "mock upstream error")
-                await _json(send, int(status), _error(msg, "server_error", "mock_error"))
+                body = orjson.dumps(_error(msg, "server_error", "mock_error"))
+                await _raw(send, int(status), body, b"application/json", extra)
             return
         chat = path == "/v1/chat/completions"
-        if req.get("stream"):
+        if req.get("stream") and req.get("mock_json_stream"):
+            await _json(send, 200, self._whole(req, chat))
+        elif req.get("stream") and "mock_events" in req:
+            await self._events(req["mock_events"], send)
+        elif req.get("stream"):
             await self._stream(req, chat, receive, send)
         else:
             if req.get("mock_delay_ms"):
                 await asyncio.sleep(float(req["mock_delay_ms"]) / 1000)
             await _json(send, 200, self._whole(req, chat))
+
+    async def _events(self, events: list[Any], send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")]})  # fmt: skip
+        for ev in events:
+            data = ev.encode() if isinstance(ev, str) else orjson.dumps(ev)
+            await send({"type": "http.response.body", "body": b"data: " + data + b"\n\n",
+                        "more_body": True})  # fmt: skip
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     def _reply(self, req: dict[str, Any]) -> str:
         if "mock_chunks" in req:
@@ -201,8 +225,11 @@ class MockUpstream:
                     return
 
         watcher = asyncio.create_task(watch())
+        break_after = req.get("mock_break_after")
         try:
-            for ev in events:
+            for n, ev in enumerate(events):
+                if break_after is not None and n >= int(break_after):
+                    raise ConnectionResetError("mock upstream cut the stream")
                 if disconnected.is_set():
                     self.stats["streams_cancelled"] += 1
                     return
@@ -246,14 +273,13 @@ async def _json(send: Any, status: int, obj: Any) -> None:
     await _raw(send, status, orjson.dumps(obj), b"application/json")
 
 
-async def _raw(send: Any, status: int, body: bytes, ctype: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())],
-        }
-    )
+async def _raw(
+    send: Any, status: int, body: bytes, ctype: bytes,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:  # fmt: skip
+    headers = [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status,
+                "headers": headers + (extra or [])})  # fmt: skip
     await send({"type": "http.response.body", "body": body})
 
 

@@ -1,8 +1,10 @@
 """The dynamic batcher: one bounded queue per model, one model thread, callers await futures.
 
-A batch closes when it reaches ``max_batch`` rows or ``max_tokens`` padded tokens, or when
-its oldest row has waited ``max_wait_us``, whichever comes first. While the model threads
-run, the next batch fills, so under load batches are full without waiting. ``workers``
+Batching is continuous: a model thread that is idle takes whatever is queued at once (up to
+``max_batch`` rows or ``max_tokens`` padded tokens); while the model threads are busy the
+next batch fills, so under load batches are full without any waiting. ``max_wait_us`` > 0
+makes an idle model wait that long for company instead (worth it only on accelerators
+whose per-call cost dwarfs a short wait). ``workers``
 model threads may each run a batch at once: a small model on a CPU spends much of a call
 in Python and in per-operator overhead that one intra-op thread pool cannot spread over
 the cores, and two single-threaded calls side by side did 1.4x the work of one two-threaded
@@ -11,7 +13,10 @@ call on a 2-core machine.
 Rows are token sequences (windows of a text); a text's scores are the per-code maximum over
 its rows. Identical texts that are queued or running share one computation. Admission is
 all-or-nothing and immediate: when the queue cannot take a request's rows, the caller gets
-``ClassifierUnavailable`` at once so the policy's fail-open / fail-closed rule applies.
+``ClassifierUnavailable`` at once so the policy's fail-open / fail-closed rule applies. A
+long text never counts against the queue with more than ``max_queue // 4`` rows at a time:
+its windows enter the queue as earlier ones finish, so a text of any length is scored with
+bounded work in flight, and its length alone never makes the classifier "unavailable".
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ RunFn = Callable[[Sequence[Row]], list[RowResult]]
 class BatchLimits:
     max_batch: int = 32  # rows per model call
     max_tokens: int = 8192  # padded tokens per model call (rows x longest row's bucket)
-    max_wait_us: int = 2000  # how long the oldest row may wait for company
+    max_wait_us: int = 0  # how long an idle model waits for company (0: continuous)
     max_queue: int = 2048  # rows waiting; beyond this callers are refused at once
     workers: int = 1  # model calls in flight at once, each on its own model thread
 
@@ -54,12 +59,13 @@ class BatchLimits:
 class _Entry:
     """One distinct text in flight: its rows, its waiters and the running maximum."""
 
-    __slots__ = ("failed", "key", "left", "rows", "scores", "waiters")
+    __slots__ = ("failed", "key", "left", "queued", "rows", "scores", "waiters")
 
     def __init__(self, key: str, rows: list[Row]) -> None:
         self.key = key
         self.rows = rows
-        self.left = len(rows)
+        self.left = len(rows)  # rows not yet scored
+        self.queued = 0  # rows handed to the queue so far (a long text enters in slices)
         self.scores: Scores = {}
         self.waiters: list[asyncio.Future[Scores]] = []
         self.failed = False
@@ -85,6 +91,7 @@ class Batcher:
         self._max_wait = self._limits.max_wait_us / 1e6
         self._metrics = metrics
         self._queue: deque[tuple[_Entry, int, float]] = deque()
+        self._slice = max(1, self._limits.max_queue // 4)  # rows in flight per long text
         self._queued = 0  # rows in the queue, abandoned ones included until taken
         self._queued_tokens = 0
         self._open: dict[str, _Entry] = {}
@@ -114,7 +121,7 @@ class Batcher:
         for text in texts:
             if text not in self._open and text not in fresh:
                 fresh[text] = encode(text)
-        need = sum(len(rows) for rows in fresh.values())
+        need = sum(min(len(rows), self._slice) for rows in fresh.values())
         if self._queued + need > self._limits.max_queue:
             raise ClassifierUnavailable(
                 f"classifier queue full ({self._queued} + {need} > {self._limits.max_queue} rows)"
@@ -122,10 +129,7 @@ class Batcher:
         now = loop.time()
         for text, rows in fresh.items():
             entry = self._open[text] = _Entry(text, rows)
-            for i, row in enumerate(rows):
-                self._queue.append((entry, i, now))
-                self._queued_tokens += self._pad(len(row))
-        self._queued += need
+            self._queue_rows(entry, min(len(rows), self._slice), now)
         futures: list[asyncio.Future[Scores]] = []
         for text in texts:
             fut: asyncio.Future[Scores] = loop.create_future()
@@ -139,6 +143,14 @@ class Batcher:
                 self._full.set()
             self._gauge()
         return futures
+
+    def _queue_rows(self, entry: _Entry, n: int, now: float) -> None:
+        """Hand the entry's next ``n`` rows to the queue."""
+        for i in range(entry.queued, entry.queued + n):
+            self._queue.append((entry, i, now))
+            self._queued_tokens += self._pad(len(entry.rows[i]))
+        entry.queued += n
+        self._queued += n
 
     def call_in_model_thread(self, fn: Callable[[], object]) -> None:
         """Run ``fn`` on a model thread and wait (warm-up: CUDA graphs are per thread, which
@@ -186,7 +198,7 @@ class Batcher:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            delay = self._queue[0][2] + self._max_wait - loop.time()
+            delay = self._queue[0][2] + self._max_wait - loop.time() if self._max_wait else 0.0
             if delay > 0 and not self._batch_ready():
                 self._full.clear()
                 with contextlib.suppress(TimeoutError):
@@ -263,6 +275,9 @@ class Batcher:
             entry.left -= 1
             if entry.left == 0:
                 self._resolve(entry)
+            elif entry.queued < len(entry.rows) and not entry.abandoned():
+                self._queue_rows(entry, 1, asyncio.get_running_loop().time())  # a long text
+                self._wake.set()
 
     def _resolve(self, entry: _Entry) -> None:
         self._forget(entry)

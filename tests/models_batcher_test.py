@@ -128,13 +128,26 @@ async def test_full_queue_refuses_at_once() -> None:
     b = make(model, max_batch=2, max_queue=4, max_wait_us=0)
     running = asyncio.create_task(classify(b, "a", "b"))
     await asyncio.sleep(0.05)  # first batch taken; the queue is empty again
-    queued = asyncio.create_task(classify(b, "c|d|e"))  # one text, three windows
+    # One text, three windows: a long text enters the queue one slice (max_queue // 4 = 1
+    # row) at a time.
+    queued = asyncio.create_task(classify(b, "c|d|e"))
     await asyncio.sleep(0)
     with pytest.raises(ClassifierUnavailable, match="queue full"):
-        b.enqueue(["f|g"], encode)  # 3 + 2 > 4 rows: refused without waiting
-    assert len(b.enqueue(["h"], encode)) == 1  # 3 + 1 fits
+        b.enqueue(["f", "g", "h", "i"], encode)  # 1 + 4 > 4 rows: refused without waiting
+    assert len(b.enqueue(["h"], encode)) == 1  # 1 + 1 fits
     model.gate.set()
     await asyncio.gather(running, queued)
+    await b.aclose()
+
+
+async def test_a_text_longer_than_the_queue_is_scored_in_slices() -> None:
+    model = FakeModel()
+    b = make(model, max_batch=2, max_queue=8)  # slices of 2 rows
+    windows = [chr(33 + i) for i in range(30)]
+    [scores] = await classify(b, "|".join(windows))  # 30 windows: more than the queue holds
+    assert scores == {"A1.04": max(ord(w) % 100 for w in windows) / 100}
+    assert sum(len(x) for x in model.batches) == 30
+    assert max(len(x) for x in model.batches) <= 2
     await b.aclose()
 
 

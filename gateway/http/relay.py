@@ -13,7 +13,9 @@ upstream connection is closed (stop generation), a last chunk carries the refusa
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import orjson
@@ -22,13 +24,14 @@ from gateway.audit.recording import Recorder, RequestInfo
 from gateway.decision import Action, Decision, Direction
 from gateway.errors import GatewayError
 from gateway.http import sse
-from gateway.http.apis.base import ApiShape, ChoiceState, FieldKey, JSONObject
+from gateway.http.apis.base import ApiShape, ChoiceState, FieldKey, JSONObject, Slot, unescaped
 from gateway.http.upstream import iter_lines
 from gateway.metrics import Metrics
 from gateway.moderation.labels import Labeler
 from gateway.moderation.pipeline import CheckContext, Pipeline
 from gateway.moderation.stream_moderator import StreamModerator
 
+_FUNCTION_CALL = "function_call"
 # Top-level fields of a chunk without choices (a usage report) that are safe to pass on.
 _META_FIELDS = ("id", "object", "created", "model", "system_fingerprint", "service_tier", "usage")
 
@@ -41,6 +44,23 @@ def _stream_failed(e: BaseException) -> JSONObject:
             "type": "upstream_error",
             "param": None,
             "code": "upstream_stream_failed",
+        }
+    }
+
+
+_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _upstream_error_event(error: Any) -> JSONObject:
+    """The gateway's own in-band error event for an error event of the upstream."""
+    code = error.get("code") if isinstance(error, dict) else None
+    named = code if isinstance(code, str) and _CODE.match(code) else "unknown"
+    return {
+        "error": {
+            "message": f"The upstream reported an error during generation (code {named}).",
+            "type": "upstream_error",
+            "param": None,
+            "code": "upstream_stream_error",
         }
     }
 
@@ -104,7 +124,10 @@ class StreamRelay:
         return mod
 
     def _feed(self, key: FieldKey, text: str) -> None:
-        if self._mod(key).feed(text):
+        # Tool and function-call arguments are held whole until their choice finishes and
+        # then checked together with their JSON-unescaped form: "\\u70b8\\u5f39" is 炸弹 to
+        # whoever runs the call. A client shows arguments only once a call is complete.
+        if self._mod(key).feed(text) and key[2] < 0 and key[1] != _FUNCTION_CALL:
             self._due.add(key)
 
     async def events(self) -> AsyncIterator[bytes]:
@@ -120,7 +143,9 @@ class StreamRelay:
                 if not isinstance(chunk, dict):
                     continue
                 if "error" in chunk:
-                    yield sse.encode(chunk)
+                    # The upstream's own words are not forwarded: they may hold text that
+                    # was never checked. Its error code is, when it looks like one.
+                    yield sse.encode(_upstream_error_event(chunk["error"]))
                     return
                 out, stopped = await self._on_chunk(chunk)
                 for item in out:
@@ -176,14 +201,15 @@ class StreamRelay:
         if keys:
             ordered = sorted(keys)
             windows = [self._mods[k].window() for k in ordered]
-            decision = await self.pipeline.check(
-                [w for w, _ in windows], Direction.OUTPUT, self.ctx
-            )
+            texts = [w for w, _ in windows]
+            texts += [s.text for s in unescaped([Slot(None, None, w) for w in texts])[len(texts) :]]
+            decision = await self.pipeline.check(texts, Direction.OUTPUT, self.ctx)
             self._note(decision)
             if decision.blocked:
                 return await self._stop(decision), True
             if decision.action is Action.REDACT and decision.redacted is not None:
-                for k, (_, start), new in zip(ordered, windows, decision.redacted, strict=True):
+                redacted = decision.redacted[: len(ordered)]
+                for k, (_, start), new in zip(ordered, windows, redacted, strict=True):
                     self._mods[k].replace_unreleased(start, new)
             for k in ordered:
                 mod = self._mods[k]

@@ -8,6 +8,7 @@ never ask which API they serve.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -113,6 +114,29 @@ def str_slot(container: Any, key: Any) -> Iterator[Slot]:
     value = container.get(key) if isinstance(container, dict) else None
     if isinstance(value, str) and value:
         yield Slot(container, key, value)
+
+
+_ESCAPE = re.compile(r"\\u[0-9a-fA-F]{4}")
+
+
+def unescaped(slots: list[Slot]) -> list[Slot]:
+    """Slots plus, for each text holding JSON ``\\uXXXX`` escapes, a read-only slot with the
+    escapes decoded: a model reads ``"\\u70b8\\u5f39"`` in tool arguments as 炸弹, so
+    the check must too."""
+    out = list(slots)
+    for slot in slots:
+        if _ESCAPE.search(slot.text):
+            decoded = _decode_escapes(slot.text)
+            if decoded != slot.text:
+                out.append(Slot(None, None, decoded))
+    return out
+
+
+def _decode_escapes(text: str) -> str:
+    def one(m: re.Match[str]) -> str:
+        return chr(int(m.group(0)[2:], 16))
+
+    return _ESCAPE.sub(one, text)
 
 
 def need_str(value: Any, param: str, *, optional: bool = True) -> None:

@@ -24,6 +24,7 @@ from gateway.http.apis.base import (
     need_dict,
     need_str,
     str_slot,
+    unescaped,
     validate_common,
 )
 from gateway.http.responses import CONTENT_FILTER, new_id, now
@@ -92,7 +93,7 @@ class ChatApi:
             elif isinstance(content, list):
                 for part in content:
                     slots.extend(str_slot(part, "text"))
-        return slots
+        return unescaped(slots)
 
     # ---------------------------------------------------------------- whole answers
     def output_slots(self, answer: JSONObject) -> list[Slot]:
@@ -106,7 +107,7 @@ class ChatApi:
             slots.extend(_call_slots(message.get("tool_calls")))
             slots.extend(str_slot(message.get(_FUNCTION_CALL), "arguments"))
             slots.extend(str_slot(message.get("audio"), "transcript"))
-        return slots
+        return unescaped(slots)
 
     def refusal(self, model: str, decision: Decision, n: int) -> JSONObject:
         return {

@@ -15,6 +15,7 @@ from gateway.http.apis.base import (
     StreamFeed,
     need_str,
     str_slot,
+    unescaped,
     validate_common,
 )
 from gateway.http.responses import CONTENT_FILTER, new_id, now
@@ -49,13 +50,13 @@ class TextCompletionApi:
         elif isinstance(prompt, list):
             slots.extend(Slot(prompt, i, p) for i, p in enumerate(prompt) if p)
         slots.extend(str_slot(body, "suffix"))
-        return slots
+        return unescaped(slots)
 
     def output_slots(self, answer: JSONObject) -> list[Slot]:
         slots: list[Slot] = []
         for choice in _choices(answer):
             slots.extend(str_slot(choice, _TEXT))
-        return slots
+        return unescaped(slots)
 
     def refusal(self, model: str, decision: Decision, n: int) -> JSONObject:
         return {
