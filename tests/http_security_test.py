@@ -334,7 +334,9 @@ def test_a_long_prompt_under_the_limit_is_checked_whole(gateway: Gateway) -> Non
 
 
 def test_a_long_text_is_scored_by_the_classifier_never_unavailable(
-    gateway_factory: Any, write_policy: Any, encoder_dir: Any
+    gateway_factory: Any,
+    write_policy: Any,
+    encoder_dir: Any,  # noqa: F811
 ) -> None:
     """More windows than the classifier queue holds: still scored, with fail_mode open too
     (where "unavailable" used to mean "allowed")."""
