@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from gateway.audit.errors import AuditUnavailable
 from gateway.audit.record import DecisionRecord, Stage, TextRetention
-from gateway.audit.recording import RequestInfo
+from gateway.audit.recording import Ending, RequestInfo
 from gateway.audit.writer import AuditWriter
 from gateway.decision import Decision, Direction
 from gateway.errors import DecisionLogUnavailable
@@ -38,7 +38,13 @@ class AuditRecorder:
         return TextRetention(mode)
 
     def build(
-        self, decision: Decision, info: RequestInfo, texts: Sequence[str], *, incident: bool = False
+        self,
+        decision: Decision,
+        info: RequestInfo,
+        texts: Sequence[str],
+        *,
+        incident: bool = False,
+        ending: Ending = Ending.NONE,
     ) -> DecisionRecord:
         if incident:
             stage = Stage.STREAM
@@ -60,11 +66,18 @@ class AuditRecorder:
         )
 
     async def record(
-        self, decision: Decision, info: RequestInfo, texts: Sequence[str], *, incident: bool = False
+        self,
+        decision: Decision,
+        info: RequestInfo,
+        texts: Sequence[str],
+        *,
+        incident: bool = False,
+        ending: Ending = Ending.NONE,
     ) -> None:
         """Return once the record is durable; raises ``DecisionLogUnavailable`` otherwise."""
         try:
-            await self.writer.write(self.build(decision, info, texts, incident=incident))
+            record = self.build(decision, info, texts, incident=incident, ending=ending)
+            await self.writer.write(record)
         except AuditUnavailable as e:
             raise DecisionLogUnavailable(
                 "The decision log is unavailable, so the request cannot be completed."

@@ -9,9 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 from gateway.decision import Decision
+
+
+class Ending(StrEnum):
+    """How the exchange a decision belongs to ended; every output record names one, so
+    an answer cut short is never mistaken for a complete one."""
+
+    NONE = ""  # input records: the request was checked, nothing ended yet
+    COMPLETE = "complete"  # the answer reached the client whole
+    BLOCKED = "blocked"  # moderation replaced the answer or stopped the stream
+    CLIENT_GONE = "client_disconnected"  # the client left mid-stream
+    UPSTREAM_FAILED = "upstream_failed"  # the upstream was unreachable or broke mid-answer
+    UPSTREAM_ERROR = "upstream_error"  # an error status or an in-band error event
+    LOG_UNAVAILABLE = "log_unavailable"  # refused: the decision log could not keep a record
 
 
 @dataclass(slots=True)
@@ -35,6 +49,7 @@ class Recorder(Protocol):
         texts: Sequence[str],
         *,
         incident: bool = False,
+        ending: Ending = Ending.NONE,
     ) -> None:
         """Persist one decision; return only once it is durable (or spooled)."""
         ...
@@ -48,5 +63,6 @@ class NullRecorder:
         texts: Sequence[str],
         *,
         incident: bool = False,
+        ending: Ending = Ending.NONE,
     ) -> None:
         return None
