@@ -7,6 +7,7 @@ and close in reverse. Handlers reach them through ``request.app.state.gateway``.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import logging
@@ -141,6 +142,7 @@ def create_app(
             redis=redis,
             audit_store=audit_store,
             reloader=reloader,
+            decision_log=decision_log,
         )
         app.state.gateway = state
         log.info("gateway ready: policy %s, upstream %s", policies.current.version,
@@ -148,6 +150,8 @@ def create_app(
         try:
             yield
         finally:
+            if state.background:  # records of streams whose clients left
+                await asyncio.gather(*state.background, return_exceptions=True)
             if clf is not None:
                 await clf.aclose()
             if decision_log is not None:

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from gateway.app import create_app
 from gateway.audit import AuditStore, AuditWriter, open_store
 from gateway.audit.recorder import AuditRecorder
-from gateway.audit.recording import RequestInfo
+from gateway.audit.recording import Ending, RequestInfo
 from gateway.decision import Decision
 from gateway.settings import Settings, load_settings
 from tests.audit_server import SlowDisk
@@ -43,10 +43,16 @@ class StartOnFirstUse:
             return self._inner
 
     async def record(
-        self, decision: Decision, info: RequestInfo, texts: Sequence[str], *, incident: bool = False
+        self,
+        decision: Decision,
+        info: RequestInfo,
+        texts: Sequence[str],
+        *,
+        incident: bool = False,
+        ending: Ending = Ending.NONE,
     ) -> None:
         recorder = self._inner or await self._recorder()
-        await recorder.record(decision, info, texts, incident=incident)
+        await recorder.record(decision, info, texts, incident=incident, ending=ending)
 
 
 def build() -> Starlette:

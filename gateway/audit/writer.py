@@ -172,6 +172,11 @@ class AuditWriter:
         except OSError as e:
             raise AuditUnavailable(f"decision log spool failed: {e}") from e
 
+    @property
+    def retry_due(self) -> bool:
+        """The store is up, or down long enough that the next write should try it again."""
+        return self._may_try_store()
+
     def _may_try_store(self) -> bool:
         return self._store_ok or time.monotonic() >= self._next_try
 

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from gateway.audit.recording import RequestInfo
+from gateway.audit.recording import Ending, RequestInfo
 from gateway.decision import Action, Decision, Direction
 from gateway.errors import (
     ContentPolicyViolation,
+    DecisionLogUnavailable,
     TooMuchText,
     UpstreamBadResponse,
+    UpstreamError,
     error_response,
 )
 from gateway.http import sse
@@ -33,7 +35,7 @@ from gateway.http.middleware import decision_id_of
 from gateway.http.relay import StreamRelay
 from gateway.http.responses import JSONResponse
 from gateway.http.state import AppState
-from gateway.http.upstream import upstream_error
+from gateway.http.upstream import rate_limit_headers, upstream_error
 from gateway.moderation.labels import Labeler
 from gateway.moderation.language import detect_language
 from gateway.moderation.pipeline import CheckContext
@@ -81,6 +83,10 @@ def endpoint(api: ApiShape) -> Callable[[Request], Awaitable[Response]]:
 
 async def _handle(s: AppState, request: Request, api: ApiShape) -> Response:
     req = await _read(s, request, api)
+    if s.log_refuses:  # fail closed: the upstream is not called, nothing is released
+        raise DecisionLogUnavailable(
+            "The decision log is unavailable, so the request cannot be completed."
+        )
     decision = await _check_input(s, req)
     if decision.blocked:
         await s.recorder.record(decision, req.info, req.texts)
@@ -88,15 +94,40 @@ async def _handle(s: AppState, request: Request, api: ApiShape) -> Response:
     if decision.action is Action.REDACT and decision.redacted is not None:
         _write_back(req.slots, decision.redacted)
     # The input record commits while the upstream works; both records are durable before
-    # the response completes (one commit wait instead of two in a row).
+    # the response completes (one commit wait instead of two in a row). While the log is
+    # down, the record must be kept (or spooled) before the upstream hears of the request.
     pending = asyncio.ensure_future(s.recorder.record(decision, req.info, req.texts))
+    if s.log_down:
+        await pending
     try:
         if req.stream:
             return await _stream(s, req, pending)
         return await _whole(s, req, pending)
+    except UpstreamError:
+        await pending
+        await _record_output(s, req, Ending.UPSTREAM_FAILED)
+        raise
     except BaseException:
         await pending  # a log failure outranks the error being handled
         raise
+
+
+async def _record_output(
+    s: AppState,
+    req: _Request,
+    ending: Ending,
+    decision: Decision | None = None,
+    texts: list[str] | None = None,
+) -> None:
+    """The output record of an exchange; without a decision, an empty check stands in (the
+    upstream produced nothing the client saw)."""
+    if decision is None:
+        decision = await s.pipeline.check([], Direction.OUTPUT, _out_context(req))
+    await s.recorder.record(decision, req.info, texts or [], ending=ending)
+
+
+def _out_context(req: _Request) -> CheckContext:
+    return CheckContext(f"{req.info.request_id}-out", req.language, tenant=req.info.tenant)
 
 
 async def _read(s: AppState, request: Request, api: ApiShape) -> _Request:
@@ -172,19 +203,24 @@ def _refuse(req: _Request, decision: Decision) -> Response:
 
 
 async def _whole(s: AppState, req: _Request, pending: asyncio.Future[None]) -> Response:
-    api, info = req.api, req.info
     body = orjson.dumps(req.body)
     headers = s.upstream.headers(req.incoming, client_auth=not s.pipeline.policies.requires_key)
-    reply = await s.upstream.request("POST", api.upstream_path, body, headers)
+    reply = await s.upstream.request("POST", req.api.upstream_path, body, headers)
     if reply.status != 200:
-        s.upstream.count_status(reply.status)
-        await pending
-        return upstream_error(reply.status, reply.body, reply.headers, req.headers)
-    answer = _parse_answer(reply.body)
+        return await _upstream_failed(s, req, pending, reply.status, reply.body, reply.headers)
+    req.headers.update(rate_limit_headers(reply.headers))
+    answer = await _moderate_answer(s, req, pending, _parse_answer(reply.body))
+    return JSONResponse(answer, headers=req.headers)
+
+
+async def _moderate_answer(
+    s: AppState, req: _Request, pending: asyncio.Future[None], answer: JSONObject
+) -> JSONObject:
+    """Check a whole answer; replace, redact and label it; keep both records."""
+    api, info = req.api, req.info
     slots = api.output_slots(answer)
     texts = [slot.text for slot in slots]
-    ctx = CheckContext(f"{info.request_id}-out", req.language, tenant=info.tenant)
-    decision = await s.pipeline.check(texts, Direction.OUTPUT, ctx)
+    decision = await s.pipeline.check(texts, Direction.OUTPUT, _out_context(req))
     s.pipeline.count(decision)
     labeler = Labeler(req.active.policy.labels)
     if decision.blocked:
@@ -197,38 +233,67 @@ async def _whole(s: AppState, req: _Request, pending: asyncio.Future[None]) -> R
     aigc = labeler.implicit(info.request_id)
     if aigc is not None:
         answer["aigc"] = aigc
-    await asyncio.gather(pending, s.recorder.record(decision, info, texts))
-    return JSONResponse(answer, headers=req.headers)
+    ending = Ending.BLOCKED if decision.blocked else Ending.COMPLETE
+    await asyncio.gather(pending, s.recorder.record(decision, info, texts, ending=ending))
+    return answer
+
+
+async def _upstream_failed(
+    s: AppState,
+    req: _Request,
+    pending: asyncio.Future[None],
+    status: int,
+    payload: bytes,
+    upstream_headers: Mapping[str, str],
+) -> Response:
+    s.upstream.count_status(status)
+    await pending
+    await _record_output(s, req, Ending.UPSTREAM_ERROR)
+    return upstream_error(status, payload, upstream_headers, req.headers)
 
 
 async def _stream(s: AppState, req: _Request, pending: asyncio.Future[None]) -> Response:
     body = orjson.dumps(req.body)
     headers = s.upstream.headers(req.incoming, client_auth=not s.pipeline.policies.requires_key)
     resp = await s.upstream.open_stream(req.api.upstream_path, body, headers)
-    if resp.status != 200:
+    if resp.status != 200 or resp.content_type == "application/json":
         try:
             payload = await resp.read()
         except Exception as e:
             raise s.upstream.translate(e) from e
         finally:
             resp.close()
-        s.upstream.count_status(resp.status)
-        await pending
-        return upstream_error(resp.status, payload, dict(resp.headers), req.headers)
-    ctx = CheckContext(f"{req.info.request_id}-out", req.language, tenant=req.info.tenant)
+        if resp.status != 200:
+            return await _upstream_failed(s, req, pending, resp.status, payload, resp.headers)
+        # An upstream that ignored "stream": the whole answer is checked, then sent as a
+        # stream so the client still gets the shape it asked for.
+        answer = await _moderate_answer(s, req, pending, _parse_answer(payload))
+        events = [sse.encode(c) for c in _stream_of(req.api, answer)] + [sse.DONE]
+        return StreamingResponse(_replay(events), media_type="text/event-stream",
+                                 headers={**req.headers, **_SSE_HEADERS})  # fmt: skip
+    req.headers.update(rate_limit_headers(resp.headers))
     relay = StreamRelay(
         api=req.api,
         pipeline=s.pipeline,
-        ctx=ctx,
+        ctx=_out_context(req),
         info=req.info,
         recorder=s.recorder,
         metrics=s.metrics,
         labeler=Labeler(req.active.policy.labels),
         upstream=resp,
         pending=pending,
+        spawn=s.spawn,
     )
     return StreamingResponse(relay.events(), media_type="text/event-stream",
                              headers={**req.headers, **_SSE_HEADERS})  # fmt: skip
+
+
+def _stream_of(api: ApiShape, answer: JSONObject) -> list[JSONObject]:
+    chunks = api.whole_to_chunks(answer)
+    for extra in ("moderation", "aigc"):
+        if extra in answer and chunks:
+            chunks[-1][extra] = answer[extra]
+    return chunks
 
 
 def _parse_answer(payload: bytes) -> JSONObject:

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import aiohttp
 import orjson
 
-from gateway.audit.recording import Recorder, RequestInfo
+from gateway.audit.recording import Ending, Recorder, RequestInfo
 from gateway.decision import Action, Decision, Direction
 from gateway.errors import GatewayError
 from gateway.http import sse
 from gateway.http.apis.base import ApiShape, ChoiceState, FieldKey, JSONObject, Slot, unescaped
+from gateway.http.sse import SSEError
 from gateway.http.upstream import iter_lines
 from gateway.metrics import Metrics
 from gateway.moderation.labels import Labeler
@@ -83,6 +84,7 @@ class StreamRelay:
         labeler: Labeler,
         upstream: aiohttp.ClientResponse,
         pending: asyncio.Future[None] | None = None,
+        spawn: Callable[[Coroutine[Any, Any, None]], None] | None = None,
     ) -> None:
         self.api = api
         self.pipeline = pipeline
@@ -93,6 +95,8 @@ class StreamRelay:
         self.labeler = labeler
         self.upstream = upstream
         self.pending = pending  # the input decision's record, still committing
+        # Runs the record of a stream whose client left: that work outlives the request.
+        self._spawn = spawn
         active = pipeline.policy_for(ctx.tenant)
         self._spec = active.policy.stream
         self._holdback = active.holdback_chars
@@ -131,7 +135,12 @@ class StreamRelay:
             self._due.add(key)
 
     async def events(self) -> AsyncIterator[bytes]:
-        """The bytes to send to the client. Closing this iterator closes the upstream."""
+        """The bytes to send to the client. Closing this iterator closes the upstream.
+
+        Whatever ends the stream, its output record is written once, naming the ending: a
+        stream cut by the client, by an upstream failure or error event, or by moderation
+        is logged like a complete one."""
+        ending = Ending.COMPLETE
         try:
             async for payload in sse.iter_events(iter_lines(self.upstream)):
                 if payload.strip() == "[DONE]":
@@ -145,28 +154,72 @@ class StreamRelay:
                 if "error" in chunk:
                     # The upstream's own words are not forwarded: they may hold text that
                     # was never checked. Its error code is, when it looks like one.
+                    ending = Ending.UPSTREAM_ERROR
+                    await self._settle(ending)
                     yield sse.encode(_upstream_error_event(chunk["error"]))
                     return
                 out, stopped = await self._on_chunk(chunk)
+                if out:
+                    await self._input_kept()
                 for item in out:
                     yield item
                 if stopped:
+                    ending = Ending.BLOCKED
                     return
             out, stopped = await self._finish_all()
+            await self._input_kept()
             for item in out:
                 yield item
-            if not stopped:
+            if stopped:
+                ending = Ending.BLOCKED
+            else:
                 yield sse.DONE
-        except aiohttp.ClientError as e:
+        except (aiohttp.ClientError, SSEError) as e:
             # The upstream broke mid-stream: tell the client in-band; nothing unchecked leaks.
+            ending = Ending.UPSTREAM_FAILED
+            await self._settle(ending)
             yield sse.encode(_stream_failed(e))
         except GatewayError as e:  # e.g. the decision log is down in fail-closed mode
+            ending = Ending.LOG_UNAVAILABLE
             yield sse.encode(e.body())
+        except BaseException:
+            ending = Ending.CLIENT_GONE  # cancelled: the client left mid-stream
+            raise
         finally:
             self.upstream.close()
-            if self.pending is not None and not self.pending.done():
-                # The client left early: let the record finish; its outcome is logged there.
+            if not self._recorded and self._spawn is not None:
+                # No await here: a cancelled request's scope would cancel it at once.
+                self._recorded = True
+                self._spawn(self._record_late(ending))
+            elif self.pending is not None and not self.pending.done():
                 self.pending.add_done_callback(_consume)
+
+    async def _input_kept(self) -> None:
+        """Nothing reaches the client before the input record is durable (fail closed)."""
+        if self.pending is not None and not self.pending.done():
+            await self.pending
+
+    async def _settle(self, ending: Ending) -> None:
+        """Record the stream now, with what it produced so far, before telling the client."""
+        if not self._recorded:
+            self._recorded = True
+            await self._record_late(ending)
+
+    async def _record_late(self, ending: Ending) -> None:
+        """The output record of a stream that did not finish: the text it produced so far
+        is judged once more, whole, so the record says what the upstream really sent."""
+        if self.pending is not None:
+            try:
+                await self.pending
+            except GatewayError:
+                pass  # the input record's failure was already the request's answer
+        texts = [m.text for m in self._mods.values() if m.text]
+        decision = await self.pipeline.check(texts, Direction.OUTPUT, self.ctx)
+        worst = self._worst
+        if worst is not None and worst.action.severity > decision.action.severity:
+            decision = worst
+        self.pipeline.count(decision)
+        await self.recorder.record(decision, self.info, texts, ending=ending)
 
     async def _on_chunk(self, chunk: JSONObject) -> tuple[list[bytes], bool]:
         for k in ("id", "created", "model", "system_fingerprint"):
@@ -264,12 +317,15 @@ class StreamRelay:
 
     async def _record(self, *, incident: bool) -> None:
         decision = self._worst or self._last
-        if decision is None or self._recorded:
+        if self._recorded:
             return
+        if decision is None:  # a stream without text: an empty check stands for it
+            decision = await self.pipeline.check([], Direction.OUTPUT, self.ctx)
         self._recorded = True
         self.pipeline.count(decision)
         texts = [m.text for m in self._mods.values()]
-        output = self.recorder.record(decision, self.info, texts, incident=incident)
+        ending = Ending.BLOCKED if decision.blocked else Ending.COMPLETE
+        output = self.recorder.record(decision, self.info, texts, incident=incident, ending=ending)
         if self.pending is not None:
             await asyncio.gather(self.pending, output)
         else:
@@ -281,8 +337,14 @@ class StreamRelay:
         self._worst = decision
         await self._record(incident=True)
         out = []
+        language = self.ctx.language
         for idx in sorted(self._choices) or [0]:
-            chunk = self.api.stop_chunk(self._base, idx, decision.refusal)
+            # The text already released and the refusal are AI output: label the end of it.
+            state = self._choices.get(idx)
+            started = state is not None and state.started
+            prefix = "" if started else self.labeler.stream_prefix(language)
+            refusal = prefix + decision.refusal + self.labeler.stream_suffix(language)
+            chunk = self.api.stop_chunk(self._base, idx, refusal)
             chunk["moderation"] = decision.summary()
             out.append(sse.encode(self._with_aigc(chunk)))
         out.append(sse.DONE)

@@ -35,12 +35,17 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """Ready unless the decision log is down while the policy says fail closed: then every
+    moderated request would be refused, and a load balancer should send traffic elsewhere."""
     state: AppState = request.app.state.gateway
     active = state.policies.current.base
     clf = state.pipeline.classifier
+    log_ok = not state.log_down
+    refusing = state.log_down and not active.policy.audit.fail_open
     return JSONResponse(
         {
-            "status": "ready",
+            "status": "not_ready" if refusing else "ready",
+            "decision_log": "ok" if log_ok else ("down" if refusing else "down, spooling"),
             "policy": {
                 "name": active.policy.name,
                 "version": active.version,
@@ -49,7 +54,8 @@ async def readyz(request: Request) -> Response:
                 "terms": len(active.matcher),
             },
             "classifier": clf.info() if clf is not None else "none",
-        }
+        },
+        status_code=503 if refusing else 200,
     )
 
 
