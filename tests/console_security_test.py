@@ -275,3 +275,35 @@ def test_cli_create_user_then_log_in(gw: ConsoleGateway, monkeypatch: pytest.Mon
     assert args.func(args) == 0
     client, _ = login(gw.url, "dora", "a-long-enough-password")
     assert client.get("/console/admin/users").status_code == 403
+
+
+def test_login_attempts_are_limited_per_address_before_any_hashing(
+    mock: Mock, tmp_path: Path
+) -> None:
+    """A flood of logins with random names (each would cost an scrypt) is refused at the
+    door once the address has used its burst; the account lock alone would never stop it."""
+    g = start(tmp_path, mock.url)
+    try:
+        client = httpx.Client(base_url=g.url, timeout=60)
+        codes = [_try_login(client, f"random-{i}", "guess") for i in range(24)]
+        assert codes[:20] == [401] * 20
+        assert set(codes[20:]) == {429}
+        assert any(e["action"] == "login_rate_limited" for e in g.db.admin_log())
+    finally:
+        g.stop()
+
+
+def test_attempt_limiter_buckets() -> None:
+    from gateway.console.throttle import AttemptLimiter
+
+    now = [0.0]
+    limiter = AttemptLimiter(burst=2, per_second=1.0, global_burst=3, global_per_second=1.0,
+                             clock=lambda: now[0])  # fmt: skip
+    assert [limiter.admit("a") for _ in range(3)] == [True, True, False]  # per address
+    assert limiter.admit("b") is True
+    assert limiter.admit("c") is False  # the global bucket is empty too
+    now[0] = 1.0  # one token each back
+    assert limiter.admit("a") is True and limiter.admit("a") is False
+    limiter.refund("a")  # a successful login gives its token back
+    now[0] = 2.0
+    assert limiter.admit("a") is True

@@ -1,5 +1,7 @@
-"""Failed-login throttling: a password cannot be guessed faster than a few tries per
-quarter hour per account. In memory, per process, bounded in the number of names kept."""
+"""Login throttling, in memory, per process, bounded in the number of names and addresses
+kept: a password cannot be guessed faster than a few tries per quarter hour per account
+(``LoginThrottle``), and no address, nor all of them together, can make the gateway hash
+passwords faster than a small rate (``AttemptLimiter``)."""
 
 from __future__ import annotations
 
@@ -43,3 +45,60 @@ class LoginThrottle:
 
     def succeeded(self, name: str) -> None:
         self._failures.pop(name, None)
+
+
+class _Bucket:
+    __slots__ = ("at", "tokens")
+
+    def __init__(self, tokens: float, at: float) -> None:
+        self.tokens, self.at = tokens, at
+
+
+class AttemptLimiter:
+    """Login attempts allowed per source address and in all, checked before any password
+    hashing: scrypt costs ~50 ms of CPU, so unthrottled attempts with random user names
+    would starve the gateway's request path. Token buckets: ``burst`` attempts at once,
+    then ``per_second``; a successful login gives its address token back."""
+
+    def __init__(
+        self,
+        *,
+        burst: int = 20,
+        per_second: float = 1 / 3,
+        global_burst: int = 16,
+        global_per_second: float = 8.0,
+        max_addresses: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._burst, self._rate = burst, per_second
+        self._gburst, self._grate = global_burst, global_per_second
+        self._max, self._clock = max_addresses, clock
+        self._addresses: OrderedDict[str, _Bucket] = OrderedDict()
+        self._global = _Bucket(float(global_burst), clock())
+
+    def _fill(self, bucket: _Bucket, burst: int, rate: float, now: float) -> None:
+        bucket.tokens = min(float(burst), bucket.tokens + (now - bucket.at) * rate)
+        bucket.at = now
+
+    def admit(self, address: str) -> bool:
+        """Take one attempt for ``address``; False (and nothing taken) when over a limit."""
+        now = self._clock()
+        bucket = self._addresses.get(address)
+        if bucket is None:
+            bucket = _Bucket(float(self._burst), now)
+        self._fill(bucket, self._burst, self._rate, now)
+        self._fill(self._global, self._gburst, self._grate, now)
+        if bucket.tokens < 1 or self._global.tokens < 1:
+            return False
+        bucket.tokens -= 1
+        self._global.tokens -= 1
+        self._addresses[address] = bucket
+        self._addresses.move_to_end(address)
+        while len(self._addresses) > self._max:
+            self._addresses.popitem(last=False)
+        return True
+
+    def refund(self, address: str) -> None:
+        bucket = self._addresses.get(address)
+        if bucket is not None:
+            bucket.tokens = min(float(self._burst), bucket.tokens + 1)

@@ -42,6 +42,13 @@ async def login_form(ctx: Ctx, error: str = "", status: int = 200) -> Response:
 
 async def login(ctx: Ctx) -> Response:
     name, password = ctx.field("username").strip(), ctx.field("password")
+    address = ctx.request.client.host if ctx.request.client is not None else "-"
+    if not ctx.console.attempts.admit(address):
+        # Before any hashing: this is what keeps a flood of logins off the CPU.
+        ctx.db.log(name or "-", "login_rate_limited", address)
+        message = ctx.t("登录尝试过于频繁，请稍后再试。",
+                        "Too many login attempts; try again shortly.")  # fmt: skip
+        return await login_form(ctx, message, 429)
     throttle = ctx.console.throttle
     if throttle.blocked(name):
         ctx.db.log(name or "-", "login_throttled", name)
@@ -59,6 +66,7 @@ async def login(ctx: Ctx) -> Response:
             ctx, ctx.t("用户名或密码错误。", "Wrong user name or password."), 401
         )
     throttle.succeeded(name)
+    ctx.console.attempts.refund(address)
     token, _ = ctx.db.new_session(found[0].name)
     ctx.db.log(found[0].name, "login", found[0].name)
     resp = redirect(_next(ctx, ctx.field("next")))

@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.console.db import ConsoleDB, Role, Session, User
 from gateway.console.publish import Compiler
-from gateway.console.throttle import LoginThrottle
+from gateway.console.throttle import AttemptLimiter, LoginThrottle
 from gateway.console.tryit import Evaluator
 from gateway.http.state import AppState
 
@@ -111,6 +111,7 @@ class Console:
         self._db: ConsoleDB | None = None
         self.compiler = Compiler()
         self.throttle = LoginThrottle()
+        self.attempts = AttemptLimiter()
         self.publish_lock = asyncio.Lock()  # one publish at a time (per process)
         self._evaluator: Evaluator | None = None
         self.env = Environment(
