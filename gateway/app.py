@@ -35,6 +35,9 @@ from gateway.policy.holder import PolicyHolder
 from gateway.policy.reloader import PolicyReloader
 from gateway.proxy import Proxy
 from gateway.recording import NullRecorder, Recorder
+from gateway.reports import open_reports
+from gateway.reports.pages import page_routes
+from gateway.reports.routes import api_routes as report_api_routes
 from gateway.responses import JSONResponse
 from gateway.sanctions import SanctionStore
 from gateway.settings import Settings
@@ -134,6 +137,8 @@ def create_app(
         )
         clf = classifier if classifier is not None else load_classifier(settings, metrics)
         pipeline = Pipeline(policies.get, metrics, clf)
+        reports = open_reports(settings, metrics, policies.get, audit_store=audit_store,
+                               redis=redis)  # fmt: skip
         state = AppState(
             settings=settings,
             metrics=metrics,
@@ -147,6 +152,7 @@ def create_app(
             redis=redis,
             audit_store=audit_store,
             reloader=reloader,
+            reports=reports,
         )
         app.state.gateway = state
         app.state.proxy = Proxy(state)
@@ -157,6 +163,8 @@ def create_app(
         finally:
             if clf is not None:
                 await clf.aclose()
+            if reports is not None:
+                await reports.aclose()
             if decision_log is not None:
                 await decision_log.aclose()  # flush the decision log before anything else goes
             if audit_store is not None:
@@ -196,6 +204,9 @@ def create_app(
         )
 
     async def metrics_endpoint(request: Request) -> Response:
+        state: AppState = request.app.state.gateway
+        if state.reports is not None:
+            await state.reports.refresh_metrics()  # ticket counts as of this scrape
         return Response(exposition(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -217,6 +228,8 @@ def create_app(
         Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/v1/completions", completions, methods=["POST"]),
         Route("/v1/moderations", moderations, methods=["POST"]),
+        *report_api_routes(),
+        *page_routes(),
         Route("/v1/{path:path}", passthrough, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline
@@ -13,6 +13,9 @@ from gateway.recording import Recorder
 from gateway.sanctions import SanctionStore
 from gateway.settings import Settings
 from gateway.upstream import Upstream
+
+if TYPE_CHECKING:
+    from gateway.reports.service import Reports
 
 
 @dataclass(slots=True)
@@ -27,3 +30,4 @@ class AppState:
     audit_store: Any | None = None  # gateway.audit.store.AuditStore when the log is on
     redis: Any | None = None  # redis.asyncio.Redis when GATEWAY_REDIS_URL is set
     reloader: PolicyReloader | None = None
+    reports: Reports | None = None  # complaints and reports, unless switched off
