@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -164,9 +165,10 @@ async def _export(args: argparse.Namespace, store: AuditStore) -> int:
 async def _report(args: argparse.Namespace, store: AuditStore) -> int:
     flt = filter_from(lambda k: getattr(args, k))
     result = await build_report(iter_records(store, flt), describe(flt))
+    extra = await _complaints(args, result)
     fmt = _format(args, ("json", "html"))
     data = (
-        render_html(result).encode()
+        render_html(result, extra=extra).encode()
         if fmt == "html"
         else orjson.dumps(result, option=orjson.OPT_INDENT_2)
     )
@@ -175,6 +177,23 @@ async def _report(args: argparse.Namespace, store: AuditStore) -> int:
     else:
         sys.stdout.buffer.write(data + b"\n")
     return 0
+
+
+async def _complaints(args: argparse.Namespace, result: dict[str, object]) -> list[str]:
+    """Add the complaint statistics (``gateway.reports``) when tickets are kept: in the
+    decision log's database unless ``reports_url`` names another."""
+    from gateway.reports.stats import add_to_report
+    from gateway.reports.store import TicketStore
+
+    settings = _settings(args)
+    url = (settings.reports_url or args.audit_url or settings.audit_url).strip()
+    if url.lower() == "none":
+        return []
+    tickets = TicketStore(url)
+    try:
+        return await add_to_report(result, tickets, time.time())
+    finally:
+        await tickets.close()
 
 
 async def _purge(args: argparse.Namespace, store: AuditStore) -> int:

@@ -206,9 +206,7 @@ class ReportsSpec(Strict):
 
     @field_validator("reasons")
     @classmethod
-    def _reasons_unique_with_other(
-        cls, v: tuple[ReportReason, ...]
-    ) -> tuple[ReportReason, ...]:
+    def _reasons_unique_with_other(cls, v: tuple[ReportReason, ...]) -> tuple[ReportReason, ...]:
         codes = [r.code for r in v]
         duplicates = sorted({c for c in codes if codes.count(c) > 1})
         if duplicates:

@@ -22,7 +22,8 @@ from gateway.errors import InvalidRequest, RateLimited
 from gateway.metrics import Metrics
 from gateway.policy.compiled import PolicySet
 from gateway.policy.model import RateLimit, ReportsSpec
-from gateway.reports.model import Outcome, Status, Submission, Ticket
+from gateway.reports.incidents import IncidentFields
+from gateway.reports.model import Incident, Outcome, Status, Submission, Ticket
 from gateway.reports.ratelimit import RateLimiter
 from gateway.reports.store import TicketStore
 from gateway.reports.validation import DecisionNotFound, ReportInput
@@ -256,6 +257,27 @@ class Reports:
 
         return await self._change(ticket_id, change)
 
+    # --- incident records
+    async def create_incident(self, actor: str, f: IncidentFields) -> Incident:
+        now = self.now()
+        incident = Incident(
+            id="inc_" + secrets.token_hex(8), created=now, created_by=actor, updated=now,
+            history=(self._event(actor, "create"),), **_incident_values(f),
+        )  # fmt: skip
+        await self.store.add_incident(incident)
+        return incident
+
+    async def update_incident(self, incident_id: str, actor: str, f: IncidentFields) -> Incident:
+        def change(i: Incident) -> Incident:
+            event = self._event(actor, "update")
+            return dataclasses.replace(i, **_incident_values(f), updated=event["ts"],
+                                       history=(*i.history, event))  # fmt: skip
+
+        found = await self.store.modify_incident(incident_id, change)
+        if found is None:
+            raise TicketError(404, "no such incident record")
+        return found
+
     # --- metrics
     async def refresh_metrics(self) -> None:
         """Set the open and overdue gauges from the store (on every scrape and change)."""
@@ -269,6 +291,10 @@ class Reports:
 
     async def aclose(self) -> None:
         await self.store.close()
+
+
+def _incident_values(f: IncidentFields) -> dict[str, Any]:
+    return {name: getattr(f, name) for name in IncidentFields.__dataclass_fields__}
 
 
 def _answer_text(text: str) -> str:

@@ -88,6 +88,21 @@ async def ticket_stats(store: TicketStore, flt: TicketFilter, now: float) -> dic
     return stats.result()
 
 
+async def add_to_report(report: dict[str, Any], store: TicketStore, now: float) -> list[str]:
+    """Put the complaint statistics of the report's period and tenant into a decision-log
+    report (key ``complaints``); returns the HTML section for ``render_html(extra=...)``.
+    Category, action and direction filters apply to decisions only."""
+    f = report.get("filters", {})
+    since, until = f.get("since"), f.get("until")
+    flt = ticket_filter(
+        datetime.fromisoformat(since) if since else None,
+        datetime.fromisoformat(until) if until else None,
+        f.get("tenant"),
+    )
+    report["complaints"] = await ticket_stats(store, flt, now)
+    return [render_section(report["complaints"])]
+
+
 def render_section(stats: dict[str, Any]) -> str:
     """The complaints part of the standalone HTML report, every value escaped."""
 

@@ -191,10 +191,13 @@ class TicketStore:
         after: tuple[float, str] | None = None,
         limit: int = PAGE,
         by_due: bool = False,
+        newest_first: bool = False,
     ) -> list[Ticket]:
-        """Tickets matching ``flt``: by ``(created, id)`` after the cursor, or by deadline."""
-        clause, params = _where(flt, None if by_due else after)
-        order = "due, id" if by_due else "created, id"
+        """Tickets matching ``flt``: by ``(created, id)`` after the cursor, by deadline, or
+        newest first (neither of the last two pages)."""
+        paged = not (by_due or newest_first)
+        clause, params = _where(flt, after if paged else None)
+        order = "due, id" if by_due else "created DESC, id DESC" if newest_first else "created, id"
         sql = f"{_SELECT_TICKET}{clause} ORDER BY {order} LIMIT ?"
         rows = await self.db.run(lambda tx: tx.all(sql, [*params, limit]))
         return [_ticket(r) for r in rows]
@@ -251,17 +254,19 @@ class TicketStore:
         tenant: str | None = None,
         limit: int = PAGE,
         after: tuple[float, str] | None = None,
+        newest_first: bool = False,
     ) -> list[Incident]:
         parts: list[str] = []
         params: list[Any] = []
         if tenant is not None:
             parts.append("tenant = ?")
             params.append(tenant)
-        if after is not None:
+        if after is not None and not newest_first:
             parts.append("(created > ? OR (created = ? AND id > ?))")
             params += [after[0], after[0], after[1]]
         where = (" WHERE " + " AND ".join(parts)) if parts else ""
-        sql = f"{_SELECT_INCIDENT}{where} ORDER BY created, id LIMIT ?"
+        order = "created DESC, id DESC" if newest_first else "created, id"
+        sql = f"{_SELECT_INCIDENT}{where} ORDER BY {order} LIMIT ?"
         rows = await self.db.run(lambda tx: tx.all(sql, [*params, limit]))
         return [_incident(r) for r in rows]
 
