@@ -74,7 +74,7 @@ async def test_file_round_trips_every_field(store: TicketStore) -> None:
     t = ticket(decision_id="dec_1", record_ids=("dec_1", "dec_1-out"), categories=("A1.04", "X1"),
                text="含中文 <b>&", history=({"ts": T0, "by": "a", "action": "x", "detail": ""},),
                answered_at=T0 + 5.5, answer="答复")  # fmt: skip
-    raw, digest = token()
+    _, digest = token()
     filed, merged = await store.file(t, submission(), digest, merge)
     assert not merged and filed == t
     assert await store.get(t.id) == t
