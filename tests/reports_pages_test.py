@@ -61,7 +61,7 @@ def test_form_prefills_the_decision_and_escapes_it(gw: Gateway) -> None:
     assert page.status_code == 200
     assert "<script>" not in page.text and "&lt;script&gt;" in page.text
     assert page.headers["content-security-policy"].startswith("default-src 'none'")
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"
     assert 'name="reason" value="terrorism"' in page.text and "72 小时" in page.text
 
 

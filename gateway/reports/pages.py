@@ -47,7 +47,9 @@ HEADERS = {
         "base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",  # lookup tokens must not travel in a Referer
+    # Nothing secret is ever in a URL here (lookups are POSTs); "same-origin" still lets the
+    # browser send Origin with the form (under "no-referrer" it sends "Origin: null").
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 _CSS = resources.files("gateway.reports").joinpath("static/report.css").read_bytes()
