@@ -10,6 +10,8 @@ import csv
 import dataclasses
 import io
 import re
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -262,3 +264,32 @@ def test_reports_command_exports_stats_and_purges(gw: ConsoleGateway, tmp_path: 
     captured = capsys.readouterr()
     assert "purged 0 closed tickets" in captured.out and "six-month legal minimum" in captured.err
     assert main(["reports", "stats", "--reports-url", "sqlite:///" + str(tmp_path / "no.db")]) == 2
+
+
+def test_audit_purge_applies_the_log_retention_to_closed_tickets(
+    gw: ConsoleGateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = time.time() - 400 * 86400
+    filed = [_file(gw, f"保留期测试 {i}") for i in range(3)]
+
+    def age(ticket_id: str, closed: bool) -> None:
+        # Filing time is fixed once filed; only the database itself can make a ticket old.
+        path = _db_url(gw).removeprefix("sqlite:///")
+        with sqlite3.connect(path) as conn:
+            conn.execute(
+                "UPDATE report_tickets SET created = ?, due = ?, status = ?, answered_at = ?,"
+                " closed_at = ? WHERE id = ?",
+                (old, old + 3600, "closed" if closed else "open",
+                 old + 60 if closed else None, old + 60 if closed else None, ticket_id),
+            )  # fmt: skip
+
+    age(filed[0]["id"], closed=True)
+    age(filed[1]["id"], closed=False)  # old but never answered: kept
+    audit_url = gw.state().settings.audit_url
+    assert main(["audit", "purge", "--audit-url", audit_url]) == 0
+    assert "purged 1 closed complaint tickets" in capsys.readouterr().out
+    with httpx.Client(base_url=gw.url) as http:
+        gone = http.get(f"/v1/reports/{filed[0]['id']}", params={"token": filed[0]["token"]})
+        kept = http.get(f"/v1/reports/{filed[1]['id']}", params={"token": filed[1]["token"]})
+        young = http.get(f"/v1/reports/{filed[2]['id']}", params={"token": filed[2]["token"]})
+    assert (gone.status_code, kept.status_code, young.status_code) == (404, 200, 200)

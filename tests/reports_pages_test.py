@@ -92,7 +92,8 @@ def test_report_from_the_page_then_look_it_up_by_id_and_token(gw: Gateway) -> No
         assert re.search(r'id="status">处理中<', status.text)
         # The reporter's page shows state and answer only, never text or contact.
         assert "MARKER-TEXT" not in status.text and "secret-contact" not in status.text
-        wrong = http.post("/report/status", data={"id": ticket_id, "token": token[:-1] + "x"})
+        wrong_token = token[:-1] + ("y" if token.endswith("x") else "x")
+        wrong = http.post("/report/status", data={"id": ticket_id, "token": wrong_token})
         assert wrong.status_code == 404 and "没有找到该工单" in wrong.text
         unknown = http.post("/report/status", data={"id": "rpt_" + "0" * 24, "token": token})
         # An unknown ticket and a wrong token read the same: nothing tells which was wrong.
@@ -171,3 +172,17 @@ def test_pages_are_rate_limited_per_source(gateway_factory: GatewayFactory,
         # Views get ten times the reports' allowance; 2 forms + 2 posts are spent already.
         codes = [http.get("/report/process").status_code for _ in range(8)]
         assert codes == [200] * 6 + [429] * 2
+
+
+def test_posted_forms_are_bounded(gw: Gateway) -> None:
+    with gw.http() as http:
+        token = _form(http)
+        big = http.post("/report", data={"form_token": token, "text": "x" * 70_000})
+        assert big.status_code == 413 and 'id="error"' in big.text
+        many = http.post("/report", data={f"f{i}": "1" for i in range(30)})
+        assert many.status_code == 400
+        as_json = http.post("/report", json={"form_token": token, "text": "x"})
+        assert as_json.status_code == 415
+        status = http.post("/report/status", content=b"x" * 70_000,
+                           headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+        assert status.status_code == 413

@@ -23,6 +23,7 @@ from gateway.audit.filters import BadFilter, describe, filter_from
 from gateway.audit.report import build_report, render_html
 from gateway.audit.retention import purge_cutoff
 from gateway.audit.store import AuditStore, iter_chains, iter_records, open_store
+from gateway.reports.store import TicketStore
 from gateway.settings import Settings, load_settings
 
 Command = Callable[[argparse.Namespace], int]
@@ -183,17 +184,21 @@ async def _complaints(args: argparse.Namespace, result: dict[str, object]) -> li
     """Add the complaint statistics (``gateway.reports``) when tickets are kept: in the
     decision log's database unless ``reports_url`` names another."""
     from gateway.reports.stats import add_to_report
-    from gateway.reports.store import TicketStore
 
-    settings = _settings(args)
-    url = (settings.reports_url or args.audit_url or settings.audit_url).strip()
-    if url.lower() == "none":
+    tickets = _ticket_store(args)
+    if tickets is None:
         return []
-    tickets = TicketStore(url)
     try:
         return await add_to_report(result, tickets, time.time())
     finally:
         await tickets.close()
+
+
+def _ticket_store(args: argparse.Namespace) -> TicketStore | None:
+    """Where the gateway keeps complaint tickets: ``reports_url``, else this decision log."""
+    settings = _settings(args)
+    url = (settings.reports_url or args.audit_url or settings.audit_url).strip()
+    return None if url.lower() == "none" else TicketStore(url)
 
 
 async def _purge(args: argparse.Namespace, store: AuditStore) -> int:
@@ -212,4 +217,11 @@ async def _purge(args: argparse.Namespace, store: AuditStore) -> int:
     for a in result.anchors:
         print(f"chain {a.chain_id}: purged up to seq {a.seq}, anchor {a.hash}")
     print(f"purged {result.deleted} records older than {cutoff.at.isoformat()}")
+    tickets = _ticket_store(args)
+    if tickets is not None:  # complaint tickets follow the same retention rule
+        try:
+            deleted = await tickets.purge(cutoff.at.timestamp())
+        finally:
+            await tickets.close()
+        print(f"purged {deleted} closed complaint tickets filed before {cutoff.at.isoformat()}")
     return 0

@@ -122,7 +122,7 @@ class Database:
             raise
         return conn
 
-    def _in_transaction(self, fn: Callable[[Tx], T]) -> T:
+    def _in_transaction(self, fn: Callable[[Tx], T], write: bool) -> T:
         if self._conn is None:
             self._conn = self._connect()
         conn = self._conn
@@ -131,7 +131,9 @@ class Database:
             if self.target.postgres:
                 with conn.transaction():
                     return fn(tx)
-            conn.execute("BEGIN IMMEDIATE")
+            # A write takes SQLite's write lock at once (no upgrade deadlock); a read only a
+            # snapshot, so a scrape's count never holds up the decision log's commits.
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 result = fn(tx)
                 conn.execute("COMMIT")
@@ -145,10 +147,10 @@ class Database:
             conn.close()
             raise
 
-    async def run(self, fn: Callable[[Tx], T]) -> T:
-        """``fn`` in one transaction, off the event loop."""
+    async def run(self, fn: Callable[[Tx], T], *, write: bool = False) -> T:
+        """``fn`` in one transaction, off the event loop; ``write`` when it changes rows."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._in_transaction, fn)
+        return await loop.run_in_executor(self._thread, self._in_transaction, fn, write)
 
     def _close(self) -> None:
         if self._conn is not None:

@@ -16,14 +16,15 @@ import time
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from gateway.errors import GatewayError, RateLimited
+from gateway.body import read_body
+from gateway.errors import GatewayError, InvalidRequest, RateLimited, UnsupportedMediaType
 from gateway.policy.compiled import DEFAULT_TENANT
 from gateway.policy.model import ReportsSpec
 from gateway.reports.model import OUTCOME_LABELS, STATUS_LABELS
@@ -37,6 +38,7 @@ from gateway.state import AppState
 
 FORM_TOKEN_SECONDS = 4 * 3600  # a form left open longer must be reloaded
 MAX_FORM_BYTES = 64 * 1024
+MAX_FORM_FIELDS = 20
 CHINA_TIME = timezone(timedelta(hours=8))
 HEADERS = {
     # No script anywhere; styles only from the gateway itself. Framing is allowed on purpose:
@@ -168,13 +170,36 @@ async def report_form(request: Request) -> Response:
     return ctx.render("form.html", form=values, form_token=form_token(ctx.state), error=None)
 
 
-async def report_submit(request: Request) -> Response:
-    form = await request.form(max_part_size=MAX_FORM_BYTES)
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+async def _read_form(request: Request) -> dict[str, str]:
+    """The posted form, bounded in size and fields (the pages post plain urlencoded forms)."""
+    raw = await read_body(request, MAX_FORM_BYTES)
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType("Send the form as application/x-www-form-urlencoded.")
+    try:
+        pairs = parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True,
+                          max_num_fields=MAX_FORM_FIELDS)  # fmt: skip
+    except ValueError:
+        raise InvalidRequest("The form has too many fields.") from None
+    return dict(pairs)
+
+
+async def _posted(request: Request) -> tuple[_Context, dict[str, str] | Response]:
+    """The page context and the form, or the page that answers instead."""
+    try:
+        fields = await _read_form(request)
+    except GatewayError as e:
+        ctx = _Context(request)
+        return ctx, ctx.render("error.html", e.status, error=e.message)
     ctx = _Context(request, fields.get("lang"))
     refused = await ctx.gate()
-    if refused is not None:
-        return refused
+    return ctx, refused if refused is not None else fields
+
+
+async def report_submit(request: Request) -> Response:
+    ctx, fields = await _posted(request)
+    if isinstance(fields, Response):
+        return fields
     assert ctx.reports is not None and ctx.spec is not None
     origin = request.headers.get("origin")
     same_site = origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
@@ -216,15 +241,12 @@ async def status_form(request: Request) -> Response:
 
 async def status_lookup(request: Request) -> Response:
     """The lookup token travels in the POST body, never in a URL."""
-    form = await request.form(max_part_size=MAX_FORM_BYTES)
-    fields = {k: v.strip() for k, v in form.items() if isinstance(v, str)}
-    ctx = _Context(request, fields.get("lang"))
-    refused = await ctx.gate()
-    if refused is not None:
-        return refused
+    ctx, fields = await _posted(request)
+    if isinstance(fields, Response):
+        return fields
     assert ctx.reports is not None
-    ticket_id = fields.get("id", "")[:64]
-    ticket = await ctx.reports.lookup(ticket_id, fields.get("token", "")[:64])
+    ticket_id = fields.get("id", "").strip()[:64]
+    ticket = await ctx.reports.lookup(ticket_id, fields.get("token", "").strip()[:64])
     if ticket is None:
         return ctx.render("status.html", 404, ticket=None, ticket_id=ticket_id,
                           error=ctx_text(ctx, "not_found"))  # fmt: skip

@@ -283,8 +283,8 @@ class Reports:
         """Set the open and overdue gauges from the store (on every scrape and change)."""
         try:
             open_, overdue = await self.store.counts(self.now())
-        except Exception:
-            log.exception("could not count complaint tickets")
+        except Exception as e:  # the store is down: keep the last values, keep serving
+            log.warning("could not count complaint tickets: %s", e)
             return
         self._metrics.reports_open.set(open_)
         self._metrics.reports_overdue.set(overdue)

@@ -160,10 +160,10 @@ class TicketStore:
             return ticket, merged
 
         try:
-            return await self.db.run(run)
+            return await self.db.run(run, write=True)
         except self.db.integrity_errors:
             # Another replica filed the same content a moment ago: merge into its ticket.
-            return await self.db.run(run)
+            return await self.db.run(run, write=True)
 
     # --- reading
     async def get(self, ticket_id: str) -> Ticket | None:
@@ -225,7 +225,7 @@ class TicketStore:
             tx.run(_UPDATE_TICKET, [*_encode(_MUTABLE, ticket), ticket.id])
             return ticket
 
-        return await self.db.run(run)
+        return await self.db.run(run, write=True)
 
     async def purge(self, cutoff: float) -> int:
         """Delete closed tickets filed before ``cutoff`` with their submissions."""
@@ -236,11 +236,13 @@ class TicketStore:
             tx.run(f"DELETE FROM report_submissions WHERE ticket_id IN ({old})", args)
             return tx.run("DELETE FROM report_tickets WHERE status = ? AND created < ?", args)
 
-        return await self.db.run(run)
+        return await self.db.run(run, write=True)
 
     # --- incident records
     async def add_incident(self, incident: Incident) -> None:
-        await self.db.run(lambda tx: tx.run(_INSERT_INCIDENT, _encode(_INCIDENT, incident)))
+        await self.db.run(
+            lambda tx: tx.run(_INSERT_INCIDENT, _encode(_INCIDENT, incident)), write=True
+        )
 
     async def incident(self, incident_id: str) -> Incident | None:
         row = await self.db.run(
@@ -281,7 +283,7 @@ class TicketStore:
             tx.run(_UPDATE_INCIDENT, [*_encode(_INCIDENT_MUTABLE, incident), incident.id])
             return incident
 
-        return await self.db.run(run)
+        return await self.db.run(run, write=True)
 
 
 async def iter_tickets(store: TicketStore, flt: TicketFilter) -> AsyncIterator[Ticket]:
