@@ -120,39 +120,41 @@ class Reports:
         found = [await self.audit_store.get(rid) for rid in (base, base + "-out")]
         return [r for r in found if r is not None and (tenant is None or r.tenant == tenant)]
 
+    async def _reported(self, report: ReportInput, tenant: str | None) -> list[DecisionRecord]:
+        """The reported decision's records; a 400 naming ``decision_id`` when it is given
+        but cannot be found (or looked up at all, and no text stands in for it)."""
+        if not report.decision_id:
+            return []
+        if self.audit_store is None:
+            if report.text:
+                return []  # the id is kept as given, unverified
+            raise DecisionNotFound(
+                "This gateway keeps no decision log, so decision ids cannot be looked up; "
+                "paste the reported text as 'text'.",
+                param="decision_id",
+            )
+        records = await self._records(report.decision_id, tenant)
+        if not records:
+            raise DecisionNotFound(
+                f"No decision {report.decision_id!r} is known here; check the id, or "
+                "paste the reported text as 'text' instead.",
+                param="decision_id",
+            )
+        return records
+
     async def file(
         self, tenant: str | None, report: ReportInput, *, source: str, default_tenant: str
     ) -> Filed:
         """File a report. ``tenant`` None (the public page) takes the tenant from the
         reported decision, else ``default_tenant``."""
-        records: list[DecisionRecord] = []
-        if report.decision_id:
-            records = await self._records(report.decision_id, tenant)
-            if self.audit_store is None and not report.text:
-                raise DecisionNotFound(
-                    "This gateway keeps no decision log, so decision ids cannot be looked up; "
-                    "paste the reported text as 'text'.",
-                    param="decision_id",
-                )
-            if self.audit_store is not None and not records:
-                raise DecisionNotFound(
-                    f"No decision {report.decision_id!r} is known here; check the id, or "
-                    "paste the reported text as 'text' instead.",
-                    param="decision_id",
-                )
+        records = await self._reported(report, tenant)
         owner = records[0].tenant if records else (tenant or default_tenant)
         spec = self.spec(owner)
         reason = spec.reason(report.reason)
         if reason is None:  # the tenant's own list differs from the one the form showed
             raise InvalidRequest(f"'reason' {report.reason!r} is not offered here.", param="reason")
         now = self.now()
-        shown = next((r for r in reversed(records) if _kept(r)), None)  # the answer first
-        if report.text:
-            text: str | None = keep_text(report.text, spec.text, max_chars=spec.max_text_chars)
-            text_source = "pasted"
-        else:
-            text = _kept(shown) if shown is not None else None
-            text_source = "decision" if text else "none"
+        text, text_source = reported_text(report, records, spec)
         acted = records[-1] if records else None
         base_id = report.decision_id.removesuffix("-out")
         due = now + spec.hours_for(reason.code) * 3600
@@ -291,6 +293,17 @@ class Reports:
 
     async def aclose(self) -> None:
         await self.store.close()
+
+
+def reported_text(
+    report: ReportInput, records: list[DecisionRecord], spec: ReportsSpec
+) -> tuple[str | None, str]:
+    """What the ticket shows as reported, and where it came from: the reporter's paste
+    (kept as the policy says), else the text the decision log kept, the answer first."""
+    if report.text:
+        return keep_text(report.text, spec.text, max_chars=spec.max_text_chars), "pasted"
+    kept = next((t for r in reversed(records) if (t := _kept(r))), None)
+    return kept, "decision" if kept else "none"
 
 
 def _incident_values(f: IncidentFields) -> dict[str, Any]:
