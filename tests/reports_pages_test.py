@@ -186,3 +186,22 @@ def test_posted_forms_are_bounded(gw: Gateway) -> None:
         status = http.post("/report/status", content=b"x" * 70_000,
                            headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
         assert status.status_code == 413
+
+
+def test_a_tenant_that_switched_complaints_off_gets_none_from_the_page_either(
+    gateway_factory: GatewayFactory, write_policy: Any
+) -> None:
+    policy = TEST_POLICY.read_text("utf-8") + (
+        f'\ntenants:\n  acme:\n    api_keys_sha256: ["{hash_key(KEY_A)}"]\n'
+        "    overrides:\n      reports: {enabled: false}\n"
+    )
+    gw = gateway_factory(policy=write_policy(policy))
+    decision = _decision(gw, KEY_A)
+    with gw.http() as http:
+        api = http.post("/v1/reports", json={"text": "x", "reason": "illegal_other"},
+                        headers={"authorization": f"Bearer {KEY_A}"})  # fmt: skip
+        assert api.status_code == 404
+        page = _submit(http, decision_id=decision, reason="terrorism")
+        assert page.status_code == 404 and "not enabled" in page.text
+        assert http.get("/report", params={"t": "acme"}).status_code == 404
+        assert http.get("/report").status_code == 200  # the provider's own service still takes them

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.audit.record import DecisionRecord, keep_text, pseudonymize
-from gateway.errors import InvalidRequest, RateLimited
+from gateway.errors import InvalidRequest, NotFound, RateLimited
 from gateway.metrics import Metrics
 from gateway.policy.compiled import PolicySet
 from gateway.policy.model import RateLimit, ReportsSpec
@@ -150,6 +150,8 @@ class Reports:
         records = await self._reported(report, tenant)
         owner = records[0].tenant if records else (tenant or default_tenant)
         spec = self.spec(owner)
+        if not spec.enabled:  # the decision's tenant has switched complaints off
+            raise NotFound("Complaints and reports are not enabled for this service.")
         reason = spec.reason(report.reason)
         if reason is None:  # the tenant's own list differs from the one the form showed
             raise InvalidRequest(f"'reason' {report.reason!r} is not offered here.", param="reason")
