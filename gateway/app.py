@@ -34,6 +34,9 @@ from gateway.moderation.pipeline import Pipeline
 from gateway.moderation.sanctions import SanctionStore
 from gateway.policy.holder import PolicyHolder
 from gateway.policy.reloader import PolicyReloader
+from gateway.reports import open_reports
+from gateway.reports.pages import page_routes
+from gateway.reports.routes import api_routes as report_api_routes
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway")
@@ -129,6 +132,8 @@ def create_app(
         )
         clf = classifier if classifier is not None else load_classifier(settings, metrics)
         pipeline = Pipeline(policies.get, metrics, clf)
+        reports = open_reports(settings, metrics, policies.get, audit_store=audit_store,
+                               redis=redis)  # fmt: skip
         state = AppState(
             settings=settings,
             metrics=metrics,
@@ -143,6 +148,7 @@ def create_app(
             audit_store=audit_store,
             reloader=reloader,
             decision_log=decision_log,
+            reports=reports,
         )
         app.state.gateway = state
         log.info("gateway ready: policy %s, upstream %s", policies.current.version,
@@ -154,6 +160,8 @@ def create_app(
                 await asyncio.gather(*state.background, return_exceptions=True)
             if clf is not None:
                 await clf.aclose()
+            if reports is not None:
+                await reports.aclose()
             if decision_log is not None:
                 await decision_log.aclose()  # flush the decision log before anything else goes
             if audit_store is not None:
@@ -167,6 +175,8 @@ def create_app(
         *(extra_routes or []),
         *log_routes(audit_store, settings),
         console_mount(settings),
+        *report_api_routes(),
+        *page_routes(),
         *api_routes(),
     ]
     return Starlette(

@@ -235,6 +235,7 @@ def _register_optional(sub: argparse._SubParsersAction) -> None:  # type: ignore
     for module in (
         "gateway.lexicon.cli",
         "gateway.audit.cli",
+        "gateway.reports.cli",
         "gateway.console.cli",
         "models.cli",
         "models.training.cli",

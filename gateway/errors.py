@@ -116,6 +116,16 @@ class MethodNotAllowed(GatewayError):
     code = "method_not_allowed"
 
 
+class RateLimited(GatewayError):
+    status = 429
+    type = "requests"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds, for the Retry-After header
+
+
 class Overloaded(GatewayError):
     status = 503
     type = "server_error"

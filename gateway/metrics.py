@@ -84,6 +84,20 @@ class Metrics:
             "gateway_policy_info", "Active policy version (value is 1)", ["version"],
             registry=r, multiprocess_mode="livemax",
         )  # fmt: skip
+        self.reports_received = Counter(
+            "gateway_reports_received", "Complaints and reports received (Art. 15)", ["source"],
+            registry=r,
+        )  # fmt: skip
+        # Counted from the shared ticket store on every scrape: each replica reports the same
+        # numbers, so alerts and panels take max(), and workers keep the latest value.
+        self.reports_open = Gauge(
+            "gateway_reports_open", "Complaint tickets not closed", registry=r,
+            multiprocess_mode="livemostrecent",
+        )  # fmt: skip
+        self.reports_overdue = Gauge(
+            "gateway_reports_overdue", "Complaint tickets unanswered past their deadline",
+            registry=r, multiprocess_mode="livemostrecent",
+        )  # fmt: skip
         self.classifier_batch_size = Histogram(
             "classifier_batch_size", "Texts per model call",
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r,
@@ -124,6 +138,8 @@ class Metrics:
             self.fail_open.labels(reason=reason)
         for kind in ("connect", "timeout", "protocol", "status_4xx", "status_5xx"):
             self.upstream_errors.labels(kind=kind)
+        for source in ("api", "page"):
+            self.reports_received.labels(source=source)
 
     def set_policy_version(self, version: str) -> None:
         for labels in list(self.policy_info._metrics):  # older versions read 0, not vanish

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # Keys the hashes of end-user ids and of kept texts; >= 32 characters, stable over time.
     pseudonym_key: SecretStr | None = None
     console_db: Path = Path("var/gateway/console.db")  # console accounts, drafts, versions
+    # Complaint tickets and incident records (gateway/reports). Unset: the decision log's
+    # database (same retention, one backup); "none": complaints and reports off.
+    reports_url: str | None = None
 
     @field_validator("upstream_url")
     @classmethod
@@ -109,6 +112,11 @@ class Settings(BaseSettings):
         if not self.dev:
             self.check_secrets()
         return DEV_PSEUDONYM_KEY
+
+    def reports_database(self) -> str | None:
+        """Where tickets live, or None when complaints and reports are off."""
+        url = (self.reports_url or self.audit_url).strip()
+        return None if url.lower() == "none" else url
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

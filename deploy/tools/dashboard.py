@@ -146,6 +146,15 @@ def rows() -> list[Row]:
                   [(f"count by (version) ({sel('gateway_policy_info')} == 1)", "{{version}}")],
                   kind="table", width=12, options={"format": "table", "instant": True}),
         ]),
+        Row("Complaints and reports", [
+            Panel("Complaint tickets", "Tickets not closed and tickets unanswered past their "
+                  "deadline (every replica counts the same store: max).",
+                  [(f"max({sel('gateway_reports_open')})", "not closed"),
+                   (f"max({sel('gateway_reports_overdue')})", "overdue")], width=12),
+            Panel("Reports received", "Reports per second by entry point (API or the public page).",
+                  [(f"sum by (source) (rate({sel('gateway_reports_received_total')}[{RATE}]))",
+                    "{{source}}")], unit="ops", width=12),
+        ]),
     ]  # fmt: skip
 
 

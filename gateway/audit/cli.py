@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from gateway.audit.filters import BadFilter, describe, filter_from
 from gateway.audit.report import build_report, render_html
 from gateway.audit.retention import purge_cutoff
 from gateway.audit.store import AuditStore, iter_chains, iter_records
+from gateway.reports.store import TicketStore
 from gateway.settings import Settings, load_settings
 
 Command = Callable[[argparse.Namespace], int]
@@ -165,9 +167,10 @@ async def _export(args: argparse.Namespace, store: AuditStore) -> int:
 async def _report(args: argparse.Namespace, store: AuditStore) -> int:
     flt = filter_from(lambda k: getattr(args, k))
     result = await build_report(iter_records(store, flt), describe(flt))
+    extra = await _complaints(args, result)
     fmt = _format(args, ("json", "html"))
     data = (
-        render_html(result).encode()
+        render_html(result, extra=extra).encode()
         if fmt == "html"
         else orjson.dumps(result, option=orjson.OPT_INDENT_2)
     )
@@ -176,6 +179,27 @@ async def _report(args: argparse.Namespace, store: AuditStore) -> int:
     else:
         sys.stdout.buffer.write(data + b"\n")
     return 0
+
+
+async def _complaints(args: argparse.Namespace, result: dict[str, object]) -> list[str]:
+    """Add the complaint statistics (``gateway.reports``) when tickets are kept: in the
+    decision log's database unless ``reports_url`` names another."""
+    from gateway.reports.stats import add_to_report
+
+    tickets = _ticket_store(args)
+    if tickets is None:
+        return []
+    try:
+        return await add_to_report(result, tickets, time.time())
+    finally:
+        await tickets.close()
+
+
+def _ticket_store(args: argparse.Namespace) -> TicketStore | None:
+    """Where the gateway keeps complaint tickets: ``reports_url``, else this decision log."""
+    settings = _settings(args)
+    url = (settings.reports_url or args.audit_url or settings.audit_url).strip()
+    return None if url.lower() == "none" else TicketStore(url)
 
 
 async def _purge(args: argparse.Namespace, store: AuditStore) -> int:
@@ -194,4 +218,11 @@ async def _purge(args: argparse.Namespace, store: AuditStore) -> int:
     for a in result.anchors:
         print(f"chain {a.chain_id}: purged up to seq {a.seq}, anchor {a.hash}")
     print(f"purged {result.deleted} records older than {cutoff.at.isoformat()}")
+    tickets = _ticket_store(args)
+    if tickets is not None:  # complaint tickets follow the same retention rule
+        try:
+            deleted = await tickets.purge(cutoff.at.timestamp())
+        finally:
+            await tickets.close()
+        print(f"purged {deleted} closed complaint tickets filed before {cutoff.at.isoformat()}")
     return 0

@@ -130,9 +130,12 @@ th{background:#f2f2f2;text-align:left}td.n{text-align:right}caption{text-align:l
 
 
 def render_html(
-    report: dict[str, Any], title: str = "内容安全审计报告 Content-safety audit report"
+    report: dict[str, Any],
+    title: str = "内容安全审计报告 Content-safety audit report",
+    extra: Iterable[str] = (),
 ) -> str:
-    """A standalone HTML page; labels in Chinese with English."""
+    """A standalone HTML page; labels in Chinese with English. ``extra`` holds further
+    sections, already escaped (the complaint statistics of ``gateway.reports.stats``)."""
 
     def e(v: Any) -> str:
         return html.escape(str(v), quote=True)
@@ -234,7 +237,8 @@ def render_html(
     ]
     return (
         f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>{e(title)}</title>'
-        f"<style>{_CSS}</style></head><body><h1>{e(title)}</h1>{''.join(parts)}</body></html>\n"
+        f"<style>{_CSS}</style></head><body><h1>{e(title)}</h1>{''.join(parts)}{''.join(extra)}"
+        "</body></html>\n"
     )
 
 

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from gateway.console.db import Role
 from gateway.console.passwords import DUMMY_HASH, WeakPassword, hash_password, verify_password
+from gateway.console.views_reports import overdue_summary
 from gateway.console.web import (
     COOKIE,
     LANG_COOKIE,
@@ -104,6 +105,7 @@ async def home(ctx: Ctx) -> Response:
         terms=len(current.base.matcher), draft=draft,
         log_on=ctx.state.audit_store is not None,
         is_approver=ctx.user.role.at_least(Role.APPROVER),
+        complaints=await overdue_summary(ctx),
     )  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from gateway.audit.report import build_report, render_html
 from gateway.audit.store import AuditStore, RecordFilter, iter_records
 from gateway.console.web import Ctx, Refused, with_headers
 from gateway.decision import Action, Direction
+from gateway.reports.stats import add_to_report
 
 PAGE = 50
 FILTER_KEYS = ("since", "until", "tenant", "category", "action", "direction")
@@ -108,11 +109,13 @@ async def report(ctx: Ctx) -> Response:
     store = log_store(ctx)
     flt, _ = _filter(ctx)
     result = await build_report(iter_records(store, flt), describe(flt))
+    reports = ctx.state.reports
+    extra = await add_to_report(result, reports.store, reports.now()) if reports else []
     ctx.db.log(ctx.user.name, "report", ctx.request.query_params.get("format", "html"))
     if ctx.request.query_params.get("format") == "json":
         return Response(orjson.dumps(result), media_type="application/json",
                         headers={"Content-Disposition": 'attachment; filename="report.json"'})  # fmt: skip
     # The report page is standalone (inline style, no script): its own, stricter policy.
-    resp = HTMLResponse(render_html(result))
+    resp = HTMLResponse(render_html(result, extra=extra))
     resp.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return with_headers(resp)

@@ -13,7 +13,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import InvalidPath, error_response
-from gateway.http.paths import PASSTHROUGH_LABEL, path_problem, route_label
+from gateway.http.paths import MODERATED_LABELS, path_problem, route_label
 from gateway.metrics import Metrics
 from gateway.moderation.pipeline import new_decision_id
 
@@ -44,7 +44,7 @@ class GatewayMiddleware:
         problem = path_problem(raw, path)
         label = route_label(path)
         # Moderated routes answer with the id of their decision (the log's key).
-        decision_id = new_decision_id() if label not in (None, PASSTHROUGH_LABEL) else None
+        decision_id = new_decision_id() if label in MODERATED_LABELS else None
         scope[SCOPE_DECISION_ID] = decision_id
         started = time.perf_counter()
         status = 500

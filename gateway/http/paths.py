@@ -23,7 +23,10 @@ ROUTE_LABELS = {
     "/v1/completions": "completions",
     "/v1/moderations": "moderations",
     "/v1/responses": "responses",
+    "/v1/reports": "reports",
 }
+# Routes whose responses carry a moderation decision (and its id header).
+MODERATED_LABELS = frozenset({"chat_completions", "completions", "moderations", "responses"})
 PASSTHROUGH_LABEL = "passthrough"
 
 
@@ -52,4 +55,6 @@ def route_label(path: str) -> str | None:
     label = ROUTE_LABELS.get(path)
     if label is not None:
         return label
+    if path.startswith("/v1/reports/"):
+        return "reports"
     return PASSTHROUGH_LABEL if path.startswith("/v1/") else None

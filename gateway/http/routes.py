@@ -61,6 +61,8 @@ async def readyz(request: Request) -> Response:
 
 async def metrics_endpoint(request: Request) -> Response:
     state: AppState = request.app.state.gateway
+    if state.reports is not None:
+        await state.reports.refresh_metrics()  # ticket counts as of this scrape
     return Response(exposition(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

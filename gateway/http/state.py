@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.audit.recording import Recorder
 from gateway.http.upstream import Upstream
@@ -16,6 +16,9 @@ from gateway.moderation.sanctions import SanctionStore
 from gateway.policy.holder import PolicyHolder
 from gateway.policy.reloader import PolicyReloader
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.reports.service import Reports
 
 
 @dataclass(slots=True)
@@ -31,6 +34,7 @@ class AppState:
     redis: Any | None = None  # redis.asyncio.Redis when GATEWAY_REDIS_URL is set
     reloader: PolicyReloader | None = None
     decision_log: Any | None = None  # gateway.audit.service.DecisionLog when the log is on
+    reports: Reports | None = None  # complaints and reports, unless switched off
     # Work that must finish although its request is gone (the record of a stream whose
     # client left); the lifespan waits for it before closing the decision log.
     background: set[asyncio.Task[None]] = field(default_factory=set)

@@ -7,8 +7,11 @@ rule off. Categories are taxonomy codes (``gateway/data/taxonomy.json``).
 from __future__ import annotations
 
 import re
+from functools import cache
+from importlib import resources
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway import taxonomy
@@ -197,6 +200,81 @@ class AuditSpec(Strict):
     fail_open: bool = False  # keep serving (spooling records) when the log store is down
 
 
+class RateLimit(Strict):
+    count: int = Field(ge=1)
+    seconds: int = Field(ge=1, le=86400)
+
+
+class ReportReason(Strict):
+    """One reason a reporter can pick, and the taxonomy codes it stands for."""
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    label: Localized
+    categories: tuple[str, ...] = ()
+    # A shorter answer deadline for urgent reasons; unset: the section's response_hours.
+    response_hours: float | None = Field(None, gt=0, le=2160)
+
+    @field_validator("categories")
+    @classmethod
+    def _known_codes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [code for code in v if not taxonomy.is_code(code)]
+        if unknown:
+            raise ValueError(f"unknown taxonomy code(s): {', '.join(unknown)}")
+        return v
+
+
+@cache
+def _report_defaults() -> dict[str, Any]:
+    text = resources.files("gateway").joinpath("data/reports.yaml").read_text("utf-8")
+    loaded: dict[str, Any] = yaml.safe_load(text)
+    return loaded
+
+
+def _default_process() -> Localized:
+    return Localized.model_validate(_report_defaults()["process"])
+
+
+def _default_reasons() -> tuple[ReportReason, ...]:
+    return tuple(ReportReason.model_validate(r) for r in _report_defaults()["reasons"])
+
+
+class ReportsSpec(Strict):
+    """Complaints and reports (Interim Measures Art. 15; TC260-003 §7): the published
+    handling process and answer deadline, the reasons a reporter picks from, and limits."""
+
+    enabled: bool = True
+    # The published response time limit (反馈时限): hours from a report to its answer.
+    response_hours: float = Field(72, gt=0, le=2160)
+    process: Localized = Field(default_factory=_default_process)
+    reasons: tuple[ReportReason, ...] = Field(default_factory=_default_reasons)
+    # What a ticket keeps of text the reporter pastes: redacted masks personal data.
+    text: Literal["redacted", "full"] = "redacted"
+    max_text_chars: int = Field(5000, ge=200, le=20000)
+    per_user: RateLimit = RateLimit(count=10, seconds=3600)
+    per_source: RateLimit = RateLimit(count=60, seconds=3600)
+
+    @field_validator("reasons")
+    @classmethod
+    def _reasons_unique_with_other(cls, v: tuple[ReportReason, ...]) -> tuple[ReportReason, ...]:
+        codes = [r.code for r in v]
+        duplicates = sorted({c for c in codes if codes.count(c) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate reason code(s): {', '.join(duplicates)}")
+        if "other" not in codes:
+            raise ValueError("the reasons must include one with code 'other'")
+        return v
+
+    def reason(self, code: str) -> ReportReason | None:
+        return next((r for r in self.reasons if r.code == code), None)
+
+    def hours_for(self, code: str) -> float:
+        """The answer deadline in hours for a reason code."""
+        found = self.reason(code)
+        if found is not None and found.response_hours is not None:
+            return found.response_hours
+        return self.response_hours
+
+
 class TenantSpec(Strict):
     """A tenant: the gateway API keys that identify it and what it changes in the policy.
 
@@ -250,6 +328,7 @@ class Policy(Strict):
     labels: LabelSpec = LabelSpec()
     sanctions: SanctionSpec = SanctionSpec()
     audit: AuditSpec = AuditSpec()
+    reports: ReportsSpec = Field(default_factory=ReportsSpec)
     tenants: dict[str, TenantSpec] = {}
 
     @field_validator("categories")
