@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,6 +41,10 @@ def _serve(args: argparse.Namespace) -> int:
     )
     if args.workers > 1:
         return _serve_workers(args, settings)
+    # uvicorn drains, then re-raises the SIGTERM it caught with the handler that was there
+    # before it: with Python's default, the process would die of the signal (exit 143)
+    # after a clean shutdown. A no-op handler lets it return, and the process exits 0.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
         app = create_app(settings)
         uvicorn.run(
@@ -54,6 +59,8 @@ def _serve(args: argparse.Namespace) -> int:
     except PolicyError as e:
         print(f"gateway: the policy is invalid:\n{e}", file=sys.stderr)
         return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -174,7 +174,7 @@ def test_sigterm_drains_an_open_stream_then_exits(pod: Pod) -> None:
         for c in json.loads(chunk).get("choices", [])
     )
     assert "段落39" in text
-    assert rc in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after its clean exit
+    assert rc == 0  # a clean drain is a clean exit, as documented
     # The pod's grace period must cover the drain with room to spare.
     assert exited < graceful_shutdown_seconds()
     print(f"\nSIGTERM -> stream finished {stream_done:.2f} s, process exited {exited:.2f} s")
