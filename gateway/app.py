@@ -42,8 +42,10 @@ from gateway.settings import Settings
 log = logging.getLogger("gateway")
 
 
-def load_classifier(settings: Settings, metrics: Metrics) -> Classifier | None:
-    """The configured classifier, or None. ``models`` (and torch) load only when asked."""
+def load_classifier(settings: Settings, metrics: Metrics, redis: Any = None) -> Classifier | None:
+    """The configured classifier, or None. ``models`` (and torch) load only when asked.
+    Every batching and cache option comes from ``settings``; the verdict cache shares the
+    app's Redis pool under the deployment's ``redis_prefix``."""
     spec = settings.classifier.strip()
     if spec.lower() in ("", "none", "off"):
         return None
@@ -54,8 +56,24 @@ def load_classifier(settings: Settings, metrics: Metrics) -> Classifier | None:
             return None
         spec = str(shipped)
     models = importlib.import_module("models")
+    options: dict[str, Any]
+    if spec.startswith(("http://", "https://")):
+        options = {"total_timeout_s": settings.classifier_timeout_s}
+    else:
+        options = {
+            "request_timeout_s": settings.classifier_timeout_s,
+            "max_batch": settings.classifier_max_batch,
+            "max_batch_tokens": settings.classifier_max_batch_tokens,
+            "max_wait_us": settings.classifier_max_wait_us,
+            "max_queue": settings.classifier_max_queue,
+            "workers": settings.classifier_workers,
+            "cache_size": settings.classifier_cache_size,
+            "cache_ttl_s": settings.classifier_cache_ttl_s,
+            "redis": redis,
+            "redis_prefix": f"{settings.redis_prefix}:verdict:",
+        }
     classifier: Classifier = models.load_classifier(
-        spec, device=settings.classifier_device, metrics=metrics, redis_url=settings.redis_url
+        spec, device=settings.classifier_device, metrics=metrics, **options
     )
     info = classifier.info()
     metrics.classifier_model_info.labels(
@@ -130,7 +148,7 @@ def create_app(
             if audit_store is not None
             else None
         )
-        clf = classifier if classifier is not None else load_classifier(settings, metrics)
+        clf = classifier if classifier is not None else load_classifier(settings, metrics, redis)
         pipeline = Pipeline(policies.get, metrics, clf)
         reports = open_reports(settings, metrics, policies.get, audit_store=audit_store,
                                redis=redis)  # fmt: skip

@@ -21,10 +21,7 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.settings import InsecureSettings, load_settings
 
     try:
-        settings = load_settings(
-            args.config, host=args.host, port=args.port, policy=args.policy,
-            upstream_url=args.upstream_url, dev=True if args.dev else None,
-        )  # fmt: skip
+        settings = load_settings(args.config, **_serve_overrides(args))
         settings.check_secrets()
     except InsecureSettings as e:
         print(f"gateway: refusing to start: {e}", file=sys.stderr)
@@ -64,6 +61,31 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_overrides(args: argparse.Namespace) -> dict[str, object]:
+    """What ``serve``'s flags set; a flag left out sets nothing (the environment stands)."""
+    from gateway.settings import parse_assignments
+
+    return {
+        "host": args.host, "port": args.port, "policy": args.policy,
+        "upstream_url": args.upstream_url, "classifier": args.classifier,
+        "dev": True if args.dev else None, **parse_assignments(args.set),
+    }  # fmt: skip
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    from gateway.settings import explain_settings
+
+    try:
+        rows = explain_settings(args.config, **_serve_overrides(args))
+    except (ValidationError, ValueError, OSError) as e:
+        print(f"gateway config: {e}", file=sys.stderr)
+        return 2
+    width = max(len(name) for name, _, _ in rows)
+    for name, value, source in rows:
+        print(f"{name:<{width}}  {value}  ({source})")
+    return 0
+
+
 def _serve_workers(args: argparse.Namespace, settings: object) -> int:
     """Several worker processes: each builds the app from the environment, and metrics
     go through prometheus_client's multiprocess files so /metrics sums all workers."""
@@ -72,12 +94,12 @@ def _serve_workers(args: argparse.Namespace, settings: object) -> int:
 
     import uvicorn
 
-    flags = {"GATEWAY_HOST": args.host, "GATEWAY_PORT": args.port, "GATEWAY_POLICY": args.policy,
-             "GATEWAY_UPSTREAM_URL": args.upstream_url, "GATEWAY_CONFIG": args.config,
-             "GATEWAY_DEV": "1" if args.dev else None}  # fmt: skip
+    # Each worker builds its settings from the environment: flags travel as GATEWAY_*.
+    flags = {f"GATEWAY_{k.upper()}": v for k, v in _serve_overrides(args).items()}
+    flags["GATEWAY_CONFIG"] = args.config
     for name, value in flags.items():
         if value is not None:
-            os.environ[name] = str(value)
+            os.environ[name] = "1" if value is True else str(value)
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
     from gateway.settings import Settings
@@ -202,11 +224,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--upstream-url", help="upstream base URL, e.g. http://127.0.0.1:8000/v1")
     serve.add_argument("--config", type=Path, help="YAML settings file")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    _settings_flags(serve)
     serve.add_argument("--dev", action="store_true",
                        help="development mode: allow the built-in pseudonym key (not for production)")  # fmt: skip
     serve.add_argument("--log-level", default="info",
                        choices=["critical", "error", "warning", "info", "debug"])  # fmt: skip
     serve.set_defaults(func=_serve)
+
+    config = sub.add_parser("config", help="the effective settings")
+    csub = config.add_subparsers(dest="config_command", required=True)
+    show = csub.add_parser("show", help="every setting, its value and where it came from "
+                                        "(flag, env, file, default); secrets masked")  # fmt: skip
+    show.add_argument("--config", type=Path, help="YAML settings file")
+    for flag in ("--host", "--policy", "--upstream-url"):
+        show.add_argument(flag)
+    show.add_argument("--port", type=int)
+    show.add_argument("--dev", action="store_true")
+    _settings_flags(show)
+    show.set_defaults(func=_config_show)
 
     policy = sub.add_parser("policy", help="check policy files")
     psub = policy.add_subparsers(dest="policy_command", required=True)
@@ -233,6 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     _register_optional(sub)
     return parser
+
+
+def _settings_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--classifier", help="model directory, URL, hub id, auto or none")
+    parser.add_argument("--set", action="append", metavar="NAME=VALUE",
+                        help="any setting, e.g. --set classifier_max_queue=4096 (repeatable)")  # fmt: skip
 
 
 def _register_optional(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -52,6 +52,16 @@ class Settings(BaseSettings):
     classifier_device: Literal["auto", "cpu", "cuda", "hpu"] = "auto"
     user_header: str = "x-gateway-user"  # end-user id when the body has no "user"
 
+    # --- the local classifier's batching core and verdict cache (docs/classifiers.md)
+    classifier_max_batch: int | None = Field(None, gt=0)  # rows per call; unset: the model's
+    classifier_max_batch_tokens: int = Field(8192, gt=0)  # padded tokens per call
+    classifier_max_wait_us: int = Field(0, ge=0)  # an idle model's wait for company; 0: none
+    classifier_max_queue: int = Field(2048, gt=0)  # rows waiting; more is refused at once
+    classifier_workers: int | None = Field(None, gt=0)  # model threads; unset: 2 on CPU
+    classifier_timeout_s: float = Field(30.0, gt=0)  # per classify call
+    classifier_cache_size: int = Field(100_000, ge=0)  # in-process verdicts; 0: no LRU
+    classifier_cache_ttl_s: int = Field(86_400, gt=0)  # verdicts kept in Redis
+
     # --- shared state and the decision log
     redis_url: str | None = None  # e.g. redis://127.0.0.1:6379/0; unset = single process
     redis_prefix: str = Field("gw", pattern=r"^[A-Za-z0-9_.-]{1,32}$")  # one per deployment
@@ -117,6 +127,51 @@ class Settings(BaseSettings):
         """Where tickets live, or None when complaints and reports are off."""
         url = (self.reports_url or self.audit_url).strip()
         return None if url.lower() == "none" else url
+
+
+def parse_assignments(pairs: list[str] | None) -> dict[str, str]:
+    """``--set name=value`` flags as a dict; an unknown name is an error that names it."""
+    out: dict[str, str] = {}
+    for pair in pairs or ():
+        name, sep, value = pair.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name:
+            raise ValueError(f"--set {pair!r}: expected NAME=VALUE")
+        if name not in Settings.model_fields:
+            raise ValueError(f"--set {name}: no such setting (see: gateway config show)")
+        out[name] = value
+    return out
+
+
+def explain_settings(
+    config_file: Path | None = None, **overrides: Any
+) -> list[tuple[str, str, str]]:
+    """Each effective setting as ``(name, value, source)``, where source is ``flag``,
+    ``env`` (``GATEWAY_*``), ``file`` or ``default``. Secrets are masked."""
+    settings = load_settings(config_file, **overrides)
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        file_values = yaml.safe_load(config_file.read_text("utf-8")) or {}
+    env_set = Settings().model_fields_set
+    given = {k for k, v in overrides.items() if v is not None}
+    rows = []
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            shown = "****" if value.get_secret_value() else "(empty)"
+        elif name in ("redis_url", "audit_url") and isinstance(value, str) and "@" in value:
+            scheme, _, rest = value.partition("://")
+            shown = f"{scheme}://****@{rest.rsplit('@', 1)[1]}"  # no credentials on screen
+        else:
+            shown = "(unset)" if value is None else str(value)
+        source = (
+            "flag" if name in given
+            else "env" if name in env_set
+            else "file" if name in file_values
+            else "default"
+        )  # fmt: skip
+        rows.append((name, shown, source))
+    return rows
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 
 class VerdictCache:
-    """Bounded LRU (``max_entries``) plus optional Redis (``redis_url``) with a TTL."""
+    """Bounded LRU (``max_entries``) plus optional Redis with a TTL: the app's own client
+    (``redis``, keys under its deployment prefix) or one made from ``redis_url``."""
 
     def __init__(
         self,
@@ -33,6 +34,7 @@ class VerdictCache:
         *,
         max_entries: int = 100_000,
         redis_url: str | None = None,
+        redis: Any = None,
         redis_prefix: str = "gw:verdict:",
         ttl_s: int = 86_400,
         timeout_s: float = 0.05,
@@ -52,8 +54,10 @@ class VerdictCache:
         self._pending: set[asyncio.Task[None]] = set()
         self._metrics = metrics
         self.redis_errors = 0  # read by tests and info(); also classifier_cache_errors_total
-        self._redis: Any = None
-        if redis_url:
+        self._redis: Any = redis  # a pool the app owns (it closes it), or one made here
+        self._owns_redis = False
+        if redis is None and redis_url:
+            self._owns_redis = True
             import redis.asyncio as aioredis  # only when configured
 
             self._redis = aioredis.Redis.from_url(
@@ -109,7 +113,7 @@ class VerdictCache:
 
     async def aclose(self) -> None:
         await self.flush()
-        if self._redis is not None:
+        if self._redis is not None and self._owns_redis:
             await self._redis.aclose()
 
     def __len__(self) -> int:

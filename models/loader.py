@@ -63,11 +63,12 @@ def load_local(
     device: str = "auto",
     metrics: Metrics | None = None,
     redis_url: str | None = None,
+    redis: Any = None,
     kind: Kind | None = None,
     version: str | None = None,
     max_batch: int | None = None,
     max_batch_tokens: int = 8192,
-    max_wait_us: int = 2000,
+    max_wait_us: int = 0,
     max_queue: int = 2048,
     request_timeout_s: float = 30.0,
     cache_size: int = 100_000,
@@ -111,11 +112,12 @@ def load_local(
         workers=workers,
     )
     cache = None
-    if cache_size > 0 or redis_url:
+    if cache_size > 0 or redis_url or redis is not None:
         cache = VerdictCache(
             ver,
             max_entries=cache_size,
             redis_url=redis_url,
+            redis=redis,
             redis_prefix=redis_prefix,
             ttl_s=cache_ttl_s,
             metrics=metrics,
