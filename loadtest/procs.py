@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -66,6 +67,7 @@ def gateway(upstream: str, policy: Path | None = None, **env: str) -> Iterator[s
             "--upstream-url", upstream, "--log-level", "warning"]  # fmt: skip
     if policy is not None:
         args += ["--policy", str(policy)]
-    env = {"GATEWAY_CLASSIFIER": "none", **env}  # benchmarks name a classifier when they use one
+    # Benchmarks name a classifier when they use one; a throwaway key for this run only.
+    env = {"GATEWAY_CLASSIFIER": "none", "GATEWAY_PSEUDONYM_KEY": secrets.token_hex(32), **env}
     with process(args, f"http://127.0.0.1:{port}/healthz", env):
         yield f"http://127.0.0.1:{port}/v1"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -124,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
             env |= {"GATEWAY_UPSTREAM_URL": f"http://127.0.0.1:{up}/v1",
                     "GATEWAY_AUDIT_URL": f"sqlite:///{work}/audit.db",
-                    "GATEWAY_AUDIT_SPOOL_DIR": str(work / "spool")}  # fmt: skip
+                    "GATEWAY_AUDIT_SPOOL_DIR": str(work / "spool"),
+                    "GATEWAY_PSEUDONYM_KEY": secrets.token_hex(32)}  # fmt: skip
             start([py, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", str(gw)],
                   cwd=ROOT, env=env)  # fmt: skip
             (work / "prometheus.yml").write_text(
