@@ -89,6 +89,8 @@ def gateway_factory(
 
     def make(policy: Path | None = None, **overrides: Any) -> Gateway:
         extra = {k: overrides.pop(k) for k in ("recorder",) if k in overrides}
+        if not isinstance(overrides.get("classifier", ""), str):  # an object, not a spec
+            extra["classifier"] = overrides.pop("classifier")
         state = tmp_path_factory.mktemp("gateway")  # each gateway its own log and spool
         values: dict[str, Any] = {
             "upstream_url": mock.url,

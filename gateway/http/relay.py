@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import aiohttp
@@ -30,6 +30,7 @@ from gateway.http.upstream import iter_lines
 from gateway.metrics import Metrics
 from gateway.moderation.labels import Labeler
 from gateway.moderation.pipeline import CheckContext, Pipeline
+from gateway.moderation.stream_gate import ClassifierGate
 from gateway.moderation.stream_moderator import StreamModerator
 
 _FUNCTION_CALL = "function_call"
@@ -111,6 +112,18 @@ class StreamRelay:
         self._last: Decision | None = None
         self._recorded = False
         self._due: set[FieldKey] = set()
+        self._gate = (
+            ClassifierGate(
+                self._classify,
+                retract=self._spec.classifier_gate == "retract",
+                min_chars=self._spec.classifier_min_chars,
+            )
+            if pipeline.classifier is not None
+            else None
+        )
+
+    def _classify(self, texts: Sequence[str]) -> Awaitable[Decision]:
+        return self.pipeline.check(texts, Direction.OUTPUT, self.ctx, use_lexicon=False)
 
     def _mod(self, key: FieldKey) -> StreamModerator:
         mod = self._mods.get(key)
@@ -187,6 +200,8 @@ class StreamRelay:
             raise
         finally:
             self.upstream.close()
+            if self._gate is not None:
+                self._gate.cancel()
             if not self._recorded and self._spawn is not None:
                 # No await here: a cancelled request's scope would cancel it at once.
                 self._recorded = True
@@ -250,26 +265,46 @@ class StreamRelay:
         self, keys: set[FieldKey], final: set[FieldKey], finishing: list[int]
     ) -> tuple[list[bytes], bool]:
         released: dict[FieldKey, str] = {}
+        gate = self._gate
+        if gate is not None and gate.retract and (late := gate.verdict()) is not None:
+            return await self._stop(late, retract=True), True
         keys = {k for k in keys if self._mods[k].has_unchecked or k in final}
         if keys:
             ordered = sorted(keys)
             windows = [self._mods[k].window() for k in ordered]
             texts = [w for w, _ in windows]
             texts += [s.text for s in unescaped([Slot(None, None, w) for w in texts])[len(texts) :]]
-            decision = await self.pipeline.check(texts, Direction.OUTPUT, self.ctx)
+            ending = bool(final.intersection(ordered))
+            ready = gate is not None and gate.ready(max(len(self._mods[k].text) for k in ordered),
+                                                     ending)  # fmt: skip
+            # Hold mode, or the stream's last check: the classifier judges before release.
+            inline = ready and gate is not None and (not gate.retract or ending)
+            decision = await self.pipeline.check(
+                texts, Direction.OUTPUT, self.ctx, use_classifier=inline
+            )
             self._note(decision)
             if decision.blocked:
-                return await self._stop(decision), True
+                return await self._stop(
+                    decision, retract=inline and gate is not None and gate.retract
+                ), True
+            if ending and gate is not None and (late := await gate.drain()) is not None:
+                return await self._stop(late, retract=True), True
             if decision.action is Action.REDACT and decision.redacted is not None:
                 redacted = decision.redacted[: len(ordered)]
                 for k, (_, start), new in zip(ordered, windows, redacted, strict=True):
                     self._mods[k].replace_unreleased(start, new)
+            # In hold mode nothing leaves before the classifier could judge it.
+            held = gate is not None and not gate.retract and not ready
             for k in ordered:
                 mod = self._mods[k]
-                text = mod.passed(final=k in final)
+                text = "" if held else mod.passed(final=k in final)
                 self.metrics.stream_holdback_chars.observe(mod.held)
                 if text:
                     released[k] = text
+            if ready and not inline and gate is not None:
+                # Retract mode: judged right after release, off the release path.
+                if (late := await gate.submit(texts)) is not None:
+                    return await self._stop(late, retract=True), True
         out: list[bytes] = []
         if finishing:
             # The last check of the stream decides for the log; record before finishing.
@@ -316,6 +351,9 @@ class StreamRelay:
             await self._record(incident=False)
 
     async def _record(self, *, incident: bool) -> None:
+        if self._gate is not None:
+            for verdict in self._gate.decisions:
+                self._note(verdict)
         decision = self._worst or self._last
         if self._recorded:
             return
@@ -331,9 +369,13 @@ class StreamRelay:
         else:
             await output
 
-    async def _stop(self, decision: Decision) -> list[bytes]:
-        """Stop generation and transmission (Interim Measures Art. 14)."""
+    async def _stop(self, decision: Decision, *, retract: bool = False) -> list[bytes]:
+        """Stop generation and transmission (Interim Measures Art. 14). With ``retract``
+        (a classifier verdict on text already sent), the closing chunk tells the client
+        how much of each field to withdraw."""
         self.upstream.close()
+        if self._gate is not None:
+            self._gate.cancel()
         self._worst = decision
         await self._record(incident=True)
         out = []
@@ -346,6 +388,11 @@ class StreamRelay:
             refusal = prefix + decision.refusal + self.labeler.stream_suffix(language)
             chunk = self.api.stop_chunk(self._base, idx, refusal)
             chunk["moderation"] = decision.summary()
+            if retract:
+                sent = {k[1]: m.released for k, m in self._mods.items() if k[0] == idx}
+                chunk["moderation"]["retract"] = True
+                chunk["moderation"]["retract_chars"] = sent.get(self.api.label_field, 0)
+                chunk["moderation"]["retract_fields"] = {f: n for f, n in sent.items() if n}
             out.append(sse.encode(self._with_aigc(chunk)))
         out.append(sse.DONE)
         return out
@@ -354,6 +401,8 @@ class StreamRelay:
         """The upstream ended ([DONE] or EOF): flush whatever is still held."""
         pending = [i for i, c in self._choices.items() if not c.finish]
         final_keys = {k for k in self._mods if k[0] in pending}
+        if self._gate is not None and (late := await self._gate.drain()) is not None:
+            return await self._stop(late, retract=True), True
         if not final_keys and not pending:
             await self._record(incident=False)
             return [], False

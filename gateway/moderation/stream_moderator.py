@@ -58,6 +58,11 @@ class StreamModerator:
         return self._buf
 
     @property
+    def released(self) -> int:
+        """Characters already sent to the client."""
+        return self._released
+
+    @property
     def held(self) -> int:
         return len(self._buf) - self._released
 
