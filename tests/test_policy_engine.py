@@ -190,3 +190,51 @@ def test_sanction_refusal_names_the_sanction_applied(
     d = evaluate(POLICY, facts, decision_id="d", version="v", language="zh")
     assert d.action is Action.BLOCK
     assert d.refusal == expected
+
+
+LANGUAGE_POLICY = Policy.model_validate(
+    {
+        "classifier": {"languages": ["zh", "en"], "elsewhere": "review"},
+        "defaults": {"output": {"action": "block", "threshold": 0.5}},
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("language", "action"),
+    [("zh", Action.BLOCK), ("en", Action.BLOCK), ("none", Action.BLOCK), ("ru", Action.REVIEW),
+     ("ja", Action.REVIEW), ("other", Action.REVIEW)],
+)  # fmt: skip
+def test_a_classifier_blocks_only_in_its_validated_languages(language: str, action: Action) -> None:
+    facts = Facts(OUT, ["x"], scores={"A1.04": 0.9}, language=language)
+    d = evaluate(LANGUAGE_POLICY, facts, decision_id="d", version="v", language="zh")
+    assert d.action is action
+    if action is Action.REVIEW:
+        assert f"language {language}: review only" in d.reasons[0].detail
+
+
+def test_keywords_block_in_every_language() -> None:
+    facts = Facts(OUT, ["x"], [kw("炸弹", "A1.04")], scores={"A1.04": 0.9}, language="ru")
+    d = evaluate(LANGUAGE_POLICY, facts, decision_id="d", version="v", language="zh")
+    assert d.action is Action.BLOCK
+
+
+@pytest.mark.parametrize(
+    ("texts", "expected"),
+    [
+        (["今天天气很好"], "zh"),
+        (["帮我写个Python script，要能读取CSV文件"], "zh"),
+        (["How do I bake bread?"], "en"),
+        (["Où est la gare ? Très bien."], "en"),
+        (["Привет, как дела?"], "ru"),
+        (["今日はいい天気ですね"], "ja"),
+        (["안녕하세요 반갑습니다"], "ko"),
+        (["مرحبا بك"], "ar"),
+        (["12345 + 678 = ?", "```\n{}\n```"], "none"),
+        (["สวัสดีครับ"], "other"),
+    ],
+)
+def test_script_language(texts: list[str], expected: str) -> None:
+    from gateway.moderation.language import script_language
+
+    assert script_language(texts) == expected

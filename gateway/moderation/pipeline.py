@@ -19,6 +19,7 @@ from gateway.decision import Action, Decision, Direction
 from gateway.lexicon.normalize import DEFAULT_CONFIG, Normalized, normalize
 from gateway.lexicon.patterns import find_pii
 from gateway.metrics import Metrics
+from gateway.moderation.language import script_language
 from gateway.policy.compiled import DEFAULT_TENANT, ActivePolicy, PolicySet
 from gateway.policy.engine import Facts, KeywordFact, PatternFact, UserStatus, evaluate
 
@@ -149,6 +150,7 @@ class Pipeline:
             scores=scores,
             user_status=ctx.user_status,
             classifier_failed=failed,
+            language=script_language(list(texts)) if scores else "none",
         )
         decision = evaluate(
             policy, facts, decision_id=ctx.decision_id, version=active.version,

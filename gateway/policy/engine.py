@@ -51,6 +51,7 @@ class Facts:
     scores: dict[str, float] = field(default_factory=dict)  # max over texts
     user_status: UserStatus = "ok"
     classifier_failed: bool = False
+    language: str = "none"  # the texts' script language (gateway.moderation.language)
 
 
 PII_CATEGORY = "A4.06"
@@ -100,6 +101,7 @@ def evaluate(
                     )
                 )
 
+    trusted = _classifier_trusted(policy, facts.language)
     for code, score in sorted(facts.scores.items()):
         rule = policy.rule(code, d)
         if not rule.enabled:
@@ -107,6 +109,10 @@ def evaluate(
         action = _score_action(rule, score)
         if action is not None:
             detail = f"score {score:.3f} >= {_threshold_for(rule, action):g}"  # 0.725, not 0.72
+            if not trusted and action.severity > Action(policy.classifier.elsewhere).severity:
+                # A language the model was not validated on: a human decides, not the model.
+                action = Action(policy.classifier.elsewhere)
+                detail += f" (language {facts.language}: {action.value} only)"
             reasons.append(Reason("classifier", code, detail, action))
 
     if facts.classifier_failed:
@@ -153,6 +159,11 @@ def evaluate(
         refusal=refusal,
         redacted=redacted,
     )
+
+
+def _classifier_trusted(policy: Policy, language: str) -> bool:
+    allowed = policy.classifier.languages
+    return not allowed or language == "none" or language in allowed
 
 
 def _threshold_for(rule: DirectionRule, action: Action) -> float:

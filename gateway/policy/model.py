@@ -151,6 +151,25 @@ class RouteSpec(Strict):
         return v
 
 
+class ClassifierSpec(Strict):
+    """How far the policy trusts the classifier. A model validated on some languages only
+    (its model card says which) blocks in those; elsewhere its verdicts are downgraded."""
+
+    # Language codes (zh, en, ja, ko, ru, ar, other) the classifier's blocks apply to;
+    # empty: every language. Text without letters (numbers, code) always counts.
+    languages: tuple[str, ...] = ()
+    elsewhere: Literal["review", "flag", "allow"] = "review"
+
+    @field_validator("languages")
+    @classmethod
+    def _known(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(v) - {"zh", "en", "ja", "ko", "ru", "ar", "other"})
+        if unknown:
+            raise ValueError(f"unknown language code(s) {', '.join(unknown)} "
+                             "(zh, en, ja, ko, ru, ar, other)")  # fmt: skip
+        return v
+
+
 class LimitSpec(Strict):
     """Bounds on what one request may ask the gateway to check. A request over a limit is
     refused with HTTP 413 before any check runs, rather than checked partly."""
@@ -329,6 +348,7 @@ class Policy(Strict):
     pii: PiiSpec = PiiSpec()
     stream: StreamSpec = StreamSpec()
     limits: LimitSpec = LimitSpec()
+    classifier: ClassifierSpec = ClassifierSpec()
     routes: RouteSpec = RouteSpec()
     labels: LabelSpec = LabelSpec()
     sanctions: SanctionSpec = SanctionSpec()
