@@ -236,6 +236,7 @@ def _register_optional(sub: argparse._SubParsersAction) -> None:  # type: ignore
         "gateway.lexicon.cli",
         "gateway.audit.cli",
         "gateway.console.cli",
+        "gateway.assess.cli",
         "models.cli",
         "models.training.cli",
     ):

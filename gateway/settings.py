@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # Keys the hashes of end-user ids and of kept texts; >= 32 characters, stable over time.
     pseudonym_key: SecretStr | None = None
     console_db: Path = Path("var/gateway/console.db")  # console accounts, drafts, versions
+    # TC260-003 assessment runs (`gateway assess run`): one folder per run, listed in the
+    # console with its status and reports.
+    assess_dir: Path = Path("var/gateway/assess")
 
     @field_validator("upstream_url")
     @classmethod
