@@ -4,7 +4,6 @@ languages, each replaced atomically so the console never serves half a file."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from gateway.assess.report import Report
@@ -15,10 +14,8 @@ from gateway.assess.rundir import RunDir, write_json
 LANGS = ("zh", "en")
 
 
-def _replace(path: Path, write: Callable[[Path], object]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp")
 
 
 def write_reports(rd: RunDir, report: Report) -> list[Path]:
@@ -26,9 +23,10 @@ def write_reports(rd: RunDir, report: Report) -> list[Path]:
     write_json(rd.report_json, report.data)
     out = [rd.report_json]
     for lang in LANGS:
-        html_path = rd.report_path(lang, "html")
-        _replace(html_path, lambda p, lang=lang: p.write_text(render_html(report.data, lang), "utf-8"))
-        xlsx_path = rd.report_path(lang, "xlsx")
-        _replace(xlsx_path, lambda p, lang=lang: write_xlsx(report, p, lang))
+        html_path, xlsx_path = rd.report_path(lang, "html"), rd.report_path(lang, "xlsx")
+        _tmp(html_path).write_text(render_html(report.data, lang), "utf-8")
+        os.replace(_tmp(html_path), html_path)
+        write_xlsx(report, _tmp(xlsx_path), lang)
+        os.replace(_tmp(xlsx_path), xlsx_path)
         out += [html_path, xlsx_path]
     return out

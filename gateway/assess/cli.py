@@ -63,7 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     run = sub.add_parser("run", help="run the banks against an endpoint and write the report")
     run.add_argument("--bank", type=Path, nargs="+", required=True, help="bank files or dirs")
-    run.add_argument("--endpoint", required=True, help="base URL of the service, e.g. http://gw:8080/v1")
+    run.add_argument(
+        "--endpoint", required=True, help="base URL of the service, e.g. http://gw:8080/v1"
+    )
     run.add_argument("--model", help="model name to send (default: the first of GET /models)")
     run.add_argument("--api-key-env", default=API_KEY_ENV,
                      help=f"environment variable holding the API key (default {API_KEY_ENV})")  # fmt: skip
@@ -78,12 +80,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         run.add_argument(f"--{b.replace('_', '-')}", type=int, dest=f"n_{b}", metavar="N",
                          help=f"questions sampled from the {b} bank (default: the standard's)")  # fmt: skip
     run.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
-    run.add_argument("--rate", type=float, default=None, help="requests per second (default: no limit)")
+    run.add_argument(
+        "--rate", type=float, default=None, help="requests per second (default: no limit)"
+    )
     run.add_argument("--stream", action="store_true", help="ask for streamed answers")
     run.add_argument("--max-tokens", type=int, default=None)
     run.add_argument("--temperature", type=float, default=None)
     run.add_argument("--system", default=None, help="a system prompt sent with every question")
-    run.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default 120)")
+    run.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds per request (default 120)"
+    )
     run.add_argument("--retries", type=int, default=2, help="retries after a failure (default 2)")
     run.add_argument("--no-report", action="store_true", help="only collect answers")
     _judge_args(run)
@@ -97,7 +103,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     rep.set_defaults(func=_report)
 
     ev = sub.add_parser("refusal-eval", help="precision and recall of the refusal detector")
-    ev.add_argument("--data", type=Path, default=None, help="labelled JSONL (default: the shipped sample)")
+    ev.add_argument(
+        "--data", type=Path, default=None, help="labelled JSONL (default: the shipped sample)"
+    )
     ev.add_argument("--json", action="store_true", help="print the full result as JSON")
     ev.set_defaults(func=_refusal_eval)
 
@@ -264,8 +272,9 @@ def _run(args: argparse.Namespace) -> int:
     samples: dict[BankName, int] = {b: getattr(args, f"n_{b}") for b in BANKS
                                     if getattr(args, f"n_{b}") is not None}  # fmt: skip
 
-    def progress(target: str, done: int, total: int) -> None:
-        print(f"\r{target}: {done}/{total}", end="", file=sys.stderr, flush=True)
+    def progress(target: str, done: int, total: int, final: bool) -> None:
+        end = "\n" if final else ""
+        print(f"\r{target}: {done}/{total}", end=end, file=sys.stderr, flush=True)
 
     async def go() -> dict[str, Any]:
         targets = [await _default_model(_target(args, "service", args.endpoint, args.model,
@@ -287,7 +296,6 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     except (RunConflict, ValueError, OSError) as e:
         return _fail(str(e))
-    print("", file=sys.stderr)
     print(json.dumps(summary, ensure_ascii=False))
     rd = RunDir(out)
     if not rd.manual_path.exists():

@@ -116,7 +116,8 @@ class Endpoint:
         out["status"] = resp.status
         moderation = out.get("moderation")
         if isinstance(moderation, dict):
-            decision_id = decision_id or moderation.get("decision_id")
+            # The decision that acted (an output block has its own id, "…-out").
+            decision_id = moderation.get("decision_id") or decision_id
         elif out.get("error_code") == "content_policy_violation" and decision_id:
             # The gateway's block as an HTTP 400 (policy block_response: error).
             out["moderation"] = {"action": "block", "categories": [], "decision_id": decision_id}

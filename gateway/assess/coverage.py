@@ -117,7 +117,9 @@ class Coverage:
                          f"recommended {b.total_min}: {status}")  # fmt: skip
             for c in b.codes:
                 mark = "ok" if c.ok else f"short {c.missing}"
-                note = ("  (operator's to fill)" if en else "  (由运营方补充)") if c.operator else ""
+                note = (
+                    ("  (operator's to fill)" if en else "  (由运营方补充)") if c.operator else ""
+                )
                 name = std.code_name(c.code, lang)
                 lines.append(f"  {c.code:<6} {c.count:>6} {c.minimum:>5}  {mark:<10} {name}{note}")
             for code, n in sorted(b.other.items()):
@@ -129,7 +131,9 @@ class Coverage:
                 lines.append(f"  duplicates: {b.duplicate_count} ({pairs})")
         if self.conflicts:
             pairs = ", ".join(f"{a}/{b}" for a, b in self.conflicts[:10])
-            lines.append(f"in both should_refuse and should_answer: {len(self.conflicts)} ({pairs})")
+            lines.append(
+                f"in both should_refuse and should_answer: {len(self.conflicts)} ({pairs})"
+            )
         if self.stale:
             lines.append(f"the newest bank file is older than {STALE_DAYS} days (update monthly)")
         operator = sorted(std.operator_codes)
@@ -155,10 +159,16 @@ def _bank_json(b: BankCoverage) -> dict[str, object]:
         "absent": b.absent,
         "short": b.short,
         "codes": [
-            {"code": c.code, "count": c.count, "minimum": c.minimum, "ok": c.ok,
-             "missing": c.missing, "operator": c.operator}
+            {
+                "code": c.code,
+                "count": c.count,
+                "minimum": c.minimum,
+                "ok": c.ok,
+                "missing": c.missing,
+                "operator": c.operator,
+            }
             for c in b.codes
-        ],  # fmt: skip
+        ],
         "other": b.other,
         "duplicate_count": b.duplicate_count,
         "duplicates": [list(d) for d in b.duplicates],
@@ -194,7 +204,9 @@ def check(items: Sequence[BankItem], files: Sequence[Path] = ()) -> Coverage:
     by_bank: dict[BankName, list[BankItem]] = {name: [] for name in BANKS}
     for item in items:
         by_bank[item.bank].append(item)
-    refuse = {fold(i.text): i.id for i in by_bank["should_refuse"]}
+    refuse: dict[str, str] = {}
+    for i in by_bank["should_refuse"]:
+        refuse.setdefault(fold(i.text), i.id)
     conflicts = tuple(
         (refuse[fold(i.text)], i.id) for i in by_bank["should_answer"] if fold(i.text) in refuse
     )

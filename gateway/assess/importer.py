@@ -117,7 +117,9 @@ def _tables(path: Path) -> Iterator[tuple[str, list[list[str]]]]:
         raise BankImportError(f"{path}: import needs a .csv or .xlsx file")
 
 
-def import_bank(path: str | Path, bank: BankName | None = None, id_prefix: str = "") -> ImportResult:
+def import_bank(
+    path: str | Path, bank: BankName | None = None, id_prefix: str = ""
+) -> ImportResult:
     """Read every sheet (or the CSV) of ``path``. Rows with problems are left out and named
     in ``problems``; blank rows are skipped silently."""
     path = Path(path)

@@ -101,7 +101,9 @@ def read_sheet(path: Path, known_ids: set[str]) -> ManualResult:
         if not rid:
             continue
         if rid not in known_ids:
-            problems.append(f"{path.name} row {n}: ID '{rid}' is not an answered question of this run")
+            problems.append(
+                f"{path.name} row {n}: ID '{rid}' is not an answered question of this run"
+            )
             continue
         if not verdict:
             continue

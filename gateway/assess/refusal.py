@@ -30,7 +30,9 @@ import yaml
 FILTER_CODES = frozenset({"content_policy_violation", "content_filter"})
 # Quoted speech: Chinese quotes, corner brackets and straight/curly double quotes. Single
 # quotes are left alone: English apostrophes ("can't") would be taken for them.
-_QUOTED = re.compile(r"“[^”]{0,400}”|「[^」]{0,400}」|『[^』]{0,400}』|\"[^\"]{0,400}\"|‘[^’]{0,400}’")
+_QUOTED = re.compile(
+    r"“[^”]{0,400}”|「[^」]{0,400}」|『[^』]{0,400}』|\"[^\"]{0,400}\"|‘[^’]{0,400}’"
+)
 _SENTENCE_END = re.compile(r"[。！？!?；;\n]|\.(?=\s|$)")
 
 

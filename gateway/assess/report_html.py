@@ -22,7 +22,10 @@ METHOD = {
     "should_refuse": ("应拒答", "Should refuse"),
     "should_answer": ("非拒答", "Should not refuse"),
 }
-TARGET = {"service": ("被评估服务", "Service assessed"), "baseline": ("模型本身（对照）", "Model alone (baseline)")}
+TARGET = {
+    "service": ("被评估服务", "Service assessed"),
+    "baseline": ("模型本身（对照）", "Model alone (baseline)"),
+}
 
 
 def _env() -> Environment:

@@ -10,7 +10,7 @@ from typing import Any
 
 from gateway.assess.report import Report
 from gateway.assess.report_html import METHOD, STATUS, TARGET
-from gateway.assess.standard import standard
+from gateway.assess.standard import BankName, standard
 
 MAX_CELL = 32_000
 
@@ -55,7 +55,12 @@ def write_xlsx(report: Report, path: Path, lang: str = "zh") -> None:
     ws.append([t("生成时间", "Generated"), r["generated"]])
     ws.append([t("评估结论", "Conclusion"), pick(STATUS, c["status"])])
     ws.append([t("不符合的“应”条款", "Failed shall clauses"), _cell(c["failed"])])
-    ws.append([t("判定所用策略", "Judging policy"), f"{r['judge']['policy_name']} {r['judge']['policy_version']}"])
+    ws.append(
+        [
+            t("判定所用策略", "Judging policy"),
+            f"{r['judge']['policy_name']} {r['judge']['policy_version']}",
+        ]
+    )
     ws.append([t("拒答识别器精确率/召回率", "Refusal detector precision/recall"),
                f"{r['detector']['precision']} / {r['detector']['recall']} (n={r['detector']['n']})"])  # fmt: skip
     ws.append([])
@@ -95,7 +100,7 @@ def write_xlsx(report: Report, path: Path, lang: str = "zh") -> None:
               [[pick(METHOD, m["key"]), m["service"], m["baseline"], m["delta"]]
                for m in r["comparison"]])  # fmt: skip
 
-    bank_rows = [[std.banks[b["bank"]].title(lang), x["code"], std.code_name(x["code"], lang),
+    bank_rows = [[b["bank"], x["code"], std.code_name(x["code"], lang),
                   x["count"], x["minimum"], "ok" if x["ok"] else f"-{x['missing']}",
                   t("运营方补充", "operator") if x["operator"] else ""]
                  for b in (r.get("bank_coverage") or {}).get("banks", []) for x in b["codes"]]  # fmt: skip
@@ -123,7 +128,10 @@ def write_xlsx(report: Report, path: Path, lang: str = "zh") -> None:
               [[i["id"], i["risk"], i["question"], i["answer"], verdict(i["manual"]),
                 verdict(i["keyword"]), verdict(i["classifier"]), i["decision_id"], i["error"]]
                for i in gen])  # fmt: skip
-        for bank, good_when_refused in (("should_refuse", True), ("should_answer", False)):
+        refusal_banks: tuple[tuple[BankName, bool], ...] = (
+            ("should_refuse", True), ("should_answer", False),
+        )  # fmt: skip
+        for bank, good_when_refused in refusal_banks:
             rows = [[i["id"], i["aspect"] or i["risk"], i["question"], i["answer"], i["refusal"],
                      "" if i["refusal"] is None
                      else ok if (i["refusal"] != "answered") == good_when_refused else bad,

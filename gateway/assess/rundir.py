@@ -17,6 +17,7 @@ JSON files are replaced atomically (write, fsync, rename).
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -32,6 +33,19 @@ HEARTBEAT_STALE_S = 30.0
 
 class RunFileError(ValueError):
     """A run file is damaged beyond the partial last line a kill can leave."""
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this host is still running (a killed run cannot say it stopped)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -115,16 +129,20 @@ class RunDir:
 
     def status(self) -> dict[str, Any]:
         """The status file, with ``running`` turned into ``interrupted`` when its heartbeat
-        is older than :data:`HEARTBEAT_STALE_S` (the process died without saying so)."""
+        is older than :data:`HEARTBEAT_STALE_S` or its process (on this host) is gone: a
+        killed run cannot say that it stopped."""
         if not self.status_path.exists():
             return {"state": "new"}
         data: dict[str, Any] = read_json(self.status_path)
-        if data.get("state") == "running":
-            if time.time() - float(data.get("heartbeat", 0)) > HEARTBEAT_STALE_S:
-                data["state"] = "interrupted"
+        if data.get("state") == "running" and (
+            time.time() - float(data.get("heartbeat", 0)) > HEARTBEAT_STALE_S
+            or (data.get("host") == socket.gethostname() and not _alive(int(data.get("pid", 0))))
+        ):
+            data["state"] = "interrupted"
         return data
 
     def write_status(self, **values: Any) -> None:
         current: dict[str, Any] = read_json(self.status_path) if self.status_path.exists() else {}
-        current.update(values, heartbeat=time.time())
+        done = {**current.get("done", {}), **values.pop("done", {})}  # per target, merged
+        current.update(values, done=done, heartbeat=time.time(), host=socket.gethostname())
         write_json(self.status_path, current)

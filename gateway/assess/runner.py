@@ -30,7 +30,7 @@ from gateway.assess.sampling import stratified_sample
 from gateway.assess.standard import BANKS, BankName, standard
 
 HEARTBEAT_S = 2.0
-Progress = Callable[[str, int, int], None]  # target, done, total
+Progress = Callable[[str, int, int, bool], None]  # target, done, total, finished
 
 
 class RunConflict(ValueError):
@@ -161,7 +161,7 @@ async def run_target(
     path = rd.results_path(target.name)
     last_beat = 0.0
 
-    def beat(force: bool = False) -> None:
+    def beat(force: bool = False, final: bool = False) -> None:
         nonlocal last_beat
         now = time.monotonic()
         if force or now - last_beat >= HEARTBEAT_S:
@@ -169,7 +169,7 @@ async def run_target(
             rd.write_status(state="running", target=target.name, pid=os.getpid(),
                             done={target.name: answered}, errors=errors, total=len(plan))  # fmt: skip
             if progress is not None:
-                progress(target.name, answered, len(plan))
+                progress(target.name, answered, len(plan), final)
 
     with path.open("ab") as f:
 
@@ -188,7 +188,7 @@ async def run_target(
 
         beat(force=True)
         await asyncio.gather(*(worker() for _ in range(max(1, config.concurrency))))
-    beat(force=True)
+    beat(force=True, final=True)
     return {"answered": answered, "errors": errors, "total": len(plan)}
 
 

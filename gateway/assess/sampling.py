@@ -4,7 +4,8 @@ Allocation: every non-empty stratum first gets one question (when the sample is 
 large as the number of strata), then the rest is shared in proportion to what each stratum
 has left, by largest remainder (ties broken by code, so the result does not depend on dict
 order). Within a stratum the questions are drawn by a generator seeded with the run's seed
-and the stratum's code, so adding questions to one risk does not reshuffle the others. The
+and the stratum's code (a seeded shuffle, then a prefix), so adding questions to one risk
+never swaps the questions drawn from another; at most it draws fewer of them. The
 sample is returned in a seeded shuffled order: a run cut short still covers the risks
 evenly.
 """
@@ -49,7 +50,8 @@ def stratified_sample(items: Sequence[BankItem], n: int, seed: int) -> list[Bank
     chosen: list[BankItem] = []
     for code, k in sorted(counts.items()):
         pool = sorted(strata[code], key=lambda i: i.id)
-        chosen.extend(random.Random(f"{seed}:{code}").sample(pool, k))
+        random.Random(f"{seed}:{code}").shuffle(pool)
+        chosen.extend(pool[:k])  # a prefix: a smaller allocation draws a subset
     chosen.sort(key=lambda i: i.id)
     random.Random(seed).shuffle(chosen)
     return chosen

@@ -26,7 +26,7 @@ from gateway.assess.stats import wilson
 
 Status = Literal["pass", "fail", "not_assessed"]
 WORST = 10
-METHODS = ("manual", "keyword", "classifier")
+METHOD_CLAUSE = {"manual": "§9.3 b)", "keyword": "§9.3 c)", "classifier": "§9.3 d)"}
 
 
 @dataclass(slots=True)
@@ -126,6 +126,7 @@ def acceptable_clause(
 ) -> ClauseResult:  # fmt: skip
     """§9.3: acceptable share of generated-content answers; ``verdict`` None = not judged."""
     result = _clause(key, standard().samplings["generated_content"], "acceptable")
+    result.clause = METHOD_CLAUSE.get(key, result.clause)
     result.errors, result.note = errors, note
     judged: list[tuple[dict[str, Any], bool]] = []
     bad: list[tuple[dict[str, Any], str]] = []
@@ -194,10 +195,13 @@ def score_target(
     )  # fmt: skip
     for method in ("keyword", "classifier"):
         table = judgements.get(method, {})
+
+        def judged(r: dict[str, Any], table: dict[str, Judgement] = table) -> Judgement | None:
+            return table.get(r["id"])
+
         clauses[method] = acceptable_clause(
-            method, gen, errors["generated_content"], lambda r, t=table: t.get(r["id"]),
-            notes.get(method, ""),
-        )  # fmt: skip
+            method, gen, errors["generated_content"], judged, notes.get(method, "")
+        )
     for bank in ("should_refuse", "should_answer"):
         clauses[bank] = refusal_clause(bank, by_bank.get(bank, []), errors[bank], verdicts)
     by_kind: dict[str, dict[str, int]] = {}
