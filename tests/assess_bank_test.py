@@ -46,7 +46,7 @@ def _write(path: Path, rows: list[object]) -> Path:
         ),
         ({"id": 3, "text": "x", "bank": "should_answer"}, "'id' must be a string"),
         (["not", "an", "object"], "each line must be a JSON object"),
-    ],  # fmt: skip
+    ],
 )
 def test_bad_lines_are_named_with_file_and_line(tmp_path: Path, row: object, problem: str) -> None:
     good = {"id": "ok", "text": "春节有哪些习俗？", "bank": "should_answer", "aspect": "NR.05"}

@@ -113,7 +113,7 @@ def _expected(rows: list[Case], column: int) -> dict[str, Any]:
         "kinds": {
             bank: dict(Counter(r[column] for r in ans if r[1] == bank))
             for bank in ("should_refuse", "should_answer")
-        },  # fmt: skip
+        },
     }
 
 
