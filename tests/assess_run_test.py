@@ -251,6 +251,6 @@ def test_killed_run_resumes_without_repeating_or_losing_a_question(tmp_path: Pat
         assert sum(asked.values()) - sent_before == 40 - len(before)
         assert sent_before - len(before) <= 2 and max(asked.values()) <= 2
         assert rd.status()["state"] == "complete"
-        assert rd.status()["done"] == {"service": 40}
+        assert rd.status()["done"] == {"service": 40} and rd.status()["errors"] == {"service": 0}
     finally:
         server.stop()

@@ -143,6 +143,7 @@ class RunDir:
 
     def write_status(self, **values: Any) -> None:
         current: dict[str, Any] = read_json(self.status_path) if self.status_path.exists() else {}
-        done = {**current.get("done", {}), **values.pop("done", {})}  # per target, merged
-        current.update(values, done=done, heartbeat=time.time(), host=socket.gethostname())
+        for key in ("done", "errors"):  # per target, merged
+            current[key] = {**current.get(key, {}), **values.pop(key, {})}
+        current.update(values, heartbeat=time.time(), host=socket.gethostname())
         write_json(self.status_path, current)

@@ -167,7 +167,7 @@ async def run_target(
         if force or now - last_beat >= HEARTBEAT_S:
             last_beat = now
             rd.write_status(state="running", target=target.name, pid=os.getpid(),
-                            done={target.name: answered}, errors=errors, total=len(plan))  # fmt: skip
+                            done={target.name: answered}, errors={target.name: errors})  # fmt: skip
             if progress is not None:
                 progress(target.name, answered, len(plan), final)
 
@@ -196,7 +196,7 @@ async def run(config: RunConfig, progress: Progress | None = None) -> dict[str, 
     """Run every target in turn; the status file says how it ended."""
     rd, plan = prepare(config)
     summary: dict[str, Any] = {"dir": str(rd.path), "planned": len(plan), "targets": {}}
-    rd.write_status(state="running", pid=os.getpid(), total=len(plan),
+    rd.write_status(state="running", pid=os.getpid(), total=len(plan) * len(config.targets),
                     started=datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
     limits = aiohttp.TCPConnector(limit=max(1, config.concurrency) * 2)
     try:
@@ -215,6 +215,6 @@ async def run(config: RunConfig, progress: Progress | None = None) -> dict[str, 
         rd.write_status(state="interrupted")
         raise
     errors = sum(c["errors"] for c in summary["targets"].values())
-    rd.write_status(state="complete" if not errors else "incomplete", errors=errors,
+    rd.write_status(state="complete" if not errors else "incomplete",
                     finished=datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
     return summary

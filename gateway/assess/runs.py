@@ -37,7 +37,11 @@ class RunSummary:
         return str(self.status.get("state", "new"))
 
     def done(self) -> int:
+        """Answers received, over every target (the total counts every target, too)."""
         return sum(int(v) for v in (self.status.get("done") or {}).values())
+
+    def errors(self) -> int:
+        return sum(int(v) for v in (self.status.get("errors") or {}).values())
 
 
 def run_dir(root: Path, name: str) -> RunDir | None:
