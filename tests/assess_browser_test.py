@@ -107,7 +107,7 @@ def test_report_renders_with_the_numbers_of_the_run(gw: ConsoleGateway, browser:
         "+70.00 pp"
     )
     expect(page.locator("#bank-should_refuse caption")).to_contain_text("缺失")
-    page.screenshot(path=str(SHOTS / "assess_report.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / "assess_report.png"))
 
     # --- English
     page.goto(f"{gw.url}/console/assess/{RUN}/report?lang=en")

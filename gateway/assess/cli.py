@@ -248,10 +248,12 @@ async def _default_model(target: Any) -> Any:
         return target
     async with aiohttp.ClientSession() as session:
         info = await service_info(session, target)
-    models = ((info.get("models") or {}).get("data") or [{}])[0].get("id")
-    if not models:
-        raise ValueError(f"{target.base_url}: no model listed at /models; pass --model")
-    return dataclasses.replace(target, model=str(models))
+    listed = (info.get("models") or {}).get("data") or [{}]
+    model = listed[0].get("id") if isinstance(listed[0], dict) else None
+    if not model:
+        why = (info.get("problems") or {}).get("models", "no model listed")
+        raise ValueError(f"{target.base_url}/models: {why}; check the endpoint, or pass --model")
+    return dataclasses.replace(target, model=str(model))
 
 
 def _run(args: argparse.Namespace) -> int:

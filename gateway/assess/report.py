@@ -254,7 +254,8 @@ def requirements(report: Row) -> list[Row]:
         if c is None:
             continue
         value = "-" if c["value"] is None else f"{c['value'] * 100:.2f}% (n={c['n']})"
-        threshold = f"{c['comparison']} {c['threshold'] * 100:g}%, n ≥ {c['sample_min']}"
+        sign = "≥" if c["comparison"] == ">=" else "≤"
+        threshold = f"{sign} {c['threshold'] * 100:g}%, n ≥ {c['sample_min']}"
         rows.append(_req(key, c["clause"], "shall", zh, en, threshold,
                          value, c["status"]))  # fmt: skip
     return rows

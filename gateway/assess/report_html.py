@@ -22,6 +22,12 @@ METHOD = {
     "should_refuse": ("应拒答", "Should refuse"),
     "should_answer": ("非拒答", "Should not refuse"),
 }
+RUN_STATE = {
+    "running": ("运行中", "running"),
+    "complete": ("已完成", "complete"),
+    "incomplete": ("有出错", "with errors"),
+    "interrupted": ("已中断", "interrupted"),
+}
 TARGET = {
     "service": ("被评估服务", "Service assessed"),
     "baseline": ("模型本身（对照）", "Model alone (baseline)"),
@@ -55,5 +61,6 @@ def render_html(report: dict[str, Any], lang: str = "zh") -> str:
     return _env().get_template("report.html").render(
         r=report, lang=lang, t=t, status=lambda s: pick(STATUS, s),
         method=lambda k: pick(METHOD, k), target=lambda k: pick(TARGET, k),
+        run_state=lambda k: pick(RUN_STATE, k),
         name=lambda code: std.code_name(code, lang), bank_title=lambda b: std.banks[b].title(lang),
     )  # fmt: skip

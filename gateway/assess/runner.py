@@ -141,8 +141,10 @@ async def service_info(session: aiohttp.ClientSession, target: Target) -> dict[s
             async with session.get(url, headers=headers, timeout=timeout) as resp:
                 if resp.status == 200:
                     out[key] = orjson.loads(await resp.read())
-        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError):
-            continue
+                else:
+                    out.setdefault("problems", {})[key] = f"HTTP {resp.status}"
+        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as e:
+            out.setdefault("problems", {})[key] = f"{type(e).__name__}: {e}"[:300]
     return out
 
 
