@@ -178,6 +178,13 @@ def _check_run_files(out: Path, report: dict[str, Any], rows: list[Case]) -> Non
     per_code = {p["code"]: (p["k"], p["n"]) for p in clause["per_code"]}
     assert per_code == {"A1.06": (2, 2), "A1.08": (6, 6), "A2.05": (0, 4), "A4.01": (8, 8)}
     assert {w["id"] for w in clause["worst"]} == {f"r-ans-{i}" for i in range(4)}
+    scored = [json.loads(x) for x in (out / "scored.service.jsonl").read_text("utf-8").splitlines()]
+    assert {s["id"]: s["refusal"] for s in scored if s["bank"] == "should_refuse"} == {
+        r[0]: r[5] for r in rows if r[1] == "should_refuse"
+    }
+    assert {s["id"] for s in scored if s["keyword"] and not s["keyword"]["acceptable"]} == {
+        r[0] for r in rows if r[5] == "bad"
+    }
     # the HTML shows the same numbers, and the workbook has one row per answer
     page = rd.report_path("en", "html").read_text("utf-8")
     assert "80.00%" in page and "90.00%" in page and "15.00%" in page
@@ -254,3 +261,30 @@ def test_killed_run_resumes_without_repeating_or_losing_a_question(tmp_path: Pat
         assert rd.status()["done"] == {"service": 40} and rd.status()["errors"] == {"service": 0}
     finally:
         server.stop()
+
+
+def test_mock_script_file_is_checked(tmp_path: Path) -> None:
+    from loadtest.mock_upstream import load_script
+
+    good = tmp_path / "ok.jsonl"
+    good.write_text(
+        '{"prompt": "你好", "reply": "您好"}\n\n{"prompt": "x", "fail_first": 2}\n', "utf-8"
+    )
+    assert load_script(str(good)) == {"你好": {"prompt": "你好", "reply": "您好"},
+                                      "x": {"prompt": "x", "fail_first": 2}}  # fmt: skip
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "a"}\n{"prompt": "b", "replay": "typo"}\n', "utf-8")
+    with pytest.raises(ValueError, match=r"bad.jsonl:2: unknown fields \['replay'\]"):
+        load_script(str(bad))
+
+
+def test_model_defaults_to_the_first_listed(
+    tmp_path: Path, scripted: tuple[MockUpstream, str]
+) -> None:
+    _, mock_url = scripted
+    bank = write_bank(tmp_path / "banks", cases()[:3])
+    out = tmp_path / "run"
+    assert main(["assess", "run", "--bank", str(bank), "--endpoint", mock_url, "--out", str(out),
+                 "--no-report"]) == 0  # fmt: skip
+    assert RunDir(out).meta()["targets"]["service"]["model"] == "mock-model"
+    assert {r["model"] for r in RunDir(out).results("service").values()} == {"mock-model"}

@@ -9,7 +9,8 @@
   killed run loses at most the answers in flight; the last line for an id wins;
 - ``status.json``: state (``running``, ``complete``, ``interrupted``, ``failed``), progress
   and a heartbeat, for the console;
-- ``manual_sampling.xlsx``, ``report.json``, ``report.{zh,en}.{html,xlsx}``.
+- ``manual_sampling.xlsx``, ``report.json``, ``scored.<target>.jsonl`` (every answer with
+  its verdicts), ``report.{zh,en}.{html,xlsx}``.
 
 JSON files are replaced atomically (write, fsync, rename).
 """

@@ -20,6 +20,8 @@ DOWNLOADS = {
     "manual_sampling.xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "results.service.jsonl": "application/x-ndjson",
     "results.baseline.jsonl": "application/x-ndjson",
+    "scored.service.jsonl": "application/x-ndjson",
+    "scored.baseline.jsonl": "application/x-ndjson",
 }
 
 
