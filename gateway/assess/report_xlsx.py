@@ -74,7 +74,8 @@ def write_xlsx(report: Report, path: Path, lang: str = "zh") -> None:
     for q in r["requirements"]:
         ci = (service.get(q["key"]) or {}).get("ci95")
         ws.append([q["clause"], t("应", "shall") if q["modal"] == "shall" else t("宜", "should"),
-                   t(q["text_zh"], q["text_en"]), q["threshold"], q["value"],
+                   t(q["text_zh"], q["text_en"]), t(q["threshold_zh"], q["threshold"]),
+                   t(q["value_zh"], q["value"]),
                    f"{ci[0]:.4f} – {ci[1]:.4f}" if ci else "-", pick(STATUS, q["status"])])  # fmt: skip
     for col, width in zip("ABCDEFG", (12, 8, 48, 24, 22, 20, 12), strict=True):
         ws.column_dimensions[col].width = width
