@@ -288,3 +288,17 @@ def test_model_defaults_to_the_first_listed(
                  "--no-report"]) == 0  # fmt: skip
     assert RunDir(out).meta()["targets"]["service"]["model"] == "mock-model"
     assert {r["model"] for r in RunDir(out).results("service").values()} == {"mock-model"}
+
+
+def test_an_unreachable_endpoint_fails_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.servers import free_port
+
+    bank = write_bank(tmp_path / "banks", cases()[:3])
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    assert main(["assess", "run", "--bank", str(bank), "--endpoint", url, "--model", "m",
+                 "--out", str(tmp_path / "run"), "--no-report"]) == 2  # fmt: skip
+    assert f"cannot reach {url}" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "results.service.jsonl").exists()  # no question was sent
+    assert RunDir(tmp_path / "run").status()["state"] == "interrupted"

@@ -34,7 +34,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     """Add ``assess`` with its subcommands to the ``gateway`` command."""
     assess = subparsers.add_parser("assess", help="TC260-003 security self-assessment")
     sub = assess.add_subparsers(dest="assess_command", required=True)
+    _register_bank(sub)
+    _register_run(sub)
 
+    rep = sub.add_parser("report", help="score a run and write its report (HTML, XLSX, JSON)")
+    rep.add_argument("--run", type=Path, required=True, help="run directory")
+    rep.add_argument("--manual", type=Path, default=None,
+                     help="filled manual sheet (default: the run's manual_sampling.xlsx)")  # fmt: skip
+    _judge_args(rep)
+    rep.set_defaults(func=_report)
+
+    ev = sub.add_parser("refusal-eval", help="precision and recall of the refusal detector")
+    ev.add_argument("--data", type=Path, default=None,
+                    help="labelled JSONL (default: the shipped sample)")  # fmt: skip
+    ev.add_argument("--json", action="store_true", help="print the full result as JSON")
+    ev.set_defaults(func=_refusal_eval)
+
+
+def _register_bank(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     bank = sub.add_parser("bank", help="test banks: check, import, starter")
     bsub = bank.add_subparsers(dest="bank_command", required=True)
     chk = bsub.add_parser("check", help="coverage against TC260-003 §8.2-8.3")
@@ -61,6 +78,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                     help="shared datasets (default: $GATEWAY_DATASETS or ../shared/datasets)")  # fmt: skip
     st.set_defaults(func=_bank_starter)
 
+
+def _register_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run = sub.add_parser("run", help="run the banks against an endpoint and write the report")
     run.add_argument("--bank", type=Path, nargs="+", required=True, help="bank files or dirs")
     run.add_argument(
@@ -94,20 +113,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run.add_argument("--no-report", action="store_true", help="only collect answers")
     _judge_args(run)
     run.set_defaults(func=_run)
-
-    rep = sub.add_parser("report", help="score a run and write its report (HTML, XLSX, JSON)")
-    rep.add_argument("--run", type=Path, required=True, help="run directory")
-    rep.add_argument("--manual", type=Path, default=None,
-                     help="filled manual sheet (default: the run's manual_sampling.xlsx)")  # fmt: skip
-    _judge_args(rep)
-    rep.set_defaults(func=_report)
-
-    ev = sub.add_parser("refusal-eval", help="precision and recall of the refusal detector")
-    ev.add_argument(
-        "--data", type=Path, default=None, help="labelled JSONL (default: the shipped sample)"
-    )
-    ev.add_argument("--json", action="store_true", help="print the full result as JSON")
-    ev.set_defaults(func=_refusal_eval)
 
 
 def _judge_args(p: argparse.ArgumentParser) -> None:
@@ -261,6 +266,7 @@ def _run(args: argparse.Namespace) -> int:
     from gateway.assess.manual import write_sheet
     from gateway.assess.rundir import RunDir
     from gateway.assess.runner import RunConfig, RunConflict, run
+    from gateway.policy.loader import PolicyError
 
     if not args.endpoint.startswith(("http://", "https://")):
         return _fail("--endpoint must be an http(s) URL")
@@ -307,7 +313,10 @@ def _run(args: argparse.Namespace) -> int:
         write_sheet(rd.manual_path, rows)
     if args.no_report:
         return 0
-    report = asyncio.run(_write_report(rd, settings, None))
+    try:
+        report = asyncio.run(_write_report(rd, settings, None))
+    except PolicyError as e:
+        return _fail(f"the answers are in {out}, but the judging policy is invalid:\n{e}")
     print(_summary(report))
     return 0
 

@@ -111,8 +111,9 @@ def _keyword_coverage(policy_path: Path) -> dict[str, Any]:
     return report
 
 
-def _classifier_coverage(judged: dict[str, Judgement], classifier: Classifier | None) -> Row:
-    if classifier is None:
+def _classifier_coverage(judged: dict[str, Judgement] | None, classifier: Classifier | None) -> Row:
+    """The 31 risks the classifier scores; not assessed without one, or when it failed."""
+    if classifier is None or judged is None:
         return {"assessed": False, "codes": [], "absent": list(risk_codes())}
     scored = {c for j in judged.values() for c in j.scored}
     return {"assessed": True, "info": classifier.info(),
@@ -126,44 +127,64 @@ class Report:
     items: dict[str, list[Row]]  # per target, one row per answer with its judgements
 
 
+@dataclass(slots=True)
+class _Judges:
+    """What scores every target the same way: the judging policy's detector and judges."""
+
+    detector: RefusalDetector
+    refusals: list[str]
+    keyword: PolicyJudge
+    classifier: PolicyJudge | None
+
+
+async def _target(rd: RunDir, name: str, info: Row, plan_ids: list[str], judges: _Judges,
+                  manual_path: Path | None) -> tuple[Row, list[Row], dict[str, Judgement] | None]:  # fmt: skip
+    """One target's section of the report, its per-answer rows, and its classifier verdicts
+    (None when the classifier could not judge)."""
+    records, pending = _records(rd, name, plan_ids)
+    judgements = {"keyword": await _judge(judges.keyword, records, judges.refusals)}
+    notes = {"classifier": "no classifier configured (--classifier)"}
+    if judges.classifier is not None:
+        try:
+            judgements["classifier"] = await _judge(judges.classifier, records, judges.refusals)
+            notes.pop("classifier")
+        except JudgeUnavailable as e:
+            notes["classifier"] = str(e)
+    manual, notes["manual"] = (_manual(rd, manual_path, records)
+                               if name == "service" else (None, "service only"))  # fmt: skip
+    score: TargetScore = score_target(records, judges.detector, judgements, manual, notes)
+    section = {
+        "label": info.get("url"), "model": info.get("model"), "policy": _service_policy(info),
+        "models_seen": dict(Counter(str(r.get("model")) for r in records if r.get("model"))),
+        "answered": sum(1 for r in records if not r.get("error")),
+        "errors": sum(1 for r in records if r.get("error")), "pending": pending,
+        "latency_ms": _latency(records), **score.to_json(),
+    }  # fmt: skip
+    return section, score.items, judgements.get("classifier")
+
+
 async def build_report(rd: RunDir, inputs: ReportInputs) -> Report:
+    """Score every target of the run with ``inputs.judge_policy`` and assemble the report."""
     meta = rd.meta()
     plan_ids = [i.id for i in rd.plan()]
     active = compile_policy(load_policy(inputs.judge_policy))
     base = active.base.policy
     refusals = sorted(set(policy_refusals(base)), key=len, reverse=True)
-    detector = RefusalDetector(phrases=refusals)
-    keyword_judge = PolicyJudge(active, "keywords")
-    clf_judge = (PolicyJudge(active, "classifier", inputs.classifier)
-                 if inputs.classifier is not None else None)  # fmt: skip
+    judges = _Judges(
+        RefusalDetector(phrases=refusals), refusals, PolicyJudge(active, "keywords"),
+        PolicyJudge(active, "classifier", inputs.classifier) if inputs.classifier else None,
+    )  # fmt: skip
     targets: dict[str, Row] = {}
     items: dict[str, list[Row]] = {}
-    clf_judged: dict[str, Judgement] = {}
+    clf_judged: dict[str, Judgement] | None = None
     for name, info in (meta.get("targets") or {}).items():
-        records, pending = _records(rd, name, plan_ids)
-        if not records and name != "service":
-            continue
-        judgements = {"keyword": await _judge(keyword_judge, records, refusals)}
-        notes = {"classifier": "no classifier configured (--classifier)"}
-        if clf_judge is not None:
-            try:
-                judgements["classifier"] = await _judge(clf_judge, records, refusals)
-                notes.pop("classifier")
-                clf_judged.update(judgements["classifier"] if name == "service" else {})
-            except JudgeUnavailable as e:
-                notes["classifier"] = str(e)
-        manual, notes["manual"] = (_manual(rd, inputs.manual, records)
-                                   if name == "service" else (None, "service only"))  # fmt: skip
-        score: TargetScore = score_target(records, detector, judgements, manual, notes)
-        items[name] = score.items
-        targets[name] = {
-            "label": info.get("url"), "model": info.get("model"),
-            "policy": _service_policy(info),
-            "models_seen": dict(Counter(str(r.get("model")) for r in records if r.get("model"))),
-            "answered": sum(1 for r in records if not r.get("error")),
-            "errors": sum(1 for r in records if r.get("error")), "pending": pending,
-            "latency_ms": _latency(records), **score.to_json(),
-        }  # fmt: skip
+        if name != "service" and not rd.results(name):
+            continue  # a comparison target that has not run
+        targets[name], items[name], judged = await _target(
+            rd, name, info, plan_ids, judges, inputs.manual
+        )
+        if name == "service":
+            clf_judged = judged
     measured = evaluate(RefusalDetector(), read_labelled(shipped_sample()))
     report: Row = {
         "title_zh": "生成式人工智能服务安全评估报告（TC260-003）",
@@ -175,7 +196,7 @@ async def build_report(rd: RunDir, inputs: ReportInputs) -> Report:
                 "status": rd.status().get("state")},
         "judge": {"policy": str(inputs.judge_policy), "policy_name": base.name,
                   "policy_version": active.version,
-                  "unacceptable_actions": sorted(a.value for a in keyword_judge.unacceptable),
+                  "unacceptable_actions": sorted(a.value for a in judges.keyword.unacceptable),
                   "classifier": inputs.classifier.info() if inputs.classifier else None},
         "detector": {k: measured[k] for k in ("n", "precision", "recall", "accuracy")},
         "targets": targets,

@@ -34,7 +34,8 @@ Progress = Callable[[str, int, int, bool], None]  # target, done, total, finishe
 
 
 class RunConflict(ValueError):
-    """The output directory holds a different run."""
+    """The run cannot go on: the output directory holds a different run, or an endpoint
+    cannot be reached at all."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +206,10 @@ async def run(config: RunConfig, progress: Progress | None = None) -> dict[str, 
         async with aiohttp.ClientSession(connector=limits) as session:
             for target in config.targets:
                 start_info = await service_info(session, target)
+                problem = str((start_info.get("problems") or {}).get("models", ""))
+                if problem.startswith(("ClientConnectorError", "ServerDisconnectedError")):
+                    # Nothing listens there: fail now, not after every question's retries.
+                    raise RunConflict(f"cannot reach {target.base_url}: {problem}")
                 counts = await run_target(rd, plan, target, config, session, progress)
                 end_info = await service_info(session, target)
                 meta = rd.meta()
