@@ -146,5 +146,5 @@ class RunDir:
         current: dict[str, Any] = read_json(self.status_path) if self.status_path.exists() else {}
         for key in ("done", "errors"):  # per target, merged
             current[key] = {**current.get(key, {}), **values.pop(key, {})}
-        current.update(values, heartbeat=time.time(), host=socket.gethostname())
+        current.update({"heartbeat": time.time(), "host": socket.gethostname(), **values})
         write_json(self.status_path, current)
