@@ -285,6 +285,7 @@ def _register_optional(sub: argparse._SubParsersAction) -> None:  # type: ignore
         "gateway.audit.cli",
         "gateway.reports.cli",
         "gateway.console.cli",
+        "gateway.assess.cli",
         "models.cli",
         "models.training.cli",
     ):

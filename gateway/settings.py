@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     # Complaint tickets and incident records (gateway/reports). Unset: the decision log's
     # database (same retention, one backup); "none": complaints and reports off.
     reports_url: str | None = None
+    # TC260-003 assessment runs (`gateway assess run`): one folder per run, listed in the
+    # console with its status and reports.
+    assess_dir: Path = Path("var/gateway/assess")
 
     @field_validator("upstream_url")
     @classmethod

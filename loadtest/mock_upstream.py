@@ -16,6 +16,15 @@ extra body fields (the OpenAI SDK's ``extra_body``):
 - ``mock_events``: the exact stream events: objects are sent as JSON, strings verbatim;
 - ``mock_json_stream``: answer a streaming request with a whole JSON completion;
 - ``mock_break_after``: cut the connection after this many streamed chunks.
+- ``mock_refusal``: answer with OpenAI's structured refusal (``message.refusal``, no content).
+
+A *script* (``--script FILE``, or ``MockUpstream(script=...)``) scripts answers by question
+instead, for runs that cannot add fields to each request (``gateway assess run``): a JSONL
+file whose lines are ``{"prompt": "<the last user message>", "reply": "...",
+"chunks": [...], "status": 503, "error": "...", "refusal": "...", "delay_ms": 50,
+"fail_first": 2}``. A request whose last user message equals a prompt gets those fields as
+if it had sent ``mock_reply``, ``mock_chunks``, ... itself (fields it did send win);
+``fail_first`` answers the first N requests for that prompt with HTTP 503.
 
 ``GET /_mock/stats`` reports request counts and how many streams the client closed early,
 which is how tests see that the gateway stopped generation. Raw ASGI, so it is not the
@@ -36,10 +45,36 @@ DEFAULT_REPLY = "This is a mock answer from the upstream model. 这是上游模�
 Scope = dict[str, Any]
 
 
+_SCRIPT_FIELDS = {"reply": "mock_reply", "chunks": "mock_chunks", "status": "mock_status",
+                  "error": "mock_error", "refusal": "mock_refusal", "delay_ms": "mock_delay_ms"}  # fmt: skip
+
+
+def load_script(path: str) -> dict[str, dict[str, Any]]:
+    """A script file (JSONL) as {prompt: fields}; a bad line names its number."""
+    script: dict[str, dict[str, Any]] = {}
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            entry = orjson.loads(raw)
+            if not isinstance(entry, dict) or not isinstance(entry.get("prompt"), str):
+                raise ValueError(f"{path}:{n}: each line needs a string 'prompt'")
+            unknown = set(entry) - {"prompt", "fail_first", *_SCRIPT_FIELDS}
+            if unknown:
+                raise ValueError(f"{path}:{n}: unknown fields {sorted(unknown)}")
+            script[entry["prompt"]] = entry
+    return script
+
+
 class MockUpstream:
-    def __init__(self, token_delay_ms: float = 0.0, chunk_chars: int = 4) -> None:
+    def __init__(
+        self, token_delay_ms: float = 0.0, chunk_chars: int = 4,
+        script: dict[str, dict[str, Any]] | None = None,
+    ) -> None:  # fmt: skip
         self.token_delay = token_delay_ms / 1000
         self.chunk_chars = chunk_chars
+        self.script = script or {}
+        self.script_seen: dict[str, int] = {}  # prompt -> requests so far
         self.stats: dict[str, int] = {
             "requests": 0, "streams_started": 0, "streams_completed": 0,
             "streams_cancelled": 0,
@@ -92,6 +127,8 @@ class MockUpstream:
             await _json(send, 400, _error("invalid JSON", "invalid_request_error"))
             return
         self.last_body = req
+        if self.script and isinstance(req, dict):
+            req = self._scripted(req)
         if path == "/v1/embeddings":
             await _json(send, 200, {"object": "list", "model": req.get("model", "mock"),
                                     "data": [{"object": "embedding", "index": 0,
@@ -135,6 +172,20 @@ class MockUpstream:
                         "more_body": True})  # fmt: skip
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
+    def _scripted(self, req: dict[str, Any]) -> dict[str, Any]:
+        """The request with its script entry's fields added (its own fields win)."""
+        messages = req.get("messages") or []
+        users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+        prompt = users[-1].get("content") if users else req.get("prompt")
+        if not isinstance(prompt, str) or prompt not in self.script:
+            return req
+        entry = self.script[prompt]
+        seen = self.script_seen[prompt] = self.script_seen.get(prompt, 0) + 1
+        fields = {_SCRIPT_FIELDS[k]: v for k, v in entry.items() if k in _SCRIPT_FIELDS}
+        if seen <= int(entry.get("fail_first", 0)):
+            fields = {"mock_status": 503, "mock_error": "scripted failure"}
+        return {**fields, **req}
+
     def _reply(self, req: dict[str, Any]) -> str:
         if "mock_chunks" in req:
             return "".join(req["mock_chunks"])
@@ -149,6 +200,8 @@ class MockUpstream:
                     "model": model, "choices": [{"index": 0, "text": text,
                     "finish_reason": "stop", "logprobs": None}], "usage": usage}  # fmt: skip
         message: dict[str, Any] = {"role": "assistant", "content": text}
+        if "mock_refusal" in req:
+            message = {"role": "assistant", "content": None, "refusal": str(req["mock_refusal"])}
         if "mock_reasoning" in req:
             message["reasoning_content"] = "".join(req["mock_reasoning"])
         finish = "stop"
@@ -186,7 +239,10 @@ class MockUpstream:
             events.append({"role": "assistant", "content": ""})
             for r in req.get("mock_reasoning", []):
                 events.append({"reasoning_content": r})
-            events.extend({"content": c} for c in self._chunks(req))
+            if "mock_refusal" in req:
+                events.append({"refusal": str(req["mock_refusal"])})
+            else:
+                events.extend({"content": c} for c in self._chunks(req))
             tc = req.get("mock_tool_call")
             if tc:
                 events.append(
@@ -291,8 +347,10 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--token-delay-ms", type=float, default=0.0)
     ap.add_argument("--chunk-chars", type=int, default=4)
+    ap.add_argument("--script", help="JSONL of scripted answers by question (see the docstring)")
     args = ap.parse_args()
-    app = MockUpstream(args.token_delay_ms, args.chunk_chars)
+    app = MockUpstream(args.token_delay_ms, args.chunk_chars,
+                       load_script(args.script) if args.script else None)  # fmt: skip
     print(
         f"mock upstream: http://{args.host}:{args.port}/v1 (start the gateway with "
         f"GATEWAY_UPSTREAM_URL=http://{args.host}:{args.port}/v1)",

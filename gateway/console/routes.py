@@ -9,6 +9,7 @@ from starlette.staticfiles import StaticFiles
 
 from gateway.console import (
     views_admin,
+    views_assess,
     views_auth,
     views_incidents,
     views_lexicon,
@@ -74,6 +75,11 @@ def console_routes(console: Console) -> list[BaseRoute]:
         ("/incidents/{id}", V, "GET", views_incidents.page),
         ("/incidents/{id}", E, "POST", views_incidents.update),
         ("/incidents/{id}/export", V, "GET", views_incidents.export_one),
+        ("/assess", V, "GET", views_assess.page),
+        ("/assess/{run}", V, "GET", views_assess.run_page),
+        ("/assess/{run}/report", V, "GET", views_assess.report),
+        ("/assess/{run}/files/{name}", V, "GET", views_assess.download),
+        ("/assess/{run}/manual", E, "POST", views_assess.upload_manual),
         ("/admin/users", ADM, "GET", views_admin.users),
         ("/admin/users", ADM, "POST", views_admin.create_user),
         ("/admin/users/{name}", ADM, "POST", views_admin.update_user),
