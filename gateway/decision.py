@@ -59,11 +59,3 @@ class Decision:
     @property
     def blocked(self) -> bool:
         return self.action.blocks
-
-    def summary(self) -> dict[str, object]:
-        """The ``moderation`` object attached to responses."""
-        return {
-            "action": self.action.value,
-            "categories": list(self.categories),
-            "decision_id": self.id,
-        }

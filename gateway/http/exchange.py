@@ -32,6 +32,12 @@ from gateway.http.apis.base import ApiShape, JSONObject, Slot
 from gateway.http.auth import authenticate
 from gateway.http.body import read_json_object, request_headers
 from gateway.http.middleware import decision_id_of
+from gateway.http.moderation_field import (
+    ModerationRequest,
+    model_name,
+    moderation_field,
+    parse_request,
+)
 from gateway.http.relay import StreamRelay
 from gateway.http.responses import JSONResponse
 from gateway.http.state import AppState
@@ -58,8 +64,14 @@ class _Request:
     info: RequestInfo
     language: str
     incoming: dict[str, str]
+    mod: ModerationRequest  # the client's moderation field
     headers: dict[str, str] = field(default_factory=dict)  # for the client
     status: UserStatus = "ok"
+    input_decision: Decision | None = None
+
+    @property
+    def model_name(self) -> str:
+        return model_name(self.active.version)
 
     @property
     def stream(self) -> bool:
@@ -87,8 +99,8 @@ async def _handle(s: AppState, request: Request, api: ApiShape) -> Response:
         raise DecisionLogUnavailable(
             "The decision log is unavailable, so the request cannot be completed."
         )
-    decision = await _check_input(s, req)
-    if decision.blocked:
+    decision = req.input_decision = await _check_input(s, req)
+    if decision.blocked and req.mod.enforce_input:
         await s.recorder.record(decision, req.info, req.texts)
         return _refuse(req, decision)
     if decision.action is Action.REDACT and decision.redacted is not None:
@@ -138,6 +150,7 @@ async def _read(s: AppState, request: Request, api: ApiShape) -> _Request:
     body = await read_json_object(request, s.settings.max_body_bytes)
     api.validate(body)
     active = policies.for_tenant(tenant)
+    mod = parse_request(body, active.policy)  # removed from what goes upstream
     slots = api.input_slots(body)
     texts = [slot.text for slot in slots]
     limit = active.policy.limits.max_request_chars
@@ -158,7 +171,7 @@ async def _read(s: AppState, request: Request, api: ApiShape) -> _Request:
         started=started,
     )
     language = detect_language(texts, active.policy.language)
-    return _Request(api, active, body, slots, texts, info, language, incoming)
+    return _Request(api, active, body, slots, texts, info, language, incoming, mod)
 
 
 async def _check_input(s: AppState, req: _Request) -> Decision:
@@ -182,7 +195,7 @@ def _refuse(req: _Request, decision: Decision) -> Response:
     if req.active.policy.block_response == "error":
         return error_response(ContentPolicyViolation(decision.refusal), req.headers)
     refusal = req.api.refusal(req.info.model, decision, req.n)
-    refusal["moderation"] = decision.summary()
+    refusal["moderation"] = moderation_field(decision, None, req.model_name)
     # A refusal is an answer the user reads: it carries the AI-content labels too.
     labeler = Labeler(req.active.policy.labels)
     req.api.label_answer(refusal, labeler, req.language)
@@ -223,17 +236,18 @@ async def _moderate_answer(
     decision = await s.pipeline.check(texts, Direction.OUTPUT, _out_context(req))
     s.pipeline.count(decision)
     labeler = Labeler(req.active.policy.labels)
-    if decision.blocked:
+    enforced = decision.blocked and req.mod.enforce_output
+    if enforced:
         api.replace_answer(answer, decision)
     elif decision.action is Action.REDACT and decision.redacted is not None:
         _write_back(slots, decision.redacted)
     api.label_answer(answer, labeler, req.language)
-    if decision.action is not Action.ALLOW:
-        answer["moderation"] = decision.summary()
+    if req.mod.requested or _acted(req.input_decision, decision):
+        answer["moderation"] = moderation_field(req.input_decision, decision, req.model_name)
     aigc = labeler.implicit(info.request_id)
     if aigc is not None:
         answer["aigc"] = aigc
-    ending = Ending.BLOCKED if decision.blocked else Ending.COMPLETE
+    ending = Ending.BLOCKED if enforced else Ending.COMPLETE
     await asyncio.gather(pending, s.recorder.record(decision, info, texts, ending=ending))
     return answer
 
@@ -283,9 +297,17 @@ async def _stream(s: AppState, req: _Request, pending: asyncio.Future[None]) -> 
         upstream=resp,
         pending=pending,
         spawn=s.spawn,
+        input_decision=req.input_decision,
+        report=req.mod.requested,
+        enforce=req.mod.enforce_output,
+        model_name=req.model_name,
     )
     return StreamingResponse(relay.events(), media_type="text/event-stream",
                              headers={**req.headers, **_SSE_HEADERS})  # fmt: skip
+
+
+def _acted(*decisions: Decision | None) -> bool:
+    return any(d is not None and d.action is not Action.ALLOW for d in decisions)
 
 
 def _stream_of(api: ApiShape, answer: JSONObject) -> list[JSONObject]:

@@ -14,13 +14,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway import taxonomy
 from gateway.audit.recording import RequestInfo
-from gateway.decision import Action, Decision, Direction
+from gateway.decision import Direction
 from gateway.errors import InvalidRequest, TooMuchText
 from gateway.http.auth import authenticate
 from gateway.http.body import read_json_object
 from gateway.http.middleware import decision_id_of
+from gateway.http.moderation_field import model_name, result
 from gateway.http.responses import JSONResponse
 from gateway.http.state import AppState
 from gateway.moderation.language import detect_language
@@ -58,26 +58,6 @@ def _inputs(body: dict[str, Any]) -> list[str]:
     raise InvalidRequest("'input' must be a string or an array of strings.", param="input")
 
 
-def _result(decision: Decision) -> dict[str, Any]:
-    scores = {code: 0.0 for code in taxonomy.codes()}
-    scores.update({c: round(v, 6) for c, v in decision.scores.items() if c in scores})
-    for reason in decision.reasons:
-        if reason.kind in ("keyword", "pattern", "sanction"):
-            scores[reason.category] = 1.0
-    acting = set(decision.categories)
-    return {
-        "flagged": decision.action is not Action.ALLOW,
-        "categories": {code: code in acting for code in scores},
-        "category_scores": scores,
-        "action": decision.action.value,
-        "decision_id": decision.id,
-        "reasons": [
-            {"kind": r.kind, "category": r.category, "detail": r.detail, "action": r.action.value}
-            for r in decision.reasons
-        ],
-    }
-
-
 async def moderations(request: Request) -> Response:
     state: AppState = request.app.state.gateway
     decision_id = decision_id_of(request.scope)
@@ -101,14 +81,14 @@ async def moderations(request: Request) -> Response:
         decision = await pipeline.check([text], Direction.INPUT, ctx)
         pipeline.count(decision)
         await state.recorder.record(decision, info, [text])
-        return _result(decision)
+        return result(decision)
 
     # Concurrently, so a configured classifier batches the inputs in one model call.
     results = await asyncio.gather(*(judge(i, t) for i, t in enumerate(texts)))
     return JSONResponse(
         {
             "id": f"modr-{uuid.uuid4().hex}",
-            "model": f"gateway-policy-{pipeline.policies.version}",
+            "model": model_name(pipeline.policies.version),
             "results": results,
         }
     )

@@ -25,6 +25,7 @@ from gateway.decision import Action, Decision, Direction
 from gateway.errors import GatewayError
 from gateway.http import sse
 from gateway.http.apis.base import ApiShape, ChoiceState, FieldKey, JSONObject, Slot, unescaped
+from gateway.http.moderation_field import moderation_field
 from gateway.http.sse import SSEError
 from gateway.http.upstream import iter_lines
 from gateway.metrics import Metrics
@@ -86,6 +87,10 @@ class StreamRelay:
         upstream: aiohttp.ClientResponse,
         pending: asyncio.Future[None] | None = None,
         spawn: Callable[[Coroutine[Any, Any, None]], None] | None = None,
+        input_decision: Decision | None = None,
+        report: bool = False,
+        enforce: bool = True,
+        model_name: str = "",
     ) -> None:
         self.api = api
         self.pipeline = pipeline
@@ -98,6 +103,10 @@ class StreamRelay:
         self.pending = pending  # the input decision's record, still committing
         # Runs the record of a stream whose client left: that work outlives the request.
         self._spawn = spawn
+        self._input = input_decision
+        self._report = report  # the client asked for the moderation field
+        self._enforce = enforce  # False: "score" mode, verdicts reported, not enforced
+        self._model_name = model_name
         active = pipeline.policy_for(ctx.tenant)
         self._spec = active.policy.stream
         self._holdback = active.holdback_chars
@@ -267,7 +276,8 @@ class StreamRelay:
         released: dict[FieldKey, str] = {}
         gate = self._gate
         if gate is not None and gate.retract and (late := gate.verdict()) is not None:
-            return await self._stop(late, retract=True), True
+            if self._enforce:
+                return await self._stop(late, retract=True), True
         keys = {k for k in keys if self._mods[k].has_unchecked or k in final}
         if keys:
             ordered = sorted(keys)
@@ -283,12 +293,13 @@ class StreamRelay:
                 texts, Direction.OUTPUT, self.ctx, use_classifier=inline
             )
             self._note(decision)
-            if decision.blocked:
+            if decision.blocked and self._enforce:
                 return await self._stop(
                     decision, retract=inline and gate is not None and gate.retract
                 ), True
             if ending and gate is not None and (late := await gate.drain()) is not None:
-                return await self._stop(late, retract=True), True
+                if self._enforce:
+                    return await self._stop(late, retract=True), True
             if decision.action is Action.REDACT and decision.redacted is not None:
                 redacted = decision.redacted[: len(ordered)]
                 for k, (_, start), new in zip(ordered, windows, redacted, strict=True):
@@ -303,7 +314,7 @@ class StreamRelay:
                     released[k] = text
             if ready and not inline and gate is not None:
                 # Retract mode: judged right after release, off the release path.
-                if (late := await gate.submit(texts)) is not None:
+                if (late := await gate.submit(texts)) is not None and self._enforce:
                     return await self._stop(late, retract=True), True
         out: list[bytes] = []
         if finishing:
@@ -333,6 +344,13 @@ class StreamRelay:
         chunk = self.api.emit(self._base, idx, state, texts, tools, finish)
         if chunk is not None and finish is not None:
             self._with_aigc(chunk)
+            if self._gate is not None:
+                for verdict in self._gate.decisions:
+                    self._note(verdict)
+            final = self._worst or self._last
+            if self._report or any(d is not None and d.action is not Action.ALLOW
+                                   for d in (self._input, final)):  # fmt: skip
+                chunk["moderation"] = moderation_field(self._input, final, self._model_name)
         return chunk
 
     def _with_aigc(self, chunk: JSONObject) -> JSONObject:
@@ -387,7 +405,7 @@ class StreamRelay:
             prefix = "" if started else self.labeler.stream_prefix(language)
             refusal = prefix + decision.refusal + self.labeler.stream_suffix(language)
             chunk = self.api.stop_chunk(self._base, idx, refusal)
-            chunk["moderation"] = decision.summary()
+            chunk["moderation"] = moderation_field(self._input, decision, self._model_name)
             if retract:
                 sent = {k[1]: m.released for k, m in self._mods.items() if k[0] == idx}
                 chunk["moderation"]["retract"] = True

@@ -170,6 +170,14 @@ class ClassifierSpec(Strict):
         return v
 
 
+class ModerationRequestSpec(Strict):
+    """What a client may ask of moderation through the request's ``moderation`` field."""
+
+    # "score": report the verdicts without enforcing them. Only for evaluation tenants:
+    # a score-mode request reaches the model and the user unblocked (and is still logged).
+    allow_score_mode: bool = False
+
+
 class LimitSpec(Strict):
     """Bounds on what one request may ask the gateway to check. A request over a limit is
     refused with HTTP 413 before any check runs, rather than checked partly."""
@@ -348,6 +356,7 @@ class Policy(Strict):
     pii: PiiSpec = PiiSpec()
     stream: StreamSpec = StreamSpec()
     limits: LimitSpec = LimitSpec()
+    moderation_requests: ModerationRequestSpec = ModerationRequestSpec()
     classifier: ClassifierSpec = ClassifierSpec()
     routes: RouteSpec = RouteSpec()
     labels: LabelSpec = LabelSpec()
