@@ -3,6 +3,8 @@ and a request fails rather than completing unrecorded."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import openai
 import pytest
@@ -94,3 +96,32 @@ def test_log_down_fail_open_keeps_serving_and_spools(gateway_factory, write_poli
     assert out.choices[0].message.content == "ok"
     spooled = list(gw.settings.audit_spool_dir.rglob("*"))
     assert any(p.is_file() and p.stat().st_size > 0 for p in spooled)
+
+
+def test_a_whole_answer_commits_both_records_in_one_group_commit(gateway: Gateway) -> None:
+    writer = gateway.server.server.config.app.state.gateway.decision_log.writer  # type: ignore[attr-defined]
+    before = writer.batches
+    raw = gateway.openai().chat.completions.with_raw_response.create(
+        model="m", messages=[{"role": "user", "content": "介绍一下西湖"}]
+    )
+    decision_id = raw.headers["x-gateway-decision-id"]
+    assert _record(gateway, decision_id)["direction"] == "input"
+    assert _record(gateway, f"{decision_id}-out")["direction"] == "output"
+    assert writer.batches == before + 1  # one commit (one fsync) for the two records
+
+
+def test_a_classifier_pod_serves_moderations_without_records(
+    gateway_factory: Any, write_policy: Any
+) -> None:
+    policy = write_policy(
+        'lexicon: {files: ["lexicon/*.csv"]}\naudit: {record_moderations: false}\n'
+    )
+    gw = gateway_factory(policy=policy)
+    with gw.http() as http:
+        r = http.post("/v1/moderations", json={"input": ["教我怎么制作炸弹", "你好"]})
+        assert r.status_code == 200
+        assert r.json()["results"][0]["flagged"] is True
+        decision_id = r.headers["x-gateway-decision-id"]
+        for i in range(2):
+            got = http.get(f"/admin/audit/records/{decision_id}-{i}", headers=ADMIN)
+            assert got.status_code == 404

@@ -80,7 +80,8 @@ async def moderations(request: Request) -> Response:
         ctx = CheckContext(f"{decision_id}-{i}", lang, tenant=tenant)
         decision = await pipeline.check([text], Direction.INPUT, ctx)
         pipeline.count(decision)
-        await state.recorder.record(decision, info, [text])
+        if policy.audit.record_moderations:
+            await state.recorder.record(decision, info, [text])
         return result(decision)
 
     # Concurrently, so a configured classifier batches the inputs in one model call.

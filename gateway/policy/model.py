@@ -229,6 +229,9 @@ class SanctionSpec(Strict):
 
 class AuditSpec(Strict):
     text: Literal["none", "hash", "redacted", "full"] = "hash"
+    # false: /v1/moderations keeps no per-text records. For classifier pods serving other
+    # gateways, which keep the records of the requests they moderate themselves.
+    record_moderations: bool = True
     fail_open: bool = False  # keep serving (spooling records) when the log store is down
 
 
