@@ -14,11 +14,11 @@ import openpyxl
 import pytest
 
 from gateway.audit import DecisionRecord, open_store
-from gateway.audit.chain import ChainHead, record_hash, seal
+from gateway.audit.chain import ChainHead, record_hash
 from gateway.audit.cli import register
 from gateway.audit.sql import COLUMN_LIST, POSTGRES, SQLITE, to_row
 from tests import audit_fixtures as fx
-from tests.audit_fixtures import rec, sql_exec
+from tests.audit_fixtures import KEYS, rec, seal, sql_exec
 
 audit_url = fx.audit_url
 
@@ -92,7 +92,7 @@ def test_verify_reports_an_inserted_record(
     sql_exec(audit_url, "UPDATE audit_records SET seq = seq + 1000 WHERE seq >= 4")
     sql_exec(audit_url, "UPDATE audit_records SET seq = seq - 999 WHERE seq >= 1000")
     intruder = rec(text="forged").chained("c", 4, rs[2].hash, "")
-    intruder = replace(intruder, hash=record_hash(intruder))  # even a well-formed intruder
+    intruder = replace(intruder, hash=record_hash(intruder, KEYS.chain))  # even with the key
     insert_raw(audit_url, intruder)
     assert gateway("audit", "verify", "--audit-url", audit_url) == 1
     assert f"TAMPERED: chain c seq 4 (id {intruder.id}): inserted" in capsys.readouterr().out

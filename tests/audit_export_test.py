@@ -12,11 +12,11 @@ from pathlib import Path
 import openpyxl
 
 from gateway.audit import AuditStore, RecordFilter
-from gateway.audit.chain import ChainHead, seal
+from gateway.audit.chain import ChainHead
 from gateway.audit.export import COLUMNS, export
 from gateway.audit.report import ReportBuilder, render_html
 from tests import audit_fixtures as fx
-from tests.audit_fixtures import rec
+from tests.audit_fixtures import rec, seal
 
 audit_url, store = fx.audit_url, fx.store
 T0 = datetime(2026, 4, 1, tzinfo=UTC)

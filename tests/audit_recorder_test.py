@@ -17,7 +17,7 @@ API_KEY = "sk-live-ABCDEFGHIJKLMNOPQRSTUVWX"
 
 
 async def test_recorder_writes_minimised_records(store: AuditStore, tmp_path: Path) -> None:
-    writer = AuditWriter(store, spool_dir=tmp_path)
+    writer = AuditWriter(store, keys=fx.KEYS, spool_dir=tmp_path)
     await writer.start()
     modes = {"acme": TextRetention.FULL, "beta": TextRetention.NONE}
     recorder: Recorder = AuditRecorder(

@@ -14,10 +14,10 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from gateway.audit import AuditStore
-from gateway.audit.chain import ChainHead, seal
+from gateway.audit.chain import ChainHead
 from gateway.audit.routes import admin_routes
 from tests import audit_fixtures as fx
-from tests.audit_fixtures import rec
+from tests.audit_fixtures import rec, seal
 
 audit_url, store = fx.audit_url, fx.store
 TOKEN = "s3cret-admin-token"

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gateway.audit import AuditStore, RecordFilter, open_store
-from gateway.audit.chain import ChainHead, seal
+from gateway.audit.chain import ChainHead
 from gateway.audit.errors import AuditConfigError
 from gateway.audit.store import PAGE, iter_records
 from tests import audit_fixtures as fx
-from tests.audit_fixtures import rec, verify
+from tests.audit_fixtures import KEYS, rec, seal, verify
 
 audit_url, store = fx.audit_url, fx.store  # fixtures shared by the audit tests
 
@@ -81,7 +81,7 @@ async def test_purge_deletes_old_prefix_and_keeps_chain_verifiable(store: AuditS
     b, _ = seal([rec(ts=now - timedelta(days=300))], ChainHead("b"))  # a chain purged whole
     await store.append(a + b)
 
-    result = await store.purge(now - timedelta(days=200))
+    result = await store.purge(now - timedelta(days=200), KEYS.anchor)
     assert result.deleted == 6
     assert {(x.chain_id, x.seq) for x in result.anchors} == {("a", 5), ("b", 1)}
     assert await store.count() == 3
@@ -93,7 +93,7 @@ async def test_purge_deletes_old_prefix_and_keeps_chain_verifiable(store: AuditS
     await store.append(more)
     assert not (await verify(store)).problems
     # A second purge with nothing to delete changes nothing.
-    assert (await store.purge(now - timedelta(days=200))).deleted == 0
+    assert (await store.purge(now - timedelta(days=200), KEYS.anchor)).deleted == 0
     assert not (await verify(store)).problems
 
 
@@ -105,7 +105,7 @@ async def test_purge_never_deletes_past_a_young_record(store: AuditStore) -> Non
             rec(ts=cutoff - timedelta(seconds=1))]  # fmt: skip
     sealed, _ = seal(rows, ChainHead("a"))
     await store.append(sealed)
-    assert (await store.purge(cutoff)).deleted == 1
+    assert (await store.purge(cutoff, KEYS.anchor)).deleted == 1
     assert sorted(r.seq for r in await store.query(RecordFilter())) == [2, 3]
     assert not (await verify(store)).problems
 
