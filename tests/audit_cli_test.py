@@ -23,6 +23,16 @@ from tests.audit_fixtures import KEYS, rec, seal, sql_exec
 audit_url = fx.audit_url
 
 
+@pytest.fixture(autouse=True)
+def cli_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The secret the CLI derives its keys from, and an (empty) checkpoint directory."""
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    monkeypatch.setenv("GATEWAY_PSEUDONYM_KEY", fx.PSEUDONYM_KEY)
+    monkeypatch.setenv("GATEWAY_AUDIT_CHECKPOINT_DIR", str(checkpoints))
+    return checkpoints
+
+
 def gateway(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="gateway")
     register(parser.add_subparsers(dest="command", required=True))
@@ -116,9 +126,18 @@ def test_purge_keeps_six_months_unless_forced(
         gateway("audit", "purge", "--audit-url", audit_url, "--older-than-days", "30", "--force")
         == 0
     )
-    assert "purged 2 records" in capsys.readouterr().out  # the 182- and 100-day-old ones
-    assert gateway("audit", "verify", "--audit-url", audit_url) == 0
-    assert "OK: 1 records checked" in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "purged 2 records" in out.out  # the 182- and 100-day-old ones
+    assert out.err == (
+        "warning: deleting records younger than the retention (180 days): "
+        "`gateway audit verify` will report this purge as early-purge\n"
+    )
+    # A forced purge under six months is on record for good: verify reports it.
+    assert gateway("audit", "verify", "--audit-url", audit_url) == 1
+    out = capsys.readouterr().out
+    assert "TAMPERED: chain c seq 4 (id " in out and "): early-purge: the purge of " in out
+    assert "days old; the retention is 180 days" in out
+    assert "FAILED: 1 records checked in 1 chains" in out
 
 
 def test_export_and_report_files(audit_url: str, tmp_path: Path) -> None:

@@ -20,6 +20,8 @@ from gateway.audit.keys import AuditKeys
 from gateway.audit.verify import LEGAL_MINIMUM_DAYS, Verification, verify_log
 from tests.conftest import PSEUDONYM_KEY
 
+__all__ = ["PSEUDONYM_KEY"]  # re-exported for the CLI tests
+
 KEYS = AuditKeys.from_secret(PSEUDONYM_KEY)  # the key the tests' gateways run with
 
 PG_BASE = "postgresql://postgres@127.0.0.1:5432/test"
