@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 from gateway.audit.anchors import Anchor
-from gateway.audit.chain import GENESIS, ChainHead, ChainVerifier, unkeyed_hash
+from gateway.audit.chain import GENESIS, ChainHead, ChainVerifier
 from gateway.audit.chain import record_hash as keyed_hash
-from gateway.audit.keys import AuditKeys
 from gateway.audit.record import DecisionRecord
 from tests.audit_fixtures import KEYS, rec, seal
 

@@ -67,7 +67,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 async def decide(request: Request) -> JSONResponse:
     writer: AuditWriter = request.app.state.writer
-    body = await request.body()
+    await request.body()  # read the whole request, as the gateway does
     decision_id = uuid.uuid4().hex
     record = DecisionRecord(
         id=decision_id, ts=datetime.now(UTC), direction="input", action="allow",

@@ -375,3 +375,34 @@ def _z(iso: str) -> str:
 
 def _z_dt(ts: datetime) -> str:
     return re.sub(r"\+00:00$", "", ts.astimezone(UTC).isoformat(timespec="microseconds")) + "Z"
+
+
+def test_the_report_prints_the_latest_checkpoint(
+    audit_url: str, checkpoints: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rs = write_log(audit_url, checkpoints, tmp_path / "spool")
+    assert gateway("audit", "report", "--audit-url", audit_url, "--format", "json") == 0
+    report = orjson.loads(capsys.readouterr().out)
+    [cp] = report["checkpoints"]
+    assert (cp["chain_id"], cp["seq"], cp["hash"], cp["record_id"]) == ("c", 6, rs[-1].hash,
+                                                                         rs[-1].id)  # fmt: skip
+    html = tmp_path / "r.html"
+    assert gateway("audit", "report", "--audit-url", audit_url, "-o", str(html)) == 0
+    assert (
+        f"<td>最新签名检查点 Latest signed checkpoint</td><td>c seq 6 hash {rs[-1].hash} "
+        f"({cp['at']})</td>"
+    ) in html.read_text("utf-8")
+
+
+def test_hash_text_prints_the_keyed_hash_the_log_keeps(
+    checkpoints: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from io import StringIO
+
+    from gateway.audit.keys import text_hash
+
+    assert gateway("audit", "hash-text", "13812345678") == 0
+    assert capsys.readouterr().out == text_hash("13812345678", KEYS.text) + "\n"
+    monkeypatch.setattr("sys.stdin", StringIO("第一段\n第二段\n"))  # as `echo` would send it
+    assert gateway("audit", "hash-text") == 0
+    assert capsys.readouterr().out == text_hash("第一段\n第二段", KEYS.text) + "\n"

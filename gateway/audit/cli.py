@@ -201,8 +201,10 @@ def _print_verification(result: Verification) -> None:
                   f"at {cp.at.isoformat()}")  # fmt: skip
     for note in result.notes:
         print(f"note: {note}")
-    if result.problems and all(p.kind == "modified" for p in result.problems) and all(
-        p.seq == 1 for p in result.problems
+    if (
+        result.problems
+        and all(p.kind == "modified" for p in result.problems)
+        and all(p.seq == 1 for p in result.problems)
     ):
         print(f"note: every chain fails at its first record: is this the secret the gateway "
               f"ran with (key id {result.key_id})?")  # fmt: skip

@@ -25,10 +25,13 @@ _TAIL = r"(?![A-Za-z0-9_-])"  # a token ends where its alphabet does
 _SECRETS = (
     # Whole PEM private-key blocks (RSA, EC, OPENSSH, ENCRYPTED ...); a block pasted without
     # its END line is masked to the end of its base64 body.
-    (re.compile(
-        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"
-        r"(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|[A-Za-z0-9+/=:,\-\s]*)"
-    ), "[private-key]"),
+    (
+        re.compile(
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"
+            r"(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|[A-Za-z0-9+/=:,\-\s]*)"
+        ),
+        "[private-key]",
+    ),
     # JSON Web Tokens: base64url header and payload both start with '{"' (eyJ).
     (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"), "[jwt]"),
     (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"), "Bearer [secret]"),
@@ -49,11 +52,14 @@ _SECRETS = (
     (re.compile(r"\bLTAI[A-Za-z0-9]{12,30}(?![A-Za-z0-9])"), "[alibaba-access-key-id]"),
     (re.compile(r"\bAKID[A-Za-z0-9]{13,40}(?![A-Za-z0-9])"), "[tencent-secret-id]"),
     # Secrets assigned to telling names (config lines, env files, JSON).
-    (re.compile(
-        r"(?i)\b(api[_-]?key|authorization|x-api-key|aws[_-]?secret[_-]?access[_-]?key"
-        r"|secret[_-]?access[_-]?key|aws[_-]?session[_-]?token|client[_-]?secret)"
-        r"""(["']?\s*[:=]\s*)(?!\[|bearer\s)["']?[^\s"',;]+["']?"""
-    ), r"\1\2[secret]"),
+    (
+        re.compile(
+            r"(?i)\b(api[_-]?key|authorization|x-api-key|aws[_-]?secret[_-]?access[_-]?key"
+            r"|secret[_-]?access[_-]?key|aws[_-]?session[_-]?token|client[_-]?secret)"
+            r"""(["']?\s*[:=]\s*)(?!\[|bearer\s)["']?[^\s"',;]+["']?"""
+        ),
+        r"\1\2[secret]",
+    ),
 )
 
 

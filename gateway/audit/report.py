@@ -256,7 +256,10 @@ def render_html(
         table(
             "签名检查点 Signed checkpoints (HMAC-SHA256; check with gateway audit verify)",
             ["链 Chain", "序号 Seq", "哈希 Hash", "时间 Time", "密钥 Key id", "签名 MAC"],
-            [[c[k] for k in ("chain_id", "seq", "hash", "at", "key_id", "mac")] for c in checkpoints],
+            [
+                [c[k] for k in ("chain_id", "seq", "hash", "at", "key_id", "mac")]
+                for c in checkpoints
+            ],
             {1},
         ),
     ]

@@ -35,9 +35,7 @@ class Dialect:
     ts_type: str  # column type of a timestamp
 
 
-SQLITE = Dialect(
-    "?", True, "EXISTS (SELECT 1 FROM json_each(categories) WHERE value = ?)", "TEXT"
-)
+SQLITE = Dialect("?", True, "EXISTS (SELECT 1 FROM json_each(categories) WHERE value = ?)", "TEXT")
 POSTGRES = Dialect("%s", False, "jsonb_exists(categories::jsonb, %s)", "timestamptz")
 
 # Columns added since the first release: (table, column, type and default). Opening a store

@@ -14,6 +14,7 @@ names how many there are (the window the checkpoint interval leaves).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -73,7 +74,7 @@ async def verify_log(
 
     checkpoints: dict[str, Checkpoint] = {}
     if checkpoint_dir is not None:
-        found = scan(checkpoint_dir, keys)
+        found = await asyncio.to_thread(scan, checkpoint_dir, keys)
         checkpoints = found.latest
         result.problems += found.problems
 
