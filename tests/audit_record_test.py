@@ -71,6 +71,11 @@ def test_secrets_never_kept(mode: TextRetention) -> None:
     assert "ABCDEFGHIJKLMNOPQRSTUV" not in kept
 
 
+def test_a_key_with_a_card_like_digit_run_is_masked_whole_in_redacted_mode() -> None:
+    key = "AKID1234567890123456789abcdefghijklm"  # 19 digits: also a "card number"
+    assert keep_text(f"id {key}", TextRetention.REDACTED) == "id [tencent-secret-id]"
+
+
 def test_long_text_is_bounded() -> None:
     kept = keep_text("字" * 50_000, "full", max_chars=1000)
     assert kept is not None and len(kept) < 1100 and kept.endswith("[truncated]")

@@ -202,10 +202,11 @@ def keep_text(
                 raise ValueError("audit.text: hash needs the text key (AuditKeys.text)")
             return text_hash(text, text_key)
         case TextRetention.REDACTED:
-            kept = mask_pii(redacted if redacted is not None else text)
+            # Secrets first: a PII mask inside a key (16 digits look like a card number)
+            # would leave the rest of the key unrecognised.
+            kept = mask_pii(mask_secrets(redacted if redacted is not None else text))
         case TextRetention.FULL:
-            kept = text
-    kept = mask_secrets(kept)
+            kept = mask_secrets(text)
     return kept if len(kept) <= max_chars else kept[:max_chars] + "…[truncated]"
 
 
