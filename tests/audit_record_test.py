@@ -149,3 +149,14 @@ def test_dict_round_trip_and_fixed_width_ts() -> None:
     assert format_ts(r.ts) == "2026-01-02T03:04:05.000000Z"
     with pytest.raises(TypeError):
         DecisionRecord.from_dict({**r.to_dict(), "authorization": "Bearer x"})
+
+
+@pytest.mark.parametrize("key", [b"", b"k" * 32, b"k" * 64, b"k" * 65, bytes(range(200))])
+def test_prepared_hmac_is_rfc_2104(key: bytes) -> None:
+    import hmac
+
+    from gateway.audit.keys import HmacSha256
+
+    for message in (b"", b"abc", "决策".encode() * 300):
+        expected = hmac.new(key, message, hashlib.sha256).hexdigest()
+        assert HmacSha256(key).hexdigest(message) == expected

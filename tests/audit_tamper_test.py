@@ -21,7 +21,7 @@ import pytest
 
 from gateway.audit import DecisionRecord, RecordFilter, open_store
 from gateway.audit.chain import GENESIS, ChainHead, record_hash, unkeyed_hash
-from gateway.audit.checkpoint import CheckpointLog, scan
+from gateway.audit.checkpoint import Checkpoint, CheckpointLog, scan
 from gateway.audit.cli import register
 from gateway.audit.keys import AuditKeys
 from gateway.audit.writer import AuditWriter
@@ -214,6 +214,37 @@ def test_a_forged_anchor_row_is_caught(
         f"TAMPERED: chain c seq 4 (id {rs[3].id}): deleted: record(s) seq 1..3 missing before "
         "this one",
     ]
+
+
+def test_a_key_holder_cannot_backdate_a_purge_of_checkpointed_records(
+    audit_url: str, checkpoints: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the key, an anchor that claims the deleted records were a year old verifies;
+    the checkpoints show the chain did not have them a year ago."""
+    from gateway.audit.anchors import next_anchor
+    from gateway.audit.sql import POSTGRES, SQLITE, anchor_row
+
+    rs = write_log(audit_url, checkpoints, tmp_path / "spool")
+    sql_exec(audit_url, "DELETE FROM audit_records WHERE seq <= 3")
+    now = datetime.now(UTC)
+    forged = next_anchor(None, chain_id="c", seq=3, hash=rs[2].hash, record_id=rs[2].id,
+                         newest_ts=now - timedelta(days=365), now=now, key=KEYS.anchor)  # fmt: skip
+    row = anchor_row(forged, POSTGRES if "postgres" in audit_url else SQLITE)
+    sql_exec(audit_url, "INSERT INTO audit_anchors (chain_id, seq, hash, purged_at, record_id,"
+             " newest_ts, mac) VALUES (%s, %s, %s, %s, %s, %s, %s)", row)  # fmt: skip
+    genesis = next(c for c in _all_checkpoints(checkpoints) if c.seq == 0)
+    code, lines = verify_lines(audit_url, capsys)
+    assert code == 1
+    assert lines[0] == (
+        f"TAMPERED: chain c seq 3 (id {rs[2].id}): anchor-backdated: the anchor says the newest "
+        f"purged record is from {_z_dt(now - timedelta(days=365))}, but the checkpoint of "
+        f"{_z_dt(genesis.at)} shows the chain at seq 0, before seq 3 existed"
+    )
+
+
+def _all_checkpoints(directory: Path) -> list[Checkpoint]:
+    path = directory / "c.checkpoints.jsonl"
+    return [Checkpoint.from_dict(orjson.loads(x)) for x in path.read_bytes().splitlines()]
 
 
 def test_an_early_purge_is_caught(

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import orjson
 
 from gateway.audit.anchors import Anchor
+from gateway.audit.keys import HmacSha256, hmac_for
 from gateway.audit.record import DecisionRecord, format_ts
 
 GENESIS = "0" * 64
@@ -47,7 +48,8 @@ class Problem:
     seq: int
     record_id: str
     # "modified" | "deleted" | "inserted" | "broken-link" | "unkeyed" | "truncated" |
-    # "anchor-forged" | "early-purge" | "checkpoint-mismatch" | "checkpoint-forged"
+    # "anchor-forged" | "anchor-backdated" | "early-purge" | "checkpoint-mismatch" |
+    # "checkpoint-forged"
     kind: str
     detail: str
 
@@ -56,7 +58,7 @@ class Problem:
 
 
 def record_hash(record: DecisionRecord, key: bytes) -> str:
-    return _hash(record, record.chain_id, record.prev_hash, key)
+    return _hash(record, record.chain_id, record.prev_hash, hmac_for(key))
 
 
 def _body(r: DecisionRecord, chain_id: str, prev_hash: str) -> bytes:
@@ -72,8 +74,8 @@ def _body(r: DecisionRecord, chain_id: str, prev_hash: str) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
-def _hash(r: DecisionRecord, chain_id: str, prev_hash: str, key: bytes) -> str:
-    return hmac.digest(key, _body(r, chain_id, prev_hash), "sha256").hex()
+def _hash(r: DecisionRecord, chain_id: str, prev_hash: str, mac: HmacSha256) -> str:
+    return mac.hexdigest(_body(r, chain_id, prev_hash))
 
 
 def unkeyed_hash(r: DecisionRecord) -> str:
@@ -95,9 +97,10 @@ def seal(
     head only once the records are durable, so a failed batch leaves no gap in the chain."""
     sealed: list[DecisionRecord] = []
     chain_id, seq, prev = head.chain_id, head.seq, head.hash
+    mac = hmac_for(key)
     for r in records:
         seq += 1
-        h = _hash(r, chain_id, prev, key)
+        h = _hash(r, chain_id, prev, mac)
         sealed.append(r.chained(chain_id, seq, prev, h))
         prev = h
     return sealed, ChainHead(chain_id, seq, prev)

@@ -23,7 +23,7 @@ import hmac
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -114,13 +114,19 @@ class CheckpointScan:
     """The newest valid checkpoint of each chain, and what was wrong in the files."""
 
     latest: dict[str, Checkpoint] = field(default_factory=dict)
+    # Per chain asked about: the newest checkpoint whose seq is below the given seq, i.e.
+    # the last time the chain was seen *before* that record existed.
+    before: dict[str, Checkpoint] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     files: int = 0
 
 
-def scan(directory: Path, keys: AuditKeys) -> CheckpointScan:
+def scan(
+    directory: Path, keys: AuditKeys, before: Mapping[str, int] | None = None
+) -> CheckpointScan:
     """Read every checkpoint file in ``directory``; check each line's signature."""
     result = CheckpointScan()
+    below = before or {}
     for path in sorted(directory.glob(f"*{SUFFIX}")):
         result.files += 1
         bad = False  # report the first problem per file only
@@ -134,6 +140,11 @@ def scan(directory: Path, keys: AuditKeys) -> CheckpointScan:
             known = result.latest.get(cp.chain_id)
             if known is None or cp.seq > known.seq or (cp.seq == known.seq and cp.at > known.at):
                 result.latest[cp.chain_id] = cp
+            limit = below.get(cp.chain_id)
+            if limit is not None and cp.seq < limit:
+                prior = result.before.get(cp.chain_id)
+                if prior is None or cp.at > prior.at:
+                    result.before[cp.chain_id] = cp
     return result
 
 

@@ -10,14 +10,13 @@ user pasted into a prompt.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from gateway.audit.keys import TEXT_LABEL, derive, text_hash
+from gateway.audit.keys import TEXT_LABEL, derive, hmac_for, text_hash
 from gateway.audit.recording import Ending
 from gateway.audit.redact import mask_pii, mask_secrets
 from gateway.decision import Decision
@@ -176,7 +175,7 @@ def pseudonymize(user_id: str, key: str | bytes) -> str:
     Without the key, the pseudonym cannot be linked back to the id by guessing ids, yet
     the same user maps to the same value, so per-user sanctions stay traceable (Art. 14(2))."""
     k = key.encode() if isinstance(key, str) else key
-    return hmac.digest(k, user_id.encode(), "sha256").hex()[:32]
+    return hmac_for(k).hexdigest(user_id.encode())[:32]
 
 
 def keep_text(

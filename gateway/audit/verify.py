@@ -2,7 +2,10 @@
 
 1. Every purge anchor: sealed with this gateway's key (else it is a forged row and the
    chain is checked as if it had none), and the youngest record it purged was at least
-   the retention old (never under 180 days) when the purge ran.
+   the retention old (never under 180 days) when the purge ran. With checkpoints, the
+   anchor's dates are also held to them: a checkpoint written before the last purged
+   record existed bounds how old that record can be, and a purge cannot lie in the future,
+   so even a key holder cannot pass a purge of young, checkpointed records off as lawful.
 2. Every record: its keyed hash, its seq and its link (``ChainVerifier``).
 3. Every chain against its newest signed checkpoint outside the database: it must still
    reach the checkpointed seq, with the checkpointed hash there. This is what catches a
@@ -17,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gateway.audit.anchors import Anchor, anchor_valid
@@ -28,6 +31,9 @@ from gateway.audit.record import DecisionRecord, format_ts
 from gateway.audit.store import AuditStore, iter_chains
 
 LEGAL_MINIMUM_DAYS = 180  # the retention floor verify applies to purge anchors
+# A record is timestamped when its decision is made and sealed moments later; a day covers
+# any queueing or store outage between the two.
+CLOCK_SLACK = timedelta(days=1)
 
 
 @dataclass(slots=True)
@@ -74,9 +80,14 @@ async def verify_log(
 
     checkpoints: dict[str, Checkpoint] = {}
     if checkpoint_dir is not None:
-        found = await asyncio.to_thread(scan, checkpoint_dir, keys)
+        seqs = {c: a.seq for c, a in trusted.items()}
+        found = await asyncio.to_thread(scan, checkpoint_dir, keys, seqs)
         checkpoints = found.latest
         result.problems += found.problems
+        for chain_id, a in trusted.items():
+            problem = _check_anchor_dates(a, found.before.get(chain_id), datetime.now(UTC))
+            if problem is not None:
+                result.problems.append(problem)
 
     verifier = ChainVerifier(keys.chain, trusted)
     at_checkpoint: dict[str, DecisionRecord] = {}
@@ -127,6 +138,23 @@ def _check_anchors(
                 f"{_days(age)} old; the retention is {_days(min_age)}",
             ))  # fmt: skip
     return trusted
+
+
+def _check_anchor_dates(a: Anchor, prior: Checkpoint | None, now: datetime) -> Problem | None:
+    """Dates a sealed anchor cannot honestly carry: a purge after ``now``, or a newest
+    purged record older than a checkpoint that shows the chain before that record."""
+    rid = a.record_id or "-"
+    if a.purged_at is not None and a.purged_at > now + CLOCK_SLACK:
+        return Problem(a.chain_id, a.seq, rid, "anchor-backdated",
+                       f"the anchor says the purge ran at {_ts(a.purged_at)}, in the future")  # fmt: skip
+    if prior is not None and a.newest_ts is not None and a.newest_ts < prior.at - CLOCK_SLACK:
+        return Problem(
+            a.chain_id, a.seq, rid, "anchor-backdated",
+            f"the anchor says the newest purged record is from {_ts(a.newest_ts)}, but the "
+            f"checkpoint of {format_ts(prior.at)} shows the chain at seq {prior.seq}, before "
+            f"seq {a.seq} existed",
+        )  # fmt: skip
+    return None
 
 
 def _check_tail(
