@@ -437,3 +437,19 @@ def test_hash_text_prints_the_keyed_hash_the_log_keeps(
     monkeypatch.setattr("sys.stdin", StringIO("第一段\n第二段\n"))  # as `echo` would send it
     assert gateway("audit", "hash-text") == 0
     assert capsys.readouterr().out == text_hash("第一段\n第二段", KEYS.text) + "\n"
+
+
+def test_the_report_without_the_secret_lists_no_checkpoints(
+    audit_url: str,
+    checkpoints: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_log(audit_url, checkpoints, tmp_path / "spool")
+    monkeypatch.delenv("GATEWAY_PSEUDONYM_KEY")
+    assert gateway("audit", "report", "--audit-url", audit_url, "--format", "json") == 0
+    out = capsys.readouterr()
+    report = orjson.loads(out.out)
+    assert report["records"] == N and "checkpoints" not in report
+    assert out.err.startswith("warning: checkpoints not listed (they are checked with the")

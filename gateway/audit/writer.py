@@ -135,7 +135,9 @@ class AuditWriter:
         if self._ticker is not None:
             self._ticker.cancel()
             await asyncio.gather(self._ticker, return_exceptions=True)
-        if self._task is not None and not self._task.done():
+        if self._task is None:
+            return  # never started: nothing was written, nothing to checkpoint
+        if not self._task.done():
             await self._queue.put(None)
             await self._task
         await self._checkpoint()
