@@ -68,7 +68,12 @@ class Settings(BaseSettings):
     audit_url: str = "sqlite:///var/gateway/audit.db"
     audit_spool_dir: Path = Path("var/gateway/spool")
     audit_retention_days: int = Field(180, ge=1)
-    # Keys the hashes of end-user ids and of kept texts; >= 32 characters, stable over time.
+    # Signed chain heads, appended and fsynced outside the database: put it on another
+    # volume or an object-store mount with a retention lock (docs/audit.md, Threat model).
+    audit_checkpoint_dir: Path = Path("var/gateway/checkpoints")
+    audit_checkpoint_interval: float = Field(60.0, gt=0)  # seconds between checkpoints
+    # Keys the hashes of end-user ids and of kept texts, and (through derived keys) the
+    # decision log's chain, anchors and checkpoints; >= 32 characters, stable over time.
     pseudonym_key: SecretStr | None = None
     console_db: Path = Path("var/gateway/console.db")  # console accounts, drafts, versions
     # Complaint tickets and incident records (gateway/reports). Unset: the decision log's

@@ -36,9 +36,11 @@ from typing import Any
 import psycopg
 
 from gateway.audit import AuditWriter, DecisionRecord, open_store
+from gateway.audit.keys import AuditKeys
 from gateway.audit.postgres_store import split_url
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+KEYS = AuditKeys.from_secret("bench-audit-secret-not-for-production-0123456789")
 
 
 def make_records(n: int) -> list[DecisionRecord]:
@@ -60,7 +62,7 @@ def make_records(n: int) -> list[DecisionRecord]:
             model_version="minilm-bf16",
             latency_ms={"lexicon": 0.05, "classifier": 3.2},
             text_mode="hash",
-            text="sha256:" + "0" * 64,
+            text="hmac-sha256:" + "0" * 64,
         )
         for i in range(n)
     ]
@@ -68,7 +70,7 @@ def make_records(n: int) -> list[DecisionRecord]:
 
 async def run_case(url: str, concurrency: int, total: int, spool: Path) -> dict[str, Any]:
     store = open_store(url)
-    writer = AuditWriter(store, spool_dir=spool)
+    writer = AuditWriter(store, keys=KEYS, spool_dir=spool)
     await writer.start()
     before = await store.count()
     for r in make_records(200):  # warm-up: connections, schema, page cache

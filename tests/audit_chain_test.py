@@ -8,9 +8,15 @@ from typing import Any
 
 import pytest
 
-from gateway.audit.chain import GENESIS, Anchor, ChainHead, ChainVerifier, record_hash, seal
+from gateway.audit.anchors import Anchor
+from gateway.audit.chain import GENESIS, ChainHead, ChainVerifier
+from gateway.audit.chain import record_hash as keyed_hash
 from gateway.audit.record import DecisionRecord
-from tests.audit_fixtures import rec
+from tests.audit_fixtures import KEYS, rec, seal
+
+
+def record_hash(r: DecisionRecord) -> str:
+    return keyed_hash(r, KEYS.chain)
 
 
 def chain(n: int, chain_id: str = "c1") -> list[DecisionRecord]:
@@ -20,7 +26,7 @@ def chain(n: int, chain_id: str = "c1") -> list[DecisionRecord]:
 
 
 def check(records: list[DecisionRecord], anchors: dict[str, Anchor] | None = None) -> ChainVerifier:
-    v = ChainVerifier(anchors)
+    v = ChainVerifier(KEYS.chain, anchors)
     v.feed_all(sorted(records, key=lambda r: (r.chain_id, r.seq)))
     return v
 

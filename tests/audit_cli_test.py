@@ -14,13 +14,23 @@ import openpyxl
 import pytest
 
 from gateway.audit import DecisionRecord, open_store
-from gateway.audit.chain import ChainHead, record_hash, seal
+from gateway.audit.chain import ChainHead, record_hash
 from gateway.audit.cli import register
 from gateway.audit.sql import COLUMN_LIST, POSTGRES, SQLITE, to_row
 from tests import audit_fixtures as fx
-from tests.audit_fixtures import rec, sql_exec
+from tests.audit_fixtures import KEYS, rec, seal, sql_exec
 
 audit_url = fx.audit_url
+
+
+@pytest.fixture(autouse=True)
+def cli_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The secret the CLI derives its keys from, and an (empty) checkpoint directory."""
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    monkeypatch.setenv("GATEWAY_PSEUDONYM_KEY", fx.PSEUDONYM_KEY)
+    monkeypatch.setenv("GATEWAY_AUDIT_CHECKPOINT_DIR", str(checkpoints))
+    return checkpoints
 
 
 def gateway(*argv: str) -> int:
@@ -92,7 +102,7 @@ def test_verify_reports_an_inserted_record(
     sql_exec(audit_url, "UPDATE audit_records SET seq = seq + 1000 WHERE seq >= 4")
     sql_exec(audit_url, "UPDATE audit_records SET seq = seq - 999 WHERE seq >= 1000")
     intruder = rec(text="forged").chained("c", 4, rs[2].hash, "")
-    intruder = replace(intruder, hash=record_hash(intruder))  # even a well-formed intruder
+    intruder = replace(intruder, hash=record_hash(intruder, KEYS.chain))  # even with the key
     insert_raw(audit_url, intruder)
     assert gateway("audit", "verify", "--audit-url", audit_url) == 1
     assert f"TAMPERED: chain c seq 4 (id {intruder.id}): inserted" in capsys.readouterr().out
@@ -116,9 +126,18 @@ def test_purge_keeps_six_months_unless_forced(
         gateway("audit", "purge", "--audit-url", audit_url, "--older-than-days", "30", "--force")
         == 0
     )
-    assert "purged 2 records" in capsys.readouterr().out  # the 182- and 100-day-old ones
-    assert gateway("audit", "verify", "--audit-url", audit_url) == 0
-    assert "OK: 1 records checked" in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "purged 2 records" in out.out  # the 182- and 100-day-old ones
+    assert out.err == (
+        "warning: deleting records younger than the retention (180 days): "
+        "`gateway audit verify` will report this purge as early-purge\n"
+    )
+    # A forced purge under six months is on record for good: verify reports it.
+    assert gateway("audit", "verify", "--audit-url", audit_url) == 1
+    out = capsys.readouterr().out
+    assert "TAMPERED: chain c seq 4 (id " in out and "): early-purge: the purge of " in out
+    assert "days old; the retention is 180 days" in out
+    assert "FAILED: 1 records checked in 1 chains" in out
 
 
 def test_export_and_report_files(audit_url: str, tmp_path: Path) -> None:

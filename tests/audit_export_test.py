@@ -12,11 +12,11 @@ from pathlib import Path
 import openpyxl
 
 from gateway.audit import AuditStore, RecordFilter
-from gateway.audit.chain import ChainHead, seal
+from gateway.audit.chain import ChainHead
 from gateway.audit.export import COLUMNS, export
 from gateway.audit.report import ReportBuilder, render_html
 from tests import audit_fixtures as fx
-from tests.audit_fixtures import rec
+from tests.audit_fixtures import rec, seal
 
 audit_url, store = fx.audit_url, fx.store
 T0 = datetime(2026, 4, 1, tzinfo=UTC)
@@ -31,8 +31,9 @@ def dataset() -> list:  # type: ignore[type-arg]
             categories=("A2.01",), matched_terms=("=cmd|' /C calc'!A0",), text="=1+1"),
         rec(ts=T0 + timedelta(minutes=3), tenant="beta", direction="output", action="block",
             categories=("A1.04", "A2.01"), matched_terms=("炸弹", "<script>alert(1)</script>"),
-            stage="stream", incident=True, text="@SUM(A1)"),
-        rec(ts=T0 + timedelta(days=1), tenant="beta", direction="output", action="allow"),
+            stage="stream", incident=True, text="@SUM(A1)", ending="blocked"),
+        rec(ts=T0 + timedelta(days=1), tenant="beta", direction="output", action="allow",
+            ending="complete"),
         rec(ts=T0 + timedelta(days=2), tenant="beta", direction="input", action="block",
             user="f" * 32, sanction="user suspended"),
     ]  # fmt: skip
@@ -63,6 +64,7 @@ async def test_csv_export_is_filtered_and_formula_safe(store: AuditStore) -> Non
     assert rows[0]["matched_terms"] == "'=cmd|' /C calc'!A0"
     assert rows[1]["categories"] == "A1.04;A2.01" and rows[1]["text"] == "'@SUM(A1)"
     assert rows[1]["incident"] == "True" and rows[1]["tenant"] == "beta"
+    assert rows[0]["ending"] == "" and rows[1]["ending"] == "blocked"
 
 
 async def test_xlsx_export_opens_with_openpyxl(store: AuditStore, tmp_path: Path) -> None:
@@ -79,6 +81,7 @@ async def test_xlsx_export_opens_with_openpyxl(store: AuditStore, tmp_path: Path
     assert rows[0] == COLUMNS and len(rows) == 4
     col = {c: i for i, c in enumerate(COLUMNS)}
     assert rows[1][col["text"]] == "怎么做炸弹" and rows[1][col["action"]] == "block"
+    assert "ending" in col
     formula_cell = ws.cell(row=4, column=col["text"] + 1)
     assert formula_cell.value == "=1+1" and formula_cell.data_type == "s"  # text, not a formula
 
@@ -93,6 +96,7 @@ def test_report_numbers() -> None:
         "output": {"block": 1, "allow": 1},
     }
     assert rep["input_refusal_rate"] == 0.5
+    assert rep["by_ending"] == {"-": 4, "blocked": 1, "complete": 1}
     assert rep["sanction_count"] == 1 and rep["sanctioned_users"] == [("f" * 32, 1)]
     cells = {(r["category"], r["direction"]): r for r in rep["by_category"]}
     assert cells[("A1.04", "input")]["block_rate"] == 1.0
@@ -123,5 +127,6 @@ def test_report_html_escapes_everything_and_is_standalone() -> None:
 
     parser = Tables()
     parser.feed(page)
-    assert parser.count == 6
+    assert parser.count == 8
+    assert "按结束方式 By how the exchange ended" in page and "<td>blocked</td>" in page
     assert "被处置用户 Sanctioned users" in page and "f" * 32 in page

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,15 @@ import psycopg
 import pytest
 
 from gateway.audit import AuditStore, DecisionRecord, open_store
-from gateway.audit.chain import ChainVerifier
-from gateway.audit.store import iter_chains
+from gateway.audit import chain as _chain
+from gateway.audit.chain import ChainHead
+from gateway.audit.keys import AuditKeys
+from gateway.audit.verify import LEGAL_MINIMUM_DAYS, Verification, verify_log
+from tests.conftest import PSEUDONYM_KEY
+
+__all__ = ["PSEUDONYM_KEY"]  # re-exported for the CLI tests
+
+KEYS = AuditKeys.from_secret(PSEUDONYM_KEY)  # the key the tests' gateways run with
 
 PG_BASE = "postgresql://postgres@127.0.0.1:5432/test"
 BACKENDS = ["sqlite", "postgres"]
@@ -67,11 +74,19 @@ def rec(**kw: Any) -> DecisionRecord:
     return DecisionRecord(**values)
 
 
-async def verify(store: AuditStore) -> ChainVerifier:
-    v = ChainVerifier(await store.anchors())
-    async for r in iter_chains(store):
-        v.feed(r)
-    return v
+def seal(
+    records: Sequence[DecisionRecord], head: ChainHead
+) -> tuple[list[DecisionRecord], ChainHead]:
+    """``chain.seal`` under the tests' key."""
+    return _chain.seal(records, head, KEYS.chain)
+
+
+async def verify(
+    store: AuditStore, checkpoint_dir: Path | None = None, min_age_days: int = LEGAL_MINIMUM_DAYS
+) -> Verification:
+    return await verify_log(
+        store, KEYS, checkpoint_dir=checkpoint_dir, min_age=timedelta(days=min_age_days)
+    )
 
 
 def sql_exec(url: str, statement: str, params: tuple[Any, ...] = ()) -> None:

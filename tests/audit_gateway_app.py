@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 
 from gateway.app import create_app
 from gateway.audit import AuditStore, AuditWriter, open_store
+from gateway.audit.keys import AuditKeys
 from gateway.audit.recorder import AuditRecorder
 from gateway.audit.recording import Ending, RequestInfo
 from gateway.decision import Decision
@@ -33,12 +34,15 @@ class StartOnFirstUse:
     async def _recorder(self) -> AuditRecorder:
         async with self._lock:
             if self._inner is None:
+                key = self._settings.pseudonym_secret()
                 writer = AuditWriter(
-                    self._store, spool_dir=self._settings.audit_spool_dir,
+                    self._store, keys=AuditKeys.from_secret(key),
+                    spool_dir=self._settings.audit_spool_dir,
+                    checkpoint_dir=self._settings.audit_checkpoint_dir,
+                    checkpoint_interval=self._settings.audit_checkpoint_interval,
                     fail_open=self._fail_open, retry_interval=0.2,
                 )  # fmt: skip
                 await writer.start()
-                key = self._settings.pseudonym_secret()
                 self._inner = AuditRecorder(writer, pseudonym_key=key, text_mode="hash")
             return self._inner
 

@@ -109,6 +109,9 @@ class Server:
             **os.environ, **dict(target.env),
             "GATEWAY_AUDIT_URL": audit_url, "GATEWAY_AUDIT_SPOOL_DIR": str(spool_dir),
             "AUDIT_SPOOL_DIR": str(spool_dir), "AUDIT_SLOW_COMMIT_MS": "50",
+            # Checkpoints every 200 ms, so the kills land between and during them.
+            "GATEWAY_AUDIT_CHECKPOINT_DIR": str(spool_dir.parent / "checkpoints"),
+            "GATEWAY_AUDIT_CHECKPOINT_INTERVAL": "0.2", "GATEWAY_PSEUDONYM_KEY": fx.PSEUDONYM_KEY,
         }  # fmt: skip
         cmd = shlex.split(target.cmd.format(port=self.port))
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
@@ -151,7 +154,7 @@ async def load_until_killed(server: Server, target: Target) -> set[str]:
     return acked
 
 
-async def _check_log(url: str, acked: set[str], target: Target) -> None:
+async def _check_log(url: str, acked: set[str], target: Target, checkpoints: Path) -> None:
     store = open_store(url)
     try:
         found: dict[str, set[str]] = {}
@@ -163,8 +166,10 @@ async def _check_log(url: str, acked: set[str], target: Target) -> None:
         if target.both_directions:
             partial = [i for i in acked if found[i] != {"input", "output"}]
             assert partial == [], f"{len(partial)} acknowledged requests lack a decision"
-        v = await verify(store)
+        # Every chain still reaches its last checkpoint: nothing checkpointed was lost.
+        v = await verify(store, checkpoints)
         assert v.problems == [], v.problems
+        assert await asyncio.to_thread(lambda: any(checkpoints.glob("*.checkpoints.jsonl")))
     finally:
         await store.close()
 
@@ -183,7 +188,7 @@ async def test_sigkill_under_load_loses_no_acknowledged_record(
             resp = await http.post(target.path, content=target.body)
             acked.add(resp.headers["x-gateway-decision-id"])
     await asyncio.to_thread(server.stop)
-    await _check_log(audit_url, acked, target)
+    await _check_log(audit_url, acked, target, tmp_path / "checkpoints")
 
 
 async def test_sigkill_while_spooling_then_replay_on_restart(
@@ -207,4 +212,4 @@ async def test_sigkill_while_spooling_then_replay_on_restart(
             acked.add(resp.headers["x-gateway-decision-id"])
     await asyncio.to_thread(server.stop)
     assert not any(spool.glob("spool-*.jsonl"))  # replayed, then removed
-    await _check_log(audit_url, acked, target)
+    await _check_log(audit_url, acked, target, tmp_path / "checkpoints")

@@ -6,6 +6,8 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
 import openpyxl
@@ -14,10 +16,10 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from gateway.audit import AuditStore
-from gateway.audit.chain import ChainHead, seal
+from gateway.audit.chain import ChainHead
 from gateway.audit.routes import admin_routes
 from tests import audit_fixtures as fx
-from tests.audit_fixtures import rec
+from tests.audit_fixtures import rec, seal
 
 audit_url, store = fx.audit_url, fx.store
 TOKEN = "s3cret-admin-token"
@@ -25,8 +27,10 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 
 
-def client(store: AuditStore, token: SecretStr | str | None) -> httpx.AsyncClient:
-    app = Starlette(routes=admin_routes(store, token))
+def client(
+    store: AuditStore, token: SecretStr | str | None, checkpoints: Any = None
+) -> httpx.AsyncClient:
+    app = Starlette(routes=admin_routes(store, token, checkpoints))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
 
 
@@ -93,6 +97,7 @@ async def test_records_are_paged_with_a_cursor(http: httpx.AsyncClient) -> None:
         ({"limit": "0"}, "limit"),
         ({"limit": "100000000"}, "limit"),
         ({"cursor": "!!"}, "cursor"),
+        ({"ending": "finished"}, "ending"),
     ],
 )
 async def test_bad_filters_are_400_json(
@@ -128,3 +133,42 @@ async def test_report_json_and_html(http: httpx.AsyncClient) -> None:
     page = await http.get("/admin/audit/report", params={"format": "html"}, headers=AUTH)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "审计报告" in page.text
+
+
+async def test_records_filter_by_ending_and_report_counts_endings(store: AuditStore) -> None:
+    rows = [rec(direction="output", ending=e) for e in ("complete", "blocked", "complete")]
+    await store.append(seal(rows, ChainHead("e"))[0])
+    async with client(store, SecretStr(TOKEN)) as http:
+        body = (await http.get("/admin/audit/records", params={"ending": "complete"},
+                               headers=AUTH)).json()  # fmt: skip
+        assert [r["id"] for r in body["records"]] == [rows[0].id, rows[2].id]
+        assert {r["ending"] for r in body["records"]} == {"complete"}
+        rep = (await http.get("/admin/audit/report", headers=AUTH)).json()
+        assert rep["by_ending"] == {"blocked": 1, "complete": 2}
+        assert "checkpoints" not in rep  # no checkpoint reader given
+
+
+async def test_report_lists_the_signed_checkpoint_of_each_chain(
+    store: AuditStore, tmp_path: Path
+) -> None:
+    from gateway.audit.checkpoint import CheckpointReader
+    from gateway.audit.writer import AuditWriter
+    from tests.audit_fixtures import KEYS
+
+    w = AuditWriter(store, keys=KEYS, spool_dir=tmp_path / "spool", chain_id="w",
+                    checkpoint_dir=tmp_path / "cp")  # fmt: skip
+    await w.start()
+    await w.write(rec())
+    await w.close()
+    await store.append(seal([rec()], ChainHead("no-checkpoint"))[0])
+    reader = CheckpointReader(tmp_path / "cp", KEYS)
+    async with client(store, SecretStr(TOKEN), reader) as http:
+        rep = (await http.get("/admin/audit/report", headers=AUTH)).json()
+        page = (await http.get("/admin/audit/report", params={"format": "html"},
+                               headers=AUTH)).text  # fmt: skip
+    by_chain = {c["chain_id"]: c for c in rep["checkpoints"]}
+    assert by_chain["w"]["seq"] == 1 and by_chain["w"]["hash"] == w.head.hash
+    assert by_chain["w"]["key_id"] == KEYS.key_id and len(by_chain["w"]["mac"]) == 64
+    assert by_chain["no-checkpoint"]["seq"] is None
+    assert rep["checkpoint_dir"] == str(tmp_path / "cp")
+    assert f"w seq 1 hash {w.head.hash}" in page and "签名检查点 Signed checkpoints" in page

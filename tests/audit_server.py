@@ -1,7 +1,9 @@
 """A minimal real HTTP server for the crash test: one decision record per request, written
 through ``AuditWriter`` before the response is sent (as the gateway does).
 
-Run: ``GATEWAY_AUDIT_URL=... AUDIT_SPOOL_DIR=... uvicorn tests.audit_server:app``.
+Run: ``GATEWAY_AUDIT_URL=... AUDIT_SPOOL_DIR=... GATEWAY_PSEUDONYM_KEY=... uvicorn
+tests.audit_server:app``; ``GATEWAY_AUDIT_CHECKPOINT_DIR`` (and ``..._INTERVAL``) turn on
+checkpoints.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from gateway.audit import AuditStore, AuditUnavailable, AuditWriter, DecisionRecord, open_store
+from gateway.audit.keys import AuditKeys
 
 
 class SlowDisk:
@@ -43,9 +46,13 @@ class SlowDisk:
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     store = open_store(os.environ["GATEWAY_AUDIT_URL"])
     delay_ms = float(os.environ.get("AUDIT_SLOW_COMMIT_MS", "0"))
+    checkpoints = os.environ.get("GATEWAY_AUDIT_CHECKPOINT_DIR")
     writer = AuditWriter(
         SlowDisk(store, delay_ms / 1000) if delay_ms else store,
+        keys=AuditKeys.from_secret(os.environ["GATEWAY_PSEUDONYM_KEY"]),
         spool_dir=Path(os.environ["AUDIT_SPOOL_DIR"]),
+        checkpoint_dir=Path(checkpoints) if checkpoints else None,
+        checkpoint_interval=float(os.environ.get("GATEWAY_AUDIT_CHECKPOINT_INTERVAL", "60")),
         fail_open=os.environ.get("AUDIT_FAIL_OPEN", "1") == "1",
         retry_interval=0.2,
     )
@@ -60,12 +67,12 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 async def decide(request: Request) -> JSONResponse:
     writer: AuditWriter = request.app.state.writer
-    body = await request.body()
+    await request.body()  # read the whole request, as the gateway does
     decision_id = uuid.uuid4().hex
     record = DecisionRecord(
         id=decision_id, ts=datetime.now(UTC), direction="input", action="allow",
         request_id=request.headers.get("x-request-id", ""), route="/decide",
-        text_mode="hash", text=f"{len(body)} bytes",
+        text_mode="none", text=None, ending="complete",
     )  # fmt: skip
     try:
         await writer.write(record)

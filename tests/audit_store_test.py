@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gateway.audit import AuditStore, RecordFilter, open_store
-from gateway.audit.chain import ChainHead, seal
+from gateway.audit.chain import ChainHead
 from gateway.audit.errors import AuditConfigError
 from gateway.audit.store import PAGE, iter_records
 from tests import audit_fixtures as fx
-from tests.audit_fixtures import rec, verify
+from tests.audit_fixtures import KEYS, rec, seal, verify
 
 audit_url, store = fx.audit_url, fx.store  # fixtures shared by the audit tests
 
@@ -81,7 +81,7 @@ async def test_purge_deletes_old_prefix_and_keeps_chain_verifiable(store: AuditS
     b, _ = seal([rec(ts=now - timedelta(days=300))], ChainHead("b"))  # a chain purged whole
     await store.append(a + b)
 
-    result = await store.purge(now - timedelta(days=200))
+    result = await store.purge(now - timedelta(days=200), KEYS.anchor)
     assert result.deleted == 6
     assert {(x.chain_id, x.seq) for x in result.anchors} == {("a", 5), ("b", 1)}
     assert await store.count() == 3
@@ -93,7 +93,7 @@ async def test_purge_deletes_old_prefix_and_keeps_chain_verifiable(store: AuditS
     await store.append(more)
     assert not (await verify(store)).problems
     # A second purge with nothing to delete changes nothing.
-    assert (await store.purge(now - timedelta(days=200))).deleted == 0
+    assert (await store.purge(now - timedelta(days=200), KEYS.anchor)).deleted == 0
     assert not (await verify(store)).problems
 
 
@@ -105,7 +105,7 @@ async def test_purge_never_deletes_past_a_young_record(store: AuditStore) -> Non
             rec(ts=cutoff - timedelta(seconds=1))]  # fmt: skip
     sealed, _ = seal(rows, ChainHead("a"))
     await store.append(sealed)
-    assert (await store.purge(cutoff)).deleted == 1
+    assert (await store.purge(cutoff, KEYS.anchor)).deleted == 1
     assert sorted(r.seq for r in await store.query(RecordFilter())) == [2, 3]
     assert not (await verify(store)).problems
 
@@ -161,4 +161,87 @@ async def test_a_table_of_another_layout_is_refused_clearly(audit_url: str) -> N
     again = open_store(audit_url)
     with pytest.raises(AuditConfigError, match=r"another layout \(missing \['sanction'\]"):
         await again.append(seal([rec()], ChainHead("c"))[0])
+    await again.close()
+
+
+async def test_ending_is_kept_and_filters(store: AuditStore) -> None:
+    rows = [rec(), rec(direction="output", ending="complete"),
+            rec(direction="output", ending="blocked", action="block"),
+            rec(direction="output", ending="client_disconnected")]  # fmt: skip
+    sealed, _ = seal(rows, ChainHead("c"))
+    await store.append(sealed)
+    assert [r.ending for r in await store.query(RecordFilter())] == [
+        "",
+        "complete",
+        "blocked",
+        "client_disconnected",
+    ]
+    assert [r.id for r in await store.query(RecordFilter(ending="blocked"))] == [rows[2].id]
+    assert [r.id for r in await store.query(RecordFilter(ending=""))] == [rows[0].id]
+
+
+# The layout the first release created: no ``ending``, anchors without a seal.
+OLD_DDL = """
+CREATE TABLE audit_records (
+    id TEXT PRIMARY KEY, ts {ts} NOT NULL, direction TEXT NOT NULL, action TEXT NOT NULL,
+    tenant TEXT NOT NULL, "user" TEXT, request_id TEXT NOT NULL, route TEXT NOT NULL,
+    stage TEXT NOT NULL, incident {bool} NOT NULL, sanction TEXT NOT NULL, categories TEXT NOT NULL,
+    scores TEXT NOT NULL, matched_terms TEXT NOT NULL, policy_version TEXT NOT NULL,
+    model_version TEXT NOT NULL, latency_ms TEXT NOT NULL, text_mode TEXT NOT NULL, text TEXT,
+    chain_id TEXT NOT NULL, seq BIGINT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
+    UNIQUE (chain_id, seq)
+)"""
+OLD_ANCHORS = """CREATE TABLE audit_anchors (
+    chain_id TEXT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL, purged_at {ts} NOT NULL
+)"""
+
+
+async def test_a_table_from_before_endings_is_migrated(audit_url: str) -> None:
+    from gateway.audit.chain import unkeyed_hash
+    from gateway.audit.postgres_store import split_url
+    from tests.audit_fixtures import sql_exec
+
+    pg = audit_url.startswith("postgresql")
+    types = {"ts": "timestamptz", "bool": "boolean"} if pg else {"ts": "TEXT", "bool": "INTEGER"}
+    if pg:
+        sql_exec(audit_url, f'CREATE SCHEMA "{split_url(audit_url)[1]}"')
+    sql_exec(audit_url, OLD_DDL.format(**types))
+    sql_exec(audit_url, OLD_ANCHORS.format(**types))
+    old = rec().chained("old", 2, "f" * 64, "")
+    old = old.chained("old", 2, old.prev_hash, unkeyed_hash(old))
+    ts = old.ts if pg else old.ts.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    sql_exec(
+        audit_url,
+        'INSERT INTO audit_records (id, ts, direction, action, tenant, "user", request_id,'
+        " route, stage, incident, sanction, categories, scores, matched_terms, policy_version,"
+        " model_version, latency_ms, text_mode, text, chain_id, seq, prev_hash, hash) VALUES"
+        " (%s, %s, 'input', 'allow', 't1', NULL, '', '/v1/chat/completions', 'request', %s, '',"
+        " '[]', '{}',"
+        " '[]', '', '', '{}', 'none', NULL, 'old', 2, %s, %s)",
+        (old.id, ts, False if pg else 0, old.prev_hash, old.hash),
+    )
+    sql_exec(audit_url, "INSERT INTO audit_anchors VALUES ('old', 1, %s, %s)",
+             ("f" * 64, ts))  # fmt: skip
+
+    s = open_store(audit_url)
+    try:
+        new, _ = seal([rec(direction="output", ending="complete")], ChainHead("c"))
+        await s.append(new)  # opening adds the missing columns
+        got = await s.get(old.id)
+        assert got is not None and got.ending == "" and got.hash == old.hash
+        assert (await s.get(new[0].id)) == new[0]
+        [anchor] = (await s.anchors()).values()
+        assert (anchor.seq, anchor.mac, anchor.newest_ts) == (1, "", None)
+        v = await verify(s)
+        assert sorted((p.chain_id, p.kind) for p in v.problems) == [
+            ("old", "anchor-forged"),
+            ("old", "unkeyed"),
+        ]
+        assert v.heads["c"].seq == 1
+        [unkeyed] = [p for p in v.problems if p.kind == "unkeyed"]
+        assert (unkeyed.seq, unkeyed.record_id) == (2, old.id)
+    finally:
+        await s.close()
+    again = open_store(audit_url)  # a second open finds nothing left to migrate
+    assert await again.count() == 2
     await again.close()

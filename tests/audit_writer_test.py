@@ -14,7 +14,7 @@ from gateway.audit import AuditStore, AuditUnavailable, AuditWriter, RecordFilte
 from gateway.audit.spool import SpoolCorrupt, read_chunks
 from gateway.metrics import Metrics
 from tests import audit_fixtures as fx
-from tests.audit_fixtures import FlakyStore, rec, verify
+from tests.audit_fixtures import KEYS, FlakyStore, rec, verify
 
 audit_url, store = fx.audit_url, fx.store
 
@@ -25,7 +25,7 @@ def spool_dir(tmp_path: Path) -> Path:
 
 
 async def started(s: Any, spool_dir: Path, **kw: Any) -> AuditWriter:
-    w = AuditWriter(s, spool_dir=spool_dir, retry_interval=0.0, **kw)
+    w = AuditWriter(s, keys=KEYS, spool_dir=spool_dir, retry_interval=0.0, **kw)
     await w.start()
     return w
 

@@ -97,6 +97,7 @@ def gateway_factory(
             "policy": policy or DEFAULT_POLICY,
             "audit_url": f"sqlite:///{state}/audit.db",
             "audit_spool_dir": state / "spool",
+            "audit_checkpoint_dir": state / "checkpoints",
             "policy_cache_dir": state / "policy-cache",
             "console_db": state / "console.db",
             "admin_token": ADMIN_TOKEN,

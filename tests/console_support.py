@@ -102,7 +102,7 @@ def start(
     config = Settings(
         upstream_url=upstream_url, policy=policy, policy_reload_interval=0.2,
         policy_cache_dir=tmp / "policy-cache", audit_url=f"sqlite:///{tmp}/audit.db",
-        audit_spool_dir=tmp / "spool", **settings,
+        audit_spool_dir=tmp / "spool", audit_checkpoint_dir=tmp / "checkpoints", **settings,
     )  # fmt: skip
     app = create_app(
         config, metrics=Metrics(), classifier=classifier,

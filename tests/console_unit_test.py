@@ -173,3 +173,28 @@ def test_set_role_reports_unknown_users(tmp_path: Path) -> None:
     assert db.add_version("v", (), "-", "", "p", {}) == 1
     assert db.set_role("alice", Role.VIEWER, True)
     assert not db.set_role("nobody", Role.VIEWER, True)
+
+
+@pytest.mark.parametrize("mode", ["hash", "full"])
+def test_record_page_says_a_kept_hash_is_keyed(mode: str) -> None:
+    from gateway.audit.keys import AuditKeys
+    from gateway.audit.record import DecisionRecord, TextRetention, keep_text
+    from gateway.console.web import PREFIX, Console, Role
+
+    key = AuditKeys.from_secret("k" * 32).text
+    text = keep_text("13812345678", TextRetention(mode), text_key=key)
+    r = DecisionRecord.from_dict({
+        "id": "d1", "ts": "2026-01-02T03:04:05.000000Z", "direction": "output",
+        "action": "block", "ending": "blocked", "text_mode": mode, "text": text,
+    })  # fmt: skip
+    page = Console().env.get_template("record.html").render(
+        t=lambda zh, en: en, lang="en", user=None, csrf="", prefix=PREFIX, path="/", query="",
+        flash=[], Role=Role, r=r, review=None, categories={}, scores=[], raw="{}",
+    )  # fmt: skip
+    assert "<th>Ending</th><td>blocked</td>" in page
+    note = 'id="text-hash-note"'
+    if mode == "hash":
+        assert text is not None and text.startswith("hmac-sha256:") and text in page
+        assert note in page and "A keyed hash of the text (HMAC-SHA256" in page
+    else:
+        assert note not in page

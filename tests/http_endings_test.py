@@ -58,7 +58,7 @@ def test_a_complete_stream_is_recorded_complete(full_text_gateway: Gateway) -> N
 
 def test_an_upstream_that_breaks_mid_stream_is_recorded(full_text_gateway: Gateway) -> None:
     r = _post_stream(full_text_gateway, {"mock_chunks": ["第一段", "第二段", "第三段"],
-                                         "mock_break_after": 2})  # fmt: skip
+                                         "mock_break_after": 3, "mock_delay_ms": 30})  # fmt: skip
     assert "upstream_stream_failed" in r.text
     rec = _record(full_text_gateway, r.headers["x-gateway-decision-id"] + "-out")
     assert rec["ending"] == "upstream_failed"

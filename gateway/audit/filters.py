@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from gateway.audit.errors import AuditError
+from gateway.audit.recording import Ending
 from gateway.audit.store import RecordFilter
 from gateway.decision import Action, Direction
 
@@ -31,6 +32,10 @@ def filter_from(get: Callable[[str], str | None]) -> RecordFilter:
         raise BadFilter(f"action: must be one of {', '.join(a.value for a in Action)}")
     if direction is not None and direction not in {d.value for d in Direction}:
         raise BadFilter(f"direction: must be one of {', '.join(d.value for d in Direction)}")
+    ending = get("ending")
+    if ending is not None and ending not in {e.value for e in Ending}:
+        named = ", ".join(e.value for e in Ending if e.value)
+        raise BadFilter(f"ending: must be one of {named}, or empty for records without one")
     return RecordFilter(
         since=parse_time("since", since) if since else None,
         until=parse_time("until", until) if until else None,
@@ -38,6 +43,7 @@ def filter_from(get: Callable[[str], str | None]) -> RecordFilter:
         category=get("category"),
         action=action,
         direction=direction,
+        ending=ending,
     )
 
 

@@ -16,10 +16,22 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
-from gateway.audit.chain import Anchor
+from gateway.audit.anchors import Anchor, next_anchor
 from gateway.audit.errors import AuditConfigError
 from gateway.audit.record import DecisionRecord
-from gateway.audit.sql import COLUMN_LIST, COLUMNS, POSTGRES, check_columns, from_row, to_row, where
+from gateway.audit.sql import (
+    ANCHOR_COLUMNS,
+    COLUMN_LIST,
+    COLUMNS,
+    POSTGRES,
+    anchor_from_row,
+    anchor_row,
+    check_columns,
+    from_row,
+    migrations,
+    to_row,
+    where,
+)
 from gateway.audit.store import PAGE, PurgeResult, RecordFilter
 
 T = TypeVar("T")
@@ -50,7 +62,8 @@ class PostgresStore:
                 id text PRIMARY KEY, ts timestamptz NOT NULL, direction text NOT NULL,
                 action text NOT NULL, tenant text NOT NULL, "user" text,
                 request_id text NOT NULL, route text NOT NULL, stage text NOT NULL,
-                incident boolean NOT NULL, sanction text NOT NULL, categories text NOT NULL,
+                incident boolean NOT NULL, ending text NOT NULL DEFAULT '',
+                sanction text NOT NULL, categories text NOT NULL,
                 scores text NOT NULL,
                 matched_terms text NOT NULL, policy_version text NOT NULL,
                 model_version text NOT NULL, latency_ms text NOT NULL, text_mode text NOT NULL,
@@ -61,9 +74,14 @@ class PostgresStore:
             CREATE INDEX IF NOT EXISTS audit_records_tenant_ts ON {self._records} (tenant, ts);
             CREATE TABLE IF NOT EXISTS {self._anchors} (
                 chain_id text PRIMARY KEY, seq bigint NOT NULL, hash text NOT NULL,
-                purged_at timestamptz NOT NULL
+                purged_at timestamptz NOT NULL, record_id text NOT NULL DEFAULT '',
+                newest_ts timestamptz, mac text NOT NULL DEFAULT ''
             );
-        """
+        """ + "".join(
+            f'ALTER TABLE {s}.{table} ADD COLUMN IF NOT EXISTS "{column}" {kind};\n'
+            for table, column, kind in migrations(POSTGRES)
+        )
+        self._anchor_list = ", ".join(ANCHOR_COLUMNS)
         placeholders = ", ".join(["%s"] * len(COLUMNS))
         self._insert = (
             f"INSERT INTO {self._records} ({COLUMN_LIST}) VALUES ({placeholders})"
@@ -149,10 +167,10 @@ class PostgresStore:
         return [from_row(r) for r in await self._fetch(sql, params)]
 
     async def anchors(self) -> dict[str, Anchor]:
-        rows = await self._fetch(f"SELECT chain_id, seq, hash FROM {self._anchors}", [])
-        return {r[0]: Anchor(r[0], int(r[1]), r[2]) for r in rows}
+        rows = await self._fetch(f"SELECT {self._anchor_list} FROM {self._anchors}", [])
+        return {r[0]: anchor_from_row(r) for r in rows}
 
-    async def purge(self, cutoff: datetime) -> PurgeResult:
+    async def purge(self, cutoff: datetime, anchor_key: bytes) -> PurgeResult:
         async def run(conn: psycopg.AsyncConnection[Any]) -> PurgeResult:
             deleted, anchors = 0, []
             async with conn.transaction():
@@ -169,25 +187,45 @@ class PostgresStore:
                 for chain_id, max_old in await cur.fetchall():
                     limit = min(int(max_old), young.get(chain_id, int(max_old) + 1) - 1)
                     cur = await conn.execute(
-                        f"SELECT seq, hash FROM {self._records} WHERE chain_id = %s AND seq <= %s"
-                        " ORDER BY seq DESC LIMIT 1",
+                        f"SELECT seq, hash, id FROM {self._records}"
+                        " WHERE chain_id = %s AND seq <= %s ORDER BY seq DESC LIMIT 1",
                         (chain_id, limit),
                     )
                     last = await cur.fetchone()
                     if last is None:
                         continue
                     cur = await conn.execute(
+                        f"SELECT MAX(ts) FROM {self._records} WHERE chain_id = %s AND seq <= %s",
+                        (chain_id, last[0]),
+                    )
+                    row = await cur.fetchone()
+                    assert row is not None and row[0] is not None  # the chain has records <= seq
+                    newest: datetime = row[0]
+                    cur = await conn.execute(
+                        f"SELECT {self._anchor_list} FROM {self._anchors} WHERE chain_id = %s"
+                        " FOR UPDATE",
+                        (chain_id,),
+                    )
+                    old = await cur.fetchone()
+                    anchor = next_anchor(
+                        anchor_from_row(old) if old else None, chain_id=chain_id,
+                        seq=int(last[0]), hash=last[1], record_id=last[2], newest_ts=newest,
+                        now=datetime.now(UTC), key=anchor_key,
+                    )  # fmt: skip
+                    cur = await conn.execute(
                         f"DELETE FROM {self._records} WHERE chain_id = %s AND seq <= %s",
                         (chain_id, last[0]),
                     )
                     deleted += cur.rowcount
                     await conn.execute(
-                        f"INSERT INTO {self._anchors} (chain_id, seq, hash, purged_at)"
-                        " VALUES (%s, %s, %s, %s) ON CONFLICT (chain_id) DO UPDATE SET"
-                        " seq = excluded.seq, hash = excluded.hash, purged_at = excluded.purged_at",
-                        (chain_id, last[0], last[1], datetime.now(UTC)),
+                        f"INSERT INTO {self._anchors} ({self._anchor_list})"
+                        " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (chain_id) DO UPDATE SET"
+                        " seq = excluded.seq, hash = excluded.hash, purged_at = excluded.purged_at,"
+                        " record_id = excluded.record_id, newest_ts = excluded.newest_ts,"
+                        " mac = excluded.mac",
+                        anchor_row(anchor, POSTGRES),
                     )
-                    anchors.append(Anchor(chain_id, int(last[0]), last[1]))
+                    anchors.append(anchor)
             return PurgeResult(deleted, tuple(anchors))
 
         return await self._use("write", run)

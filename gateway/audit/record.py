@@ -10,14 +10,14 @@ user pasted into a prompt.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from gateway.audit.keys import TEXT_LABEL, derive, hmac_for, text_hash
+from gateway.audit.recording import Ending
 from gateway.audit.redact import mask_pii, mask_secrets
 from gateway.decision import Decision
 
@@ -26,7 +26,7 @@ MAX_TEXT_CHARS = 20_000  # bounds one row; longer texts are cut with a marker
 
 class TextRetention(StrEnum):
     NONE = "none"  # keep no text at all
-    HASH = "hash"  # keep a SHA-256 of the text: proves what was seen without keeping it
+    HASH = "hash"  # keep a keyed hash (HMAC-SHA256) of the text: proves what was seen
     REDACTED = "redacted"  # keep the text with personal data masked
     FULL = "full"  # keep the text (secret-shaped strings are still masked)
 
@@ -53,6 +53,7 @@ class DecisionRecord:
     route: str = ""
     stage: str = Stage.REQUEST.value
     incident: bool = False  # output stopped mid-generation (Interim Measures Art. 14(1))
+    ending: str = ""  # how the exchange ended (recording.Ending); "" on input records
     sanction: str = ""  # measure taken against the user, if any (Art. 14(2)), e.g. "user suspended"
     categories: tuple[str, ...] = ()
     scores: dict[str, float] = field(default_factory=dict)
@@ -74,7 +75,7 @@ class DecisionRecord:
             "id": self.id, "ts": format_ts(self.ts), "direction": self.direction,
             "action": self.action, "tenant": self.tenant, "user": self.user,
             "request_id": self.request_id, "route": self.route, "stage": self.stage,
-            "incident": self.incident, "sanction": self.sanction,
+            "incident": self.incident, "ending": self.ending, "sanction": self.sanction,
             "categories": list(self.categories),
             "scores": dict(self.scores), "matched_terms": list(self.matched_terms),
             "policy_version": self.policy_version, "model_version": self.model_version,
@@ -88,7 +89,8 @@ class DecisionRecord:
         costs ~25 µs per call, and this runs for every record the gateway writes."""
         return DecisionRecord(
             self.id, self.ts, self.direction, self.action, self.tenant, self.user,
-            self.request_id, self.route, self.stage, self.incident, self.sanction, self.categories,
+            self.request_id, self.route, self.stage, self.incident, self.ending, self.sanction,
+            self.categories,
             self.scores, self.matched_terms, self.policy_version, self.model_version,
             self.latency_ms, self.text_mode, self.text, chain_id, seq, prev_hash, hash,
         )  # fmt: skip
@@ -122,10 +124,15 @@ class DecisionRecord:
         latency_ms: Mapping[str, float] | None = None,
         ts: datetime | None = None,
         incident: bool | None = None,
+        ending: Ending | str = Ending.NONE,
+        text_key: bytes | None = None,
     ) -> DecisionRecord:
         """Build the record for a pipeline ``Decision``. ``text`` is the checked text;
-        what is kept of it follows ``text_mode``. Unless told, a blocked stream is an
+        what is kept of it follows ``text_mode`` (``hash`` keys it with ``text_key``, by
+        default derived from ``pseudonym_key``). Unless told, a blocked stream is an
         incident (output stopped mid-generation)."""
+        if text_key is None and text_mode is TextRetention.HASH:
+            text_key = derive(pseudonym_key, TEXT_LABEL)
         redacted = "\n".join(decision.redacted) if decision.redacted else None
         return cls(
             id=decision.id,
@@ -138,6 +145,7 @@ class DecisionRecord:
             route=route,
             stage=stage.value,
             incident=(stage is Stage.STREAM and decision.blocked) if incident is None else incident,
+            ending=Ending(ending).value,
             sanction="; ".join(
                 dict.fromkeys(r.detail for r in decision.reasons if r.kind == "sanction")
             ),
@@ -148,7 +156,11 @@ class DecisionRecord:
             model_version=model_version,
             latency_ms=dict(latency_ms or {}),
             text_mode=text_mode.value,
-            text=keep_text(text, text_mode, redacted) if text is not None else None,
+            text=(
+                keep_text(text, text_mode, redacted, text_key=text_key)
+                if text is not None
+                else None
+            ),
         )
 
 
@@ -163,7 +175,7 @@ def pseudonymize(user_id: str, key: str | bytes) -> str:
     Without the key, the pseudonym cannot be linked back to the id by guessing ids, yet
     the same user maps to the same value, so per-user sanctions stay traceable (Art. 14(2))."""
     k = key.encode() if isinstance(key, str) else key
-    return hmac.new(k, user_id.encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac_for(k).hexdigest(user_id.encode())[:32]
 
 
 def keep_text(
@@ -171,22 +183,29 @@ def keep_text(
     mode: TextRetention | str,
     redacted: str | None = None,
     max_chars: int = MAX_TEXT_CHARS,
+    *,
+    text_key: bytes | None = None,
 ) -> str | None:
     """What of ``text`` the log keeps under ``mode``.
 
-    ``redacted`` is the pipeline's own redaction (spans replaced) when it has one; otherwise
-    personal data (phone, ID-card, bank-card numbers, e-mail) is masked here. Secret-shaped
+    ``hash`` keeps ``hmac-sha256:<hex>`` under ``text_key`` (``AuditKeys.text``): an
+    unkeyed hash of a short text (a phone number, a one-line prompt) is undone by hashing
+    guesses. ``redacted`` is the pipeline's own redaction (spans replaced) when it has one;
+    otherwise personal data (phone, ID-card, bank-card numbers, e-mail) is masked here. Secret-shaped
     strings (bearer tokens, API keys) are masked in every mode that keeps text."""
     match TextRetention(mode):
         case TextRetention.NONE:
             return None
         case TextRetention.HASH:
-            return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+            if text_key is None:
+                raise ValueError("audit.text: hash needs the text key (AuditKeys.text)")
+            return text_hash(text, text_key)
         case TextRetention.REDACTED:
-            kept = mask_pii(redacted if redacted is not None else text)
+            # Secrets first: a PII mask inside a key (16 digits look like a card number)
+            # would leave the rest of the key unrecognised.
+            kept = mask_pii(mask_secrets(redacted if redacted is not None else text))
         case TextRetention.FULL:
-            kept = text
-    kept = mask_secrets(kept)
+            kept = mask_secrets(text)
     return kept if len(kept) <= max_chars else kept[:max_chars] + "…[truncated]"
 
 

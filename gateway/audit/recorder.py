@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from gateway.audit.errors import AuditUnavailable
+from gateway.audit.keys import TEXT_LABEL, derive
 from gateway.audit.record import DecisionRecord, Stage, TextRetention
 from gateway.audit.recording import Ending, RequestInfo
 from gateway.audit.writer import AuditWriter
@@ -24,13 +25,15 @@ class AuditRecorder:
     """Implements ``gateway.audit.recording.Recorder``.
 
     ``text_mode`` is a fixed mode or a function of the request (so a per-tenant policy
-    can choose); ``pseudonym_key`` is ``Settings.pseudonym_key``."""
+    can choose); ``pseudonym_key`` is ``Settings.pseudonym_secret()``, from which the key of
+    kept text hashes is derived (``AuditKeys.text``)."""
 
     def __init__(
         self, writer: AuditWriter, *, pseudonym_key: str | bytes, text_mode: TextMode
     ) -> None:
         self.writer = writer
         self._key = pseudonym_key
+        self._text_key = derive(pseudonym_key, TEXT_LABEL)
         self._text_mode = text_mode
 
     def _mode(self, info: RequestInfo) -> TextRetention:
@@ -63,6 +66,8 @@ class AuditRecorder:
             model_version=info.model,
             latency_ms=info.timings_ms,
             incident=incident,
+            ending=ending,
+            text_key=self._text_key,
         )
 
     async def record(

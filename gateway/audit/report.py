@@ -4,10 +4,15 @@
 for the report. Memory is bounded by the taxonomy size, the distinct matched terms and
 ``max_incidents``, never by the number of records. ``render_html`` makes a standalone page
 (no external assets) with every value escaped.
+
+With a ``CheckpointReader`` the report also lists the newest signed checkpoint of every
+chain its records belong to: printed or filed with the report, those heads let anyone
+holding the key show later that none of these records was deleted or rewritten.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
@@ -15,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from gateway.audit.checkpoint import CheckpointReader
 from gateway.audit.record import DecisionRecord, format_ts
 from gateway.taxonomy import categories
 
@@ -22,6 +28,7 @@ NO_CATEGORY = "-"  # allowed decisions with no category still count in the total
 TOP_TERMS = 20
 MAX_INCIDENTS = 1000
 MAX_SANCTIONED = 1000  # distinct pseudonyms listed; all are counted
+NO_ENDING = "-"  # input records (nothing ended yet) and records from before endings
 
 
 @dataclass(slots=True)
@@ -35,6 +42,8 @@ class ReportBuilder:
     def __init__(self, max_incidents: int = MAX_INCIDENTS) -> None:
         self._cells: dict[tuple[str, str], _Cell] = {}
         self._directions: dict[str, Counter[str]] = {}
+        self._endings: Counter[str] = Counter()
+        self.chains: set[str] = set()  # bounded by the number of writer instances
         self._terms: Counter[str] = Counter()
         self._incidents: list[dict[str, Any]] = []
         self._incident_count = 0
@@ -50,6 +59,8 @@ class ReportBuilder:
         self._first = r.ts if self._first is None or r.ts < self._first else self._first
         self._last = r.ts if self._last is None or r.ts > self._last else self._last
         self._directions.setdefault(r.direction, Counter())[r.action] += 1
+        self._endings[r.ending or NO_ENDING] += 1
+        self.chains.add(r.chain_id)
         self._terms.update(r.matched_terms)
         for code in r.categories or (NO_CATEGORY,):
             cell = self._cells.setdefault((code, r.direction), _Cell())
@@ -100,6 +111,7 @@ class ReportBuilder:
             "first": format_ts(self._first) if self._first else None,
             "last": format_ts(self._last) if self._last else None,
             "by_direction": {d: dict(c) for d, c in sorted(self._directions.items())},
+            "by_ending": dict(sorted(self._endings.items())),
             "input_refusal_rate": _rate(inputs["block"], input_total),
             "by_category": rows,
             "top_terms": self._terms.most_common(TOP_TERMS),
@@ -154,14 +166,18 @@ def render_html(
         )  # fmt: skip
         return f"<table><caption>{e(caption)}</caption><tr>{head}</tr>{body}</table>"
 
+    checkpoints = report.get("checkpoints", [])
+    latest = max((c for c in checkpoints if c["at"]), key=lambda c: c["at"], default=None)
     summary = [
         ["记录数 Records", report["records"]],
+        ["最新签名检查点 Latest signed checkpoint", _checkpoint_line(latest)],
         ["时间范围 Period", f"{report['first'] or '-'} — {report['last'] or '-'}"],
         ["输入拒答率 Input refusal rate", pct(report["input_refusal_rate"])],
         ["事件数 Incidents (output stopped mid-generation)", report["incident_count"]],
         ["处置用户决策数 Decisions under a user sanction", report["sanction_count"]],
         ["筛选条件 Filters", ", ".join(f"{k}={v}" for k, v in report["filters"].items()) or "-"],
     ]
+    by_ending = [[k, v] for k, v in report["by_ending"].items()]
     by_dir = [
         [d, sum(c.values()), c.get("block", 0), c.get("flag", 0)]
         for d, c in report["by_direction"].items()
@@ -192,6 +208,12 @@ def render_html(
             ["方向 Direction", "总数 Total", "拦截 Blocked", "标记 Flagged"],
             by_dir,
             {1, 2, 3},
+        ),
+        table(
+            "按结束方式 By how the exchange ended",
+            ["结束方式 Ending", "记录数 Records"],
+            by_ending,
+            {1},
         ),
         table(
             "按类别与方向 By category and direction",
@@ -234,6 +256,15 @@ def render_html(
             incidents,
             set(),
         ),
+        table(
+            "签名检查点 Signed checkpoints (HMAC-SHA256; check with gateway audit verify)",
+            ["链 Chain", "序号 Seq", "哈希 Hash", "时间 Time", "密钥 Key id", "签名 MAC"],
+            [
+                [c[k] for k in ("chain_id", "seq", "hash", "at", "key_id", "mac")]
+                for c in checkpoints
+            ],
+            {1},
+        ),
     ]
     return (
         f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>{e(title)}</title>'
@@ -242,9 +273,29 @@ def render_html(
     )
 
 
+def _checkpoint_line(c: dict[str, Any] | None) -> str:
+    if c is None:
+        return "-"
+    return f"{c['chain_id']} seq {c['seq']} hash {c['hash']} ({c['at']})"
+
+
 async def build_report(
-    records: AsyncIterator[DecisionRecord], filters: dict[str, Any]
+    records: AsyncIterator[DecisionRecord],
+    filters: dict[str, Any],
+    checkpoints: CheckpointReader | None = None,
 ) -> dict[str, Any]:
+    """The report; with ``checkpoints``, the newest checkpoint of each chain in it."""
     builder = ReportBuilder()
     await builder.add_async(records)
-    return builder.result(filters)
+    result = builder.result(filters)
+    if checkpoints is not None:
+        found = await asyncio.to_thread(checkpoints.latest, sorted(builder.chains))
+        result["checkpoint_dir"] = str(checkpoints.directory)
+        result["checkpoints"] = [
+            found[c].to_dict() if c in found else {
+                "chain_id": c, "seq": None, "hash": "", "record_id": "", "at": "",
+                "key_id": "", "mac": "",
+            }
+            for c in sorted(builder.chains)
+        ]  # fmt: skip
+    return result

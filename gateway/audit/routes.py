@@ -4,7 +4,8 @@ The log is readable only here (with the admin bearer token) or through the CLI o
 host. With no token configured the routes answer 404, as if they did not exist. Errors use
 the gateway's wire shape ``{"error": {"message", "type", "code"}}``.
 
-- ``GET /admin/audit/records``: filtered page of records (``limit`` ≤ 1000, ``cursor``)
+- ``GET /admin/audit/records``: filtered page of records (``limit`` ≤ 1000, ``cursor``);
+  filters ``since``, ``until``, ``tenant``, ``category``, ``action``, ``direction``, ``ending``
 - ``GET /admin/audit/records/{id}``: one record by decision id
 - ``GET /admin/audit/export?format=jsonl|csv|xlsx``: download
 - ``GET /admin/audit/report?format=json|html``: filing statistics
@@ -28,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from gateway.audit.checkpoint import CheckpointReader
 from gateway.audit.export import MEDIA_TYPES, csv_chunks, jsonl_chunks, write_xlsx
 from gateway.audit.filters import BadFilter, describe, filter_from, parse_time
 from gateway.audit.report import build_report, render_html
@@ -47,8 +49,13 @@ def _json(body: Any) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-def admin_routes(store: AuditStore, admin_token: SecretStr | str | None) -> list[Route]:
-    """The audit admin routes; mount them in the app's route list."""
+def admin_routes(
+    store: AuditStore,
+    admin_token: SecretStr | str | None,
+    checkpoints: CheckpointReader | None = None,
+) -> list[Route]:
+    """The audit admin routes; mount them in the app's route list. With ``checkpoints``
+    the report lists the newest signed checkpoint of each chain it covers."""
     secret = admin_token.get_secret_value() if isinstance(admin_token, SecretStr) else admin_token
     expected = f"Bearer {secret}".encode() if secret else None
 
@@ -121,7 +128,7 @@ def admin_routes(store: AuditStore, admin_token: SecretStr | str | None) -> list
         if fmt not in ("json", "html"):
             raise BadFilter("format: must be json or html")
         flt = filter_from(request.query_params.get)
-        result = await build_report(iter_records(store, flt), describe(flt))
+        result = await build_report(iter_records(store, flt), describe(flt), checkpoints)
         return HTMLResponse(render_html(result)) if fmt == "html" else _json(result)
 
     return [

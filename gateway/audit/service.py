@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from starlette.routing import BaseRoute
 
 from gateway.audit.backends import open_store
+from gateway.audit.checkpoint import CheckpointReader
+from gateway.audit.keys import AuditKeys
 from gateway.audit.recorder import AuditRecorder
 from gateway.audit.recording import Recorder
 from gateway.audit.routes import admin_routes
@@ -35,7 +37,11 @@ def open_log_store(settings: Settings) -> AuditStore | None:
 
 
 def log_routes(store: AuditStore | None, settings: Settings) -> list[BaseRoute]:
-    return list(admin_routes(store, settings.admin_token)) if store is not None else []
+    if store is None:
+        return []
+    keys = AuditKeys.from_secret(settings.pseudonym_secret())
+    reader = CheckpointReader(settings.audit_checkpoint_dir, keys)
+    return list(admin_routes(store, settings.admin_token, reader))
 
 
 @dataclass(slots=True)
@@ -50,16 +56,20 @@ class DecisionLog:
 async def start_log(
     store: AuditStore, settings: Settings, metrics: Metrics, policies: PolicyHolder
 ) -> DecisionLog:
+    secret = settings.pseudonym_secret()
     writer = AuditWriter(
         store,
+        keys=AuditKeys.from_secret(secret),
         spool_dir=settings.audit_spool_dir,
+        checkpoint_dir=settings.audit_checkpoint_dir,
+        checkpoint_interval=settings.audit_checkpoint_interval,
         metrics=metrics,
         fail_open=lambda: policies.current.base.policy.audit.fail_open,
     )
     await writer.start()
     recorder = AuditRecorder(
         writer,
-        pseudonym_key=settings.pseudonym_secret(),
+        pseudonym_key=secret,
         text_mode=lambda info: policies.current.for_tenant(info.tenant).policy.audit.text,
     )
     return DecisionLog(writer, recorder)

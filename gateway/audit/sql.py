@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from gateway.audit.anchors import Anchor
 from gateway.audit.errors import AuditConfigError
 from gateway.audit.record import DecisionRecord, format_ts, parse_ts, record_columns
 from gateway.audit.store import RecordFilter
@@ -31,16 +32,34 @@ class Dialect:
     placeholder: str  # "?" or "%s"
     ts_as_text: bool  # SQLite keeps fixed-width ISO text; PostgreSQL a timestamptz
     category_match: str  # SQL that is true when the JSON array ``categories`` holds {p}
+    ts_type: str  # column type of a timestamp
 
 
-SQLITE = Dialect("?", True, "EXISTS (SELECT 1 FROM json_each(categories) WHERE value = ?)")
-POSTGRES = Dialect("%s", False, "jsonb_exists(categories::jsonb, %s)")
+SQLITE = Dialect("?", True, "EXISTS (SELECT 1 FROM json_each(categories) WHERE value = ?)", "TEXT")
+POSTGRES = Dialect("%s", False, "jsonb_exists(categories::jsonb, %s)", "timestamptz")
+
+# Columns added since the first release: (table, column, type and default). Opening a store
+# adds the missing ones (ALTER TABLE ... ADD COLUMN), so an existing log keeps working.
+# Rows from before get the default: no ending, and an anchor without a seal (which verify
+# reports as not sealed with this gateway's key).
+MIGRATIONS: tuple[tuple[str, str, str], ...] = (
+    ("audit_records", "ending", "TEXT NOT NULL DEFAULT ''"),
+    ("audit_anchors", "record_id", "TEXT NOT NULL DEFAULT ''"),
+    ("audit_anchors", "newest_ts", "{ts}"),
+    ("audit_anchors", "mac", "TEXT NOT NULL DEFAULT ''"),
+)
+ANCHOR_COLUMNS = ("chain_id", "seq", "hash", "purged_at", "record_id", "newest_ts", "mac")
+
+
+def migrations(dialect: Dialect) -> list[tuple[str, str, str]]:
+    return [(t, c, kind.format(ts=dialect.ts_type)) for t, c, kind in MIGRATIONS]
 
 
 def check_columns(found: Sequence[str], where: str) -> None:
-    """Refuse a table laid out for another version of the record (there are no migrations
-    yet): a clear error at open beats a failed insert on the request path."""
-    if tuple(found) != COLUMNS:
+    """Refuse a table laid out for another version of the record that the migrations do
+    not cover: a clear error at open beats a failed insert on the request path. Column
+    order does not matter (columns are always named), so a migrated table passes."""
+    if set(found) != set(COLUMNS) or len(found) != len(COLUMNS):
         missing = sorted(set(COLUMNS) - set(found))
         extra = sorted(set(found) - set(COLUMNS))
         raise AuditConfigError(
@@ -49,13 +68,30 @@ def check_columns(found: Sequence[str], where: str) -> None:
         )
 
 
+def anchor_row(a: Anchor, dialect: Dialect) -> tuple[Any, ...]:
+    def ts(v: datetime | None) -> Any:
+        return None if v is None else ts_param(v, dialect)
+
+    return (a.chain_id, a.seq, a.hash, ts(a.purged_at), a.record_id, ts(a.newest_ts), a.mac)
+
+
+def anchor_from_row(row: Sequence[Any]) -> Anchor:
+    def ts(v: Any) -> datetime | None:
+        if v is None or v == "":
+            return None
+        return v if isinstance(v, datetime) else parse_ts(v)
+
+    chain_id, seq, hash_, purged_at, record_id, newest_ts, mac = row
+    return Anchor(chain_id, int(seq), hash_, record_id, ts(purged_at), ts(newest_ts), mac)
+
+
 def to_row(r: DecisionRecord, dialect: Dialect) -> tuple[Any, ...]:
     """Column values in ``COLUMNS`` order. Spelled out rather than via ``to_dict``: this runs
     once per record on the write path, and the test suite checks the order."""
     dumps = orjson.dumps
     return (
         r.id, format_ts(r.ts) if dialect.ts_as_text else r.ts, r.direction, r.action,
-        r.tenant, r.user, r.request_id, r.route, r.stage, r.incident, r.sanction,
+        r.tenant, r.user, r.request_id, r.route, r.stage, r.incident, r.ending, r.sanction,
         dumps(r.categories).decode(), dumps(r.scores).decode(),
         dumps(r.matched_terms).decode(), r.policy_version, r.model_version,
         dumps(r.latency_ms).decode(), r.text_mode, r.text, r.chain_id, r.seq,
@@ -92,6 +128,7 @@ def where(
         params.append(ts_param(flt.until, dialect))
     for column, value in (
         ("tenant", flt.tenant), ("action", flt.action), ("direction", flt.direction),
+        ("ending", flt.ending),
     ):  # fmt: skip
         if value is not None:
             parts.append(f"{column} = {p}")

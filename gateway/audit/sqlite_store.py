@@ -16,14 +16,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from gateway.audit.chain import Anchor
-from gateway.audit.record import DecisionRecord
+from gateway.audit.anchors import Anchor, next_anchor
+from gateway.audit.record import DecisionRecord, parse_ts
 from gateway.audit.sql import (
+    ANCHOR_COLUMNS,
     COLUMN_LIST,
     COLUMNS,
     SQLITE,
+    anchor_from_row,
+    anchor_row,
     check_columns,
     from_row,
+    migrations,
     to_row,
     ts_param,
     where,
@@ -36,7 +40,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_records (
     id TEXT PRIMARY KEY, ts TEXT NOT NULL, direction TEXT NOT NULL, action TEXT NOT NULL,
     tenant TEXT NOT NULL, "user" TEXT, request_id TEXT NOT NULL, route TEXT NOT NULL,
-    stage TEXT NOT NULL, incident INTEGER NOT NULL, sanction TEXT NOT NULL, categories TEXT NOT NULL,
+    stage TEXT NOT NULL, incident INTEGER NOT NULL, ending TEXT NOT NULL DEFAULT '',
+    sanction TEXT NOT NULL, categories TEXT NOT NULL,
     scores TEXT NOT NULL, matched_terms TEXT NOT NULL, policy_version TEXT NOT NULL,
     model_version TEXT NOT NULL, latency_ms TEXT NOT NULL, text_mode TEXT NOT NULL, text TEXT,
     chain_id TEXT NOT NULL, seq INTEGER NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
@@ -45,10 +50,12 @@ CREATE TABLE IF NOT EXISTS audit_records (
 CREATE INDEX IF NOT EXISTS audit_records_ts ON audit_records (ts, id);
 CREATE INDEX IF NOT EXISTS audit_records_tenant_ts ON audit_records (tenant, ts);
 CREATE TABLE IF NOT EXISTS audit_anchors (
-    chain_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, hash TEXT NOT NULL, purged_at TEXT NOT NULL
+    chain_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, hash TEXT NOT NULL, purged_at TEXT NOT NULL,
+    record_id TEXT NOT NULL DEFAULT '', newest_ts TEXT, mac TEXT NOT NULL DEFAULT ''
 );
 """
-assert len(COLUMNS) == 23  # the DDL above lists every DecisionRecord field
+assert len(COLUMNS) == 24  # the DDL above lists every DecisionRecord field
+_ANCHOR_LIST = ", ".join(ANCHOR_COLUMNS)
 _INSERT = (
     f"INSERT INTO audit_records ({COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
     " ON CONFLICT (id) DO NOTHING"
@@ -76,6 +83,7 @@ class SQLiteStore:
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA busy_timeout=5000")
             conn.executescript(_SCHEMA)
+            _migrate(conn)
             found = [row[1] for row in conn.execute("PRAGMA table_info(audit_records)")]
             check_columns(found, str(self.path))
         except BaseException:
@@ -145,13 +153,13 @@ class SQLiteStore:
 
     async def anchors(self) -> dict[str, Anchor]:
         rows = await self._read(
-            lambda c: c.execute("SELECT chain_id, seq, hash FROM audit_anchors").fetchall()
+            lambda c: c.execute(f"SELECT {_ANCHOR_LIST} FROM audit_anchors").fetchall()
         )
-        return {r[0]: Anchor(r[0], r[1], r[2]) for r in rows}
+        return {r[0]: anchor_from_row(r) for r in rows}
 
-    async def purge(self, cutoff: datetime) -> PurgeResult:
+    async def purge(self, cutoff: datetime, anchor_key: bytes) -> PurgeResult:
         cut = ts_param(cutoff, SQLITE)
-        now = ts_param(datetime.now(cutoff.tzinfo), SQLITE)
+        now = datetime.now(cutoff.tzinfo)
 
         def run(c: sqlite3.Connection) -> PurgeResult:
             # Per chain, delete only the prefix that is entirely older than the cutoff:
@@ -171,23 +179,34 @@ class SQLiteStore:
             for chain_id, max_old in chains:
                 limit = min(max_old, young.get(chain_id, max_old + 1) - 1)
                 last = c.execute(
-                    "SELECT seq, hash FROM audit_records WHERE chain_id = ? AND seq <= ?"
+                    "SELECT seq, hash, id FROM audit_records WHERE chain_id = ? AND seq <= ?"
                     " ORDER BY seq DESC LIMIT 1",
                     (chain_id, limit),
                 ).fetchone()
                 if last is None:
                     continue
+                newest = c.execute(
+                    "SELECT MAX(ts) FROM audit_records WHERE chain_id = ? AND seq <= ?",
+                    (chain_id, last[0]),
+                ).fetchone()[0]
+                old = c.execute(
+                    f"SELECT {_ANCHOR_LIST} FROM audit_anchors WHERE chain_id = ?", (chain_id,)
+                ).fetchone()
+                anchor = next_anchor(
+                    anchor_from_row(old) if old else None, chain_id=chain_id, seq=last[0],
+                    hash=last[1], record_id=last[2], newest_ts=parse_ts(newest), now=now,
+                    key=anchor_key,
+                )  # fmt: skip
                 cur = c.execute(
                     "DELETE FROM audit_records WHERE chain_id = ? AND seq <= ?", (chain_id, last[0])
                 )
                 deleted += cur.rowcount
                 c.execute(
-                    "INSERT INTO audit_anchors (chain_id, seq, hash, purged_at) VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT (chain_id) DO UPDATE SET seq = excluded.seq,"
-                    " hash = excluded.hash, purged_at = excluded.purged_at",
-                    (chain_id, last[0], last[1], now),
+                    f"INSERT OR REPLACE INTO audit_anchors ({_ANCHOR_LIST})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    anchor_row(anchor, SQLITE),
                 )
-                anchors.append(Anchor(chain_id, last[0], last[1]))
+                anchors.append(anchor)
             return PurgeResult(deleted, tuple(anchors))
 
         return await self._write(run)
@@ -207,3 +226,19 @@ class SQLiteStore:
         if conn is not None:
             conn.close()
             setattr(self, attr, None)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Add the columns newer versions of the log need (``sql.MIGRATIONS``). Under the write
+    lock: the reader and the writer connection may open at the same moment."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for table, column, kind in migrations(SQLITE):
+            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                conn.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {kind}')
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise

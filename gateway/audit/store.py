@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from gateway.audit.chain import Anchor
+from gateway.audit.anchors import Anchor
 from gateway.audit.record import DecisionRecord
 
 PAGE = 1000  # rows per round trip when iterating; bounds memory of exports and verify
@@ -30,6 +30,7 @@ class RecordFilter:
     category: str | None = None  # taxonomy code; a record matches if it lists it
     action: str | None = None
     direction: str | None = None
+    ending: str | None = None  # recording.Ending value; "" matches input records
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +61,12 @@ class AuditStore(Protocol):
 
     async def anchors(self) -> dict[str, Anchor]: ...
 
-    async def purge(self, cutoff: datetime) -> PurgeResult:
+    async def purge(self, cutoff: datetime, anchor_key: bytes) -> PurgeResult:
         """Delete, per chain, the longest prefix of records older than ``cutoff`` and record
-        an anchor for it, in one transaction. The caller enforces the legal minimum."""
+        an anchor for it sealed under ``anchor_key`` (``AuditKeys.anchor``; see
+        ``anchors.next_anchor``), in one transaction. Raises ``AnchorForged`` (and deletes
+        nothing) if a chain's existing anchor is not sealed with that key. The caller
+        enforces the legal minimum."""
 
     async def count(self) -> int: ...
 

@@ -5,13 +5,18 @@ fail-open, fsynced to the local spool). One task owns a bounded queue and commit
 has queued up while the previous commit ran, in one transaction (group commit): under load
 many writes share one fsync, and at low load a write waits for just its own commit.
 
-The writer is also the chain's sequencer: it seals each batch (``chain.seal``) and adopts
-the new chain head only once the batch is durable, so a failed batch leaves no gap.
+The writer is also the chain's sequencer: it seals each batch (``chain.seal``, keyed) and
+adopts the new chain head only once the batch is durable, so a failed batch leaves no gap.
+With a checkpoint directory it appends a signed checkpoint of its head there when it starts,
+every ``checkpoint_interval`` seconds while the head moves, and when it closes
+(``gateway.audit.checkpoint``). The checkpointed head is the acknowledged one: records in
+the spool count, since their writes returned.
 
 While the store is down, batches go to the spool (fail-open) or fail with
 ``AuditUnavailable`` (fail-closed); ``fail_open`` may be a callable, read per batch. Once a spool exists, new batches follow it there
 until a replay has emptied it, so records reach the store in chain order. The store is
 retried at most every ``retry_interval`` seconds; between retries writes do not wait for it.
+The checkpoint tick also retries a pending spool, so it drains even when no writes come.
 """
 
 from __future__ import annotations
@@ -23,10 +28,14 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
 from gateway.audit.chain import ChainHead, seal
+from gateway.audit.checkpoint import CheckpointLog
 from gateway.audit.errors import AuditUnavailable
+from gateway.audit.keys import AuditKeys
 from gateway.audit.record import DecisionRecord
 from gateway.audit.spool import Spool, SpoolCorrupt, orphans, quarantine, read_chunks
 from gateway.audit.store import AuditStore
@@ -35,7 +44,9 @@ from gateway.metrics import Metrics
 log = logging.getLogger("gateway.audit")
 REPLAY_CHUNK = 500
 
-_Item = tuple[DecisionRecord, "asyncio.Future[None]"]
+_Write = tuple[DecisionRecord, "asyncio.Future[None]"]
+_TICK: Final = "tick"  # queued by the checkpoint timer, so the writer task does the work
+_Item = _Write | str | None  # a write, the tick, or the stop marker (None)
 
 
 def new_chain_id() -> str:
@@ -46,15 +57,20 @@ def new_chain_id() -> str:
 class AuditWriter:
     """Group-committing, chain-sealing writer in front of an ``AuditStore``.
 
-    ``fail_open`` is a bool or a callable read per batch (the policy's ``audit.fail_open``).
-    Start it in the lifespan (``await start()``), close it after the server has drained
-    (``await close()`` commits what is queued)."""
+    ``keys`` seal the chain and sign the checkpoints (``AuditKeys.from_secret(
+    Settings.pseudonym_secret())``). ``fail_open`` is a bool or a callable read per batch
+    (the policy's ``audit.fail_open``). Start it in the lifespan (``await start()``), close
+    it after the server has drained (``await close()`` commits what is queued and writes a
+    last checkpoint)."""
 
     def __init__(
         self,
         store: AuditStore,
         *,
+        keys: AuditKeys,
         spool_dir: Path,
+        checkpoint_dir: Path | None = None,
+        checkpoint_interval: float = 60.0,
         fail_open: bool | Callable[[], bool] = True,
         chain_id: str | None = None,
         max_batch: int = 512,
@@ -67,11 +83,19 @@ class AuditWriter:
         self._fail_open = fail_open
         self.chain_id = chain_id or new_chain_id()
         self.spool = Spool(spool_dir, self.chain_id)
+        self._key = keys.chain
+        self._checkpoints = (
+            CheckpointLog(checkpoint_dir, self.chain_id, keys) if checkpoint_dir else None
+        )
+        self._checkpoint_interval = checkpoint_interval
+        self._checkpointed: ChainHead | None = None  # last head on disk in the checkpoint log
+        self._ticker: asyncio.Task[None] | None = None
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[_Item | None] = asyncio.Queue(max_queue)
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue(max_queue)
         self._retry_interval = retry_interval
         self._metrics = metrics
         self._head = ChainHead(self.chain_id)
+        self._head_id = ""  # id of the record at the head
         self._store_ok = True
         self._next_try = 0.0  # monotonic time of the next store attempt while it is down
         self._task: asyncio.Task[None] | None = None
@@ -80,9 +104,13 @@ class AuditWriter:
         self.batches = 0  # commits made; records/batches is the group-commit factor
 
     async def start(self) -> None:
-        """Replay spools left by dead writers (if the store is up), then accept writes."""
+        """Replay spools left by dead writers (if the store is up), write the chain's first
+        checkpoint (seq 0: the chain exists), then accept writes."""
         await self._replay_orphans()
+        await self._checkpoint(force=True)
         self._task = asyncio.create_task(self._run(), name="audit-writer")
+        if self._checkpoints is not None:
+            self._ticker = asyncio.create_task(self._tick(), name="audit-checkpoints")
 
     async def write(self, record: DecisionRecord) -> None:
         """Return once ``record`` is durable; raise ``AuditUnavailable`` if it is not."""
@@ -102,12 +130,25 @@ class AuditWriter:
             self._metrics.audit_write_seconds.observe(time.perf_counter() - started)
 
     async def close(self) -> None:
-        """Commit everything queued, then stop. Idempotent."""
+        """Commit everything queued, write a last checkpoint, then stop. Idempotent."""
         self._closing = True  # nothing may queue behind the stop marker
-        if self._task is not None and not self._task.done():
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+        if self._task is None:
+            return  # never started: nothing was written, nothing to checkpoint
+        if not self._task.done():
             await self._queue.put(None)
             await self._task
+        await self._checkpoint()
         await asyncio.to_thread(self.spool.close)
+        if self._checkpoints is not None:
+            await asyncio.to_thread(self._checkpoints.close)
+
+    @property
+    def head(self) -> ChainHead:
+        """The acknowledged head of this writer's chain."""
+        return self._head
 
     @property
     def fail_open(self) -> bool:
@@ -123,7 +164,12 @@ class AuditWriter:
             item = await self._queue.get()
             if item is None:
                 break
+            if item == _TICK:
+                await self._on_tick()
+                continue
+            assert isinstance(item, tuple)
             batch = [item]
+            tick = False
             while len(batch) < self._max_batch:
                 try:
                     nxt = self._queue.get_nowait()
@@ -132,15 +178,51 @@ class AuditWriter:
                 if nxt is None:
                     stop = True
                     break
+                if isinstance(nxt, str):
+                    tick = True  # handled once this batch is committed
+                    continue
                 batch.append(nxt)
             await self._commit(batch)
+            if tick:
+                await self._on_tick()
 
-    async def _commit(self, batch: list[_Item]) -> None:
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self._checkpoint_interval)
+            try:
+                self._queue.put_nowait(_TICK)
+            except asyncio.QueueFull:
+                pass  # the writer is busy with records; the next tick will do
+
+    async def _on_tick(self) -> None:
+        """Retry a pending spool (idle writers too), then checkpoint the head if it moved."""
+        if (self.spool.pending or self._orphans_pending) and self._may_try_store():
+            try:
+                await self._drain_spool()
+            except Exception:
+                log.exception("decision log spool replay failed")
+        await self._checkpoint()
+
+    async def _checkpoint(self, *, force: bool = False) -> None:
+        """Append the head to the checkpoint log if it moved since the last one. A failure
+        is logged and counted, and retried at the next tick: requests never wait on it."""
+        if self._checkpoints is None or (not force and self._head == self._checkpointed):
+            return
+        head, head_id = self._head, self._head_id
+        try:
+            await asyncio.to_thread(self._checkpoints.append, head, head_id, datetime.now(UTC))
+        except OSError as e:
+            log.error("decision log checkpoint to %s failed: %s", self._checkpoints.path, e)
+            self._error()
+            return
+        self._checkpointed = head
+
+    async def _commit(self, batch: list[_Write]) -> None:
         error: AuditUnavailable | None = None
         try:
-            sealed, head = seal([r for r, _ in batch], self._head)
+            sealed, head = seal([r for r, _ in batch], self._head, self._key)
             await self._persist(sealed)
-            self._head = head
+            self._head, self._head_id = head, sealed[-1].id
             self.batches += 1
         except AuditUnavailable as e:
             error = e

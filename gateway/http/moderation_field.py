@@ -30,9 +30,11 @@ JSONObject = dict[str, Any]
 _MODES = ("score", "block")
 
 
-def result(decision: Decision, model: str | None = None) -> JSONObject:
+def result(decision: Decision, model: str | None = None, *, details: bool = True) -> JSONObject:
     """One decision as a moderation result: every taxonomy code, its score (1.0 where a
-    keyword, pattern or sanction acted), whether it acted, and the gateway's extras."""
+    keyword, pattern or sanction acted), whether it acted, and the gateway's extras.
+    ``details`` False leaves out what a reason matched: for generated text, the matched
+    term is a piece of the very text that was withheld."""
     scores = {code: 0.0 for code in taxonomy.codes()}
     scores.update({c: round(v, 6) for c, v in decision.scores.items() if c in scores})
     for reason in decision.reasons:
@@ -51,17 +53,18 @@ def result(decision: Decision, model: str | None = None) -> JSONObject:
     out["action"] = decision.action.value
     out["decision_id"] = decision.id
     out["reasons"] = [
-        {"kind": r.kind, "category": r.category, "detail": r.detail, "action": r.action.value}
+        {"kind": r.kind, "category": r.category, "action": r.action.value}
+        | ({"detail": r.detail} if details or r.kind not in ("keyword", "pattern") else {})
         for r in decision.reasons
     ]
     return out
 
 
-def _results(decision: Decision | None, model: str) -> JSONObject:
+def _results(decision: Decision | None, model: str, *, details: bool) -> JSONObject:
     return {
         "type": "moderation_results",
         "model": model,
-        "results": [result(decision, model)] if decision is not None else [],
+        "results": [result(decision, model, details=details)] if decision is not None else [],
     }
 
 
@@ -71,8 +74,8 @@ def moderation_field(
     """``{input, output, action, decision_id}`` for an answer or a stream's last chunk."""
     last = output_decision or input_decision
     return {
-        "input": _results(input_decision, model),
-        "output": _results(output_decision, model),
+        "input": _results(input_decision, model, details=True),  # the client's own text
+        "output": _results(output_decision, model, details=False),
         "action": last.action.value if last is not None else Action.ALLOW.value,
         "decision_id": input_decision.id if input_decision is not None else "",
     }
