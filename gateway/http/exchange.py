@@ -27,7 +27,6 @@ from gateway.errors import (
     UpstreamError,
     error_response,
 )
-from gateway.http import sse
 from gateway.http.apis.base import ApiShape, JSONObject, Slot
 from gateway.http.auth import authenticate
 from gateway.http.body import read_json_object, request_headers
@@ -38,9 +37,9 @@ from gateway.http.moderation_field import (
     moderation_field,
     parse_request,
 )
-from gateway.http.relay import StreamRelay
 from gateway.http.responses import JSONResponse
 from gateway.http.state import AppState
+from gateway.http.stream_check import StreamDeps
 from gateway.http.upstream import rate_limit_headers, upstream_error
 from gateway.moderation.labels import Labeler
 from gateway.moderation.language import detect_language
@@ -225,8 +224,9 @@ def _refuse(req: _Request, decision: Decision) -> Response:
         chunk["moderation"] = refusal["moderation"]
         if aigc is not None:
             chunk["aigc"] = aigc
-        events.append(sse.encode(chunk))
-    events.append(sse.DONE)
+        events.append(req.api.encode_event(chunk))
+    if req.api.done_marker:
+        events.append(req.api.done_marker)
     return StreamingResponse(_replay(events), media_type="text/event-stream",
                              headers={**req.headers, **_SSE_HEADERS})  # fmt: skip
 
@@ -297,12 +297,13 @@ async def _stream(s: AppState, req: _Request, pending: _InputRecord) -> Response
         # An upstream that ignored "stream": the whole answer is checked, then sent as a
         # stream so the client still gets the shape it asked for.
         answer = await _moderate_answer(s, req, pending, _parse_answer(payload))
-        events = [sse.encode(c) for c in _stream_of(req.api, answer)] + [sse.DONE]
+        events = [req.api.encode_event(c) for c in _stream_of(req.api, answer)]
+        if req.api.done_marker:
+            events.append(req.api.done_marker)
         return StreamingResponse(_replay(events), media_type="text/event-stream",
                                  headers={**req.headers, **_SSE_HEADERS})  # fmt: skip
     req.headers.update(rate_limit_headers(resp.headers))
-    relay = StreamRelay(
-        api=req.api,
+    deps = StreamDeps(
         pipeline=s.pipeline,
         ctx=_out_context(req),
         info=req.info,
@@ -317,6 +318,7 @@ async def _stream(s: AppState, req: _Request, pending: _InputRecord) -> Response
         enforce=req.mod.enforce_output,
         model_name=req.model_name,
     )
+    relay = req.api.open_relay(deps)
     return StreamingResponse(relay.events(), media_type="text/event-stream",
                              headers={**req.headers, **_SSE_HEADERS})  # fmt: skip
 

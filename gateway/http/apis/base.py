@@ -11,11 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.decision import Decision
 from gateway.errors import InvalidRequest
 from gateway.moderation.labels import Labeler
+
+if TYPE_CHECKING:
+    from gateway.http.stream_check import StreamCheck, StreamDeps
 
 JSONObject = dict[str, Any]
 # A text field of a streamed choice: (choice index, field name, tool call index or -1).
@@ -108,6 +111,16 @@ class ApiShape(Protocol):
     def whole_to_chunks(self, answer: JSONObject) -> list[JSONObject]:
         """A whole answer as stream chunks (an upstream that ignored ``stream: true``)."""
         ...
+
+    def open_relay(self, deps: StreamDeps) -> StreamCheck:
+        """The relay that moderates this API's upstream stream."""
+        ...
+
+    def encode_event(self, event: JSONObject) -> bytes:
+        """One event of this API's stream, on the wire."""
+        ...
+
+    done_marker: bytes  # what ends this API's stream (b"" for none)
 
 
 def str_slot(container: Any, key: Any) -> Iterator[Slot]:

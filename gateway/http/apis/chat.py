@@ -16,6 +16,7 @@ import orjson
 
 from gateway.decision import Decision
 from gateway.errors import InvalidRequest
+from gateway.http import sse
 from gateway.http.apis.base import (
     ChoiceState,
     JSONObject,
@@ -27,7 +28,9 @@ from gateway.http.apis.base import (
     unescaped,
     validate_common,
 )
+from gateway.http.relay import ChoiceRelay
 from gateway.http.responses import CONTENT_FILTER, new_id, now
+from gateway.http.stream_check import StreamCheck, StreamDeps
 from gateway.moderation.labels import Labeler
 
 # Fields of an assistant message (or a stream delta) that reach the user as text.
@@ -215,6 +218,14 @@ class ChatApi:
         if not delta and finish is None:
             return None
         return chunk(base, index, delta, finish)
+
+    def open_relay(self, deps: StreamDeps) -> StreamCheck:
+        return ChoiceRelay(self, deps)
+
+    def encode_event(self, event: JSONObject) -> bytes:
+        return sse.encode(event)
+
+    done_marker = sse.DONE
 
     def stop_chunk(self, base: JSONObject, index: int, refusal: str) -> JSONObject:
         return chunk(base, index, {"content": refusal}, CONTENT_FILTER)

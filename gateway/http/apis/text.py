@@ -8,6 +8,7 @@ from typing import Any
 
 from gateway.decision import Decision
 from gateway.errors import InvalidRequest
+from gateway.http import sse
 from gateway.http.apis.base import (
     ChoiceState,
     JSONObject,
@@ -18,7 +19,9 @@ from gateway.http.apis.base import (
     unescaped,
     validate_common,
 )
+from gateway.http.relay import ChoiceRelay
 from gateway.http.responses import CONTENT_FILTER, new_id, now
+from gateway.http.stream_check import StreamCheck, StreamDeps
 from gateway.moderation.labels import Labeler
 
 _TEXT = "text"
@@ -112,6 +115,14 @@ class TextCompletionApi:
         if not text and finish is None:
             return None
         return chunk(base, index, text, finish)
+
+    def open_relay(self, deps: StreamDeps) -> StreamCheck:
+        return ChoiceRelay(self, deps)
+
+    def encode_event(self, event: JSONObject) -> bytes:
+        return sse.encode(event)
+
+    done_marker = sse.DONE
 
     def stop_chunk(self, base: JSONObject, index: int, refusal: str) -> JSONObject:
         return chunk(base, index, refusal, CONTENT_FILTER)
