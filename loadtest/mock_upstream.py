@@ -134,7 +134,7 @@ class MockUpstream:
                                     "data": [{"object": "embedding", "index": 0,
                                               "embedding": [0.0, 0.1, 0.2]}]})  # fmt: skip
             return
-        if path not in ("/v1/chat/completions", "/v1/completions"):
+        if path not in ("/v1/chat/completions", "/v1/completions", "/v1/responses"):
             await _json(send, 404, _error(f"unknown path {path}", "invalid_request_error"))
             return
         if "mock_redirect" in req:
@@ -150,6 +150,14 @@ class MockUpstream:
                 msg = req.get("mock_error", "mock upstream error")
                 body = orjson.dumps(_error(msg, "server_error", "mock_error"))
                 await _raw(send, int(status), body, b"application/json", extra)
+            return
+        if path == "/v1/responses":
+            if req.get("stream") and "mock_events" in req:
+                await self._events(req["mock_events"], send)
+            elif req.get("stream"):
+                await self._events(self._response_events(req), send)
+            else:
+                await _json(send, 200, self._response(req))
             return
         chat = path == "/v1/chat/completions"
         if req.get("stream") and req.get("mock_json_stream"):
@@ -171,6 +179,72 @@ class MockUpstream:
             await send({"type": "http.response.body", "body": b"data: " + data + b"\n\n",
                         "more_body": True})  # fmt: skip
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _response(self, req: dict[str, Any]) -> dict[str, Any]:
+        """A Responses API answer: reasoning summary, message, function call as asked."""
+        output: list[dict[str, Any]] = []
+        if "mock_reasoning" in req:
+            output.append({"type": "reasoning", "id": "rs_mock", "summary": [
+                {"type": "summary_text", "text": "".join(req["mock_reasoning"])}]})  # fmt: skip
+        output.append({"type": "message", "id": "msg_mock", "role": "assistant",
+                       "status": "completed", "content": [
+                           {"type": "output_text", "text": self._reply(req), "annotations": []}]})  # fmt: skip
+        if "mock_tool_call" in req:
+            tc = req["mock_tool_call"]
+            output.append({"type": "function_call", "id": "fc_mock", "call_id": "call_mock",
+                           "name": tc["name"], "arguments": "".join(tc["arguments_chunks"]),
+                           "status": "completed"})  # fmt: skip
+        return {"id": "resp_mock", "object": "response", "created_at": int(time.time()),
+                "model": req.get("model", "mock-model"), "status": "completed",
+                "incomplete_details": None, "error": None, "output": output,
+                "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+                "usage": {"input_tokens": 5, "output_tokens": 5, "total_tokens": 10}}  # fmt: skip
+
+    def _response_events(self, req: dict[str, Any]) -> list[dict[str, Any]]:
+        """The typed events of a streamed Responses API answer, deltas and all."""
+        whole = self._response(req)
+        events: list[dict[str, Any]] = [
+            {"type": "response.created", "response": {**whole, "status": "in_progress", "output": []}}
+        ]  # fmt: skip
+        for oi, item in enumerate(whole["output"]):
+            kind = item["type"]
+            blank = (
+                {**item, "content": []}
+                if kind == "message"
+                else {**item, "summary": []}
+                if kind == "reasoning"
+                else {**item, "arguments": ""}
+            )
+            events.append({"type": "response.output_item.added", "output_index": oi, "item": blank})
+            ids = {"item_id": item["id"], "output_index": oi}
+            if kind == "message":
+                text = item["content"][0]["text"]
+                events.append({"type": "response.content_part.added", **ids, "content_index": 0,
+                               "part": {"type": "output_text", "text": "", "annotations": []}})  # fmt: skip
+                for c in self._chunks(req):
+                    events.append({"type": "response.output_text.delta", **ids,
+                                   "content_index": 0, "delta": c})  # fmt: skip
+                events.append({"type": "response.output_text.done", **ids, "content_index": 0,
+                               "text": text})  # fmt: skip
+                events.append({"type": "response.content_part.done", **ids, "content_index": 0,
+                               "part": item["content"][0]})  # fmt: skip
+            elif kind == "reasoning":
+                for r in req.get("mock_reasoning", []):
+                    events.append({"type": "response.reasoning_summary_text.delta", **ids,
+                                   "summary_index": 0, "delta": r})  # fmt: skip
+                events.append({"type": "response.reasoning_summary_text.done", **ids,
+                               "summary_index": 0, "text": item["summary"][0]["text"]})  # fmt: skip
+            else:
+                for a in req["mock_tool_call"]["arguments_chunks"]:
+                    events.append({"type": "response.function_call_arguments.delta", **ids,
+                                   "delta": a})  # fmt: skip
+                events.append({"type": "response.function_call_arguments.done", **ids,
+                               "arguments": item["arguments"]})  # fmt: skip
+            events.append({"type": "response.output_item.done", "output_index": oi, "item": item})
+        events.append({"type": "response.completed", "response": whole})
+        for seq, event in enumerate(events):
+            event["sequence_number"] = seq
+        return events
 
     def _scripted(self, req: dict[str, Any]) -> dict[str, Any]:
         """The request with its script entry's fields added (its own fields win)."""

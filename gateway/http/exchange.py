@@ -210,7 +210,9 @@ def _refuse(req: _Request, decision: Decision) -> Response:
     if req.active.policy.block_response == "error":
         return error_response(ContentPolicyViolation(decision.refusal), req.headers)
     refusal = req.api.refusal(req.info.model, decision, req.n)
-    refusal["moderation"] = moderation_field(decision, None, req.model_name)
+    refusal["moderation"] = moderation_field(
+        decision, None, req.model_name, single=req.api.single_moderation
+    )
     # A refusal is an answer the user reads: it carries the AI-content labels too.
     labeler = Labeler(req.active.policy.labels)
     req.api.label_answer(refusal, labeler, req.language)
@@ -219,12 +221,7 @@ def _refuse(req: _Request, decision: Decision) -> Response:
         refusal["aigc"] = aigc
     if not req.stream:
         return JSONResponse(refusal, headers=req.headers)
-    events = []
-    for chunk in req.api.refusal_chunks(refusal):
-        chunk["moderation"] = refusal["moderation"]
-        if aigc is not None:
-            chunk["aigc"] = aigc
-        events.append(req.api.encode_event(chunk))
+    events = [req.api.encode_event(chunk) for chunk in req.api.refusal_chunks(refusal)]
     if req.api.done_marker:
         events.append(req.api.done_marker)
     return StreamingResponse(_replay(events), media_type="text/event-stream",
@@ -259,7 +256,9 @@ async def _moderate_answer(
         _write_back(slots, decision.redacted)
     api.label_answer(answer, labeler, req.language)
     if req.mod.requested or _acted(req.input_decision, decision):
-        answer["moderation"] = moderation_field(req.input_decision, decision, req.model_name)
+        answer["moderation"] = moderation_field(
+            req.input_decision, decision, req.model_name, single=req.api.single_moderation
+        )
     aigc = labeler.implicit(info.request_id)
     if aigc is not None:
         answer["aigc"] = aigc
@@ -317,6 +316,7 @@ async def _stream(s: AppState, req: _Request, pending: _InputRecord) -> Response
         report=req.mod.requested,
         enforce=req.mod.enforce_output,
         model_name=req.model_name,
+        single_moderation=req.api.single_moderation,
     )
     relay = req.api.open_relay(deps)
     return StreamingResponse(relay.events(), media_type="text/event-stream",

@@ -60,7 +60,12 @@ def result(decision: Decision, model: str | None = None, *, details: bool = True
     return out
 
 
-def _results(decision: Decision | None, model: str, *, details: bool) -> JSONObject:
+def _results(decision: Decision | None, model: str, *, details: bool, single: bool) -> JSONObject:
+    if single:  # the Responses API: one result, or an "error" where nothing was judged
+        if decision is None:
+            return {"type": "error", "code": "not_generated",
+                    "message": "Nothing was generated: the request was blocked."}  # fmt: skip
+        return result(decision, model, details=details)
     return {
         "type": "moderation_results",
         "model": model,
@@ -69,13 +74,18 @@ def _results(decision: Decision | None, model: str, *, details: bool) -> JSONObj
 
 
 def moderation_field(
-    input_decision: Decision | None, output_decision: Decision | None, model: str
+    input_decision: Decision | None,
+    output_decision: Decision | None,
+    model: str,
+    *,
+    single: bool = False,
 ) -> JSONObject:
-    """``{input, output, action, decision_id}`` for an answer or a stream's last chunk."""
+    """``{input, output, action, decision_id}`` for an answer or a stream's last chunk.
+    ``single``: the Responses API's shape (one result per direction, not a list)."""
     last = output_decision or input_decision
     return {
-        "input": _results(input_decision, model, details=True),  # the client's own text
-        "output": _results(output_decision, model, details=False),
+        "input": _results(input_decision, model, details=True, single=single),  # client's text
+        "output": _results(output_decision, model, details=False, single=single),
         "action": last.action.value if last is not None else Action.ALLOW.value,
         "decision_id": input_decision.id if input_decision is not None else "",
     }

@@ -12,7 +12,7 @@ carries the refusal with ``finish_reason: "content_filter"``, then ``[DONE]``.
 from __future__ import annotations
 
 from gateway.decision import Decision
-from gateway.http.apis.base import ApiShape, ChoiceState, FieldKey, JSONObject
+from gateway.http.apis.base import ChoiceShape, ChoiceState, FieldKey, JSONObject
 from gateway.http.stream_check import StreamCheck, StreamDeps
 
 # Top-level fields of a chunk without choices (a usage report) that are safe to pass on.
@@ -21,7 +21,7 @@ _FUNCTION_CALL = "function_call"
 
 
 class ChoiceRelay(StreamCheck):
-    def __init__(self, api: ApiShape, deps: StreamDeps) -> None:
+    def __init__(self, api: ChoiceShape, deps: StreamDeps) -> None:
         super().__init__(deps)
         self.api = api
         self._choices: dict[int, ChoiceState] = {}

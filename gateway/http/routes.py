@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound, error_response
 from gateway.http import exchange
 from gateway.http.apis.chat import CHAT
+from gateway.http.apis.responses_api import RESPONSES
 from gateway.http.apis.text import TEXT_COMPLETIONS
 from gateway.http.moderations import moderations
 from gateway.http.passthrough import passthrough
@@ -72,6 +73,7 @@ def api_routes() -> list[BaseRoute]:
     return [
         Route("/v1/chat/completions", exchange.endpoint(CHAT), methods=["POST"]),
         Route("/v1/completions", exchange.endpoint(TEXT_COMPLETIONS), methods=["POST"]),
+        Route("/v1/responses", exchange.endpoint(RESPONSES), methods=["POST"]),
         Route("/v1/moderations", moderations, methods=["POST"]),
         Route("/v1/{path:path}", passthrough, methods=_METHODS),
         Route("/healthz", healthz, methods=["GET"]),

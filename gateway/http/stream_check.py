@@ -95,6 +95,7 @@ class StreamDeps:
     report: bool = False  # the client asked for the moderation field
     enforce: bool = True  # False: "score" mode, verdicts reported, not enforced
     model_name: str = ""
+    single_moderation: bool = False  # the Responses API's shape of the moderation field
 
 
 class StreamCheck:
@@ -299,7 +300,9 @@ class StreamCheck:
                     for d in (self.d.input_decision, decision))  # fmt: skip
         if not (always or self.d.report or acted):
             return None
-        return moderation_field(self.d.input_decision, decision, self.d.model_name)
+        return moderation_field(
+            self.d.input_decision, decision, self.d.model_name, single=self.d.single_moderation
+        )
 
     def retraction(self, fields: dict[str, int], label_field: str) -> JSONObject:
         """What the client must withdraw: characters already sent, per field."""

@@ -92,6 +92,25 @@ class ApiShape(Protocol):
         """Add the explicit AI-content label to every choice's text."""
         ...
 
+    def whole_to_chunks(self, answer: JSONObject) -> list[JSONObject]:
+        """A whole answer as stream chunks (an upstream that ignored ``stream: true``)."""
+        ...
+
+    def open_relay(self, deps: StreamDeps) -> StreamCheck:
+        """The relay that moderates this API's upstream stream."""
+        ...
+
+    def encode_event(self, event: JSONObject) -> bytes:
+        """One event of this API's stream, on the wire."""
+        ...
+
+    done_marker: bytes  # what ends this API's stream (b"" for none)
+    single_moderation: bool  # the moderation field holds one result per direction
+
+
+class ChoiceShape(ApiShape, Protocol):
+    """An API whose stream is chunks of ``choices`` (chat and text completions)."""
+
     def absorb(self, choice: JSONObject, state: ChoiceState, feed: StreamFeed) -> None:
         """Hand a streamed choice's texts to ``feed``; keep the rest in ``state``."""
         ...
@@ -107,20 +126,6 @@ class ApiShape(Protocol):
     def stop_chunk(self, base: JSONObject, index: int, refusal: str) -> JSONObject:
         """The last chunk of a stream stopped by moderation."""
         ...
-
-    def whole_to_chunks(self, answer: JSONObject) -> list[JSONObject]:
-        """A whole answer as stream chunks (an upstream that ignored ``stream: true``)."""
-        ...
-
-    def open_relay(self, deps: StreamDeps) -> StreamCheck:
-        """The relay that moderates this API's upstream stream."""
-        ...
-
-    def encode_event(self, event: JSONObject) -> bytes:
-        """One event of this API's stream, on the wire."""
-        ...
-
-    done_marker: bytes  # what ends this API's stream (b"" for none)
 
 
 def str_slot(container: Any, key: Any) -> Iterator[Slot]:

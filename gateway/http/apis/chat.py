@@ -131,15 +131,11 @@ class ChatApi:
         }
 
     def refusal_chunks(self, refusal: JSONObject) -> list[JSONObject]:
-        return [
-            chunk(
-                refusal,
-                c["index"],
-                {"role": "assistant", "content": c["message"]["content"]},
-                CONTENT_FILTER,
-            )
-            for c in refusal["choices"]
-        ]
+        chunks = []
+        for c in refusal["choices"]:
+            delta = {"role": "assistant", "content": c["message"]["content"]}
+            chunks.append(chunk(refusal, c["index"], delta, CONTENT_FILTER))
+        return with_extras(chunks, refusal)
 
     def replace_answer(self, answer: JSONObject, decision: Decision) -> None:
         for choice in _choices(answer):
@@ -226,9 +222,19 @@ class ChatApi:
         return sse.encode(event)
 
     done_marker = sse.DONE
+    single_moderation = False
 
     def stop_chunk(self, base: JSONObject, index: int, refusal: str) -> JSONObject:
         return chunk(base, index, {"content": refusal}, CONTENT_FILTER)
+
+
+def with_extras(chunks: list[JSONObject], answer: JSONObject) -> list[JSONObject]:
+    """Each chunk carries the answer's ``moderation`` and ``aigc`` objects."""
+    for c in chunks:
+        for extra in ("moderation", "aigc"):
+            if extra in answer:
+                c[extra] = answer[extra]
+    return chunks
 
 
 def chunk(

@@ -19,6 +19,7 @@ from gateway.http.apis.base import (
     unescaped,
     validate_common,
 )
+from gateway.http.apis.chat import with_extras
 from gateway.http.relay import ChoiceRelay
 from gateway.http.responses import CONTENT_FILTER, new_id, now
 from gateway.http.stream_check import StreamCheck, StreamDeps
@@ -80,7 +81,8 @@ class TextCompletionApi:
         }
 
     def refusal_chunks(self, refusal: JSONObject) -> list[JSONObject]:
-        return [chunk(refusal, c["index"], c["text"], CONTENT_FILTER) for c in refusal["choices"]]
+        chunks = [chunk(refusal, c["index"], c["text"], CONTENT_FILTER) for c in refusal["choices"]]
+        return with_extras(chunks, refusal)
 
     def replace_answer(self, answer: JSONObject, decision: Decision) -> None:
         for choice in _choices(answer):
@@ -123,6 +125,7 @@ class TextCompletionApi:
         return sse.encode(event)
 
     done_marker = sse.DONE
+    single_moderation = False
 
     def stop_chunk(self, base: JSONObject, index: int, refusal: str) -> JSONObject:
         return chunk(base, index, refusal, CONTENT_FILTER)
