@@ -68,6 +68,7 @@ def gateway(upstream: str, policy: Path | None = None, **env: str) -> Iterator[s
     if policy is not None:
         args += ["--policy", str(policy)]
     # Benchmarks name a classifier when they use one; a throwaway key for this run only.
-    env = {"GATEWAY_CLASSIFIER": "none", "GATEWAY_PSEUDONYM_KEY": secrets.token_hex(32), **env}
+    key = os.environ.get("GATEWAY_PSEUDONYM_KEY") or secrets.token_hex(32)
+    env = {"GATEWAY_CLASSIFIER": "none", "GATEWAY_PSEUDONYM_KEY": key, **env}
     with process(args, f"http://127.0.0.1:{port}/healthz", env):
         yield f"http://127.0.0.1:{port}/v1"

@@ -71,3 +71,38 @@ def test_replicas_converge_through_redis_within_two_seconds(
     v1 = g1.http().get("/readyz").json()["policy"]["version"]
     v2 = g2.http().get("/readyz").json()["policy"]["version"]
     assert v1 == v2
+
+
+def test_an_edit_to_a_tenant_only_term_file_goes_live(gateway_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A term file only a tenant's overrides name is part of the version: editing it is a
+    new version, and that tenant's checks use it at once (it used to be ignored)."""
+    from gateway.policy.compiled import hash_key
+
+    d = tmp_path / "tenant"
+    shutil.copytree(TEST_LEXICON, d / "lexicon")
+    (d / "acme").mkdir()
+    tenant_terms = d / "acme" / "terms.csv"
+    tenant_terms.write_text("term,category,level\n甲方旧词,A1.08,3\n", "utf-8")
+    key = "gw-acme-key-0123456789abcdef0123456789"
+    policy = d / "policy.yaml"
+    policy.write_text(
+        'lexicon: {files: ["lexicon/*.csv"]}\n'
+        "tenants:\n"
+        f"  acme:\n    api_keys_sha256: [{hash_key(key)}]\n"
+        '    overrides: {lexicon: {files: ["lexicon/*.csv", "acme/terms.csv"]}}\n',
+        "utf-8",
+    )
+    gw = gateway_factory(policy=policy, policy_reload_interval=0.1)
+
+    def flagged(text: str) -> bool:
+        with httpx.Client(timeout=10) as http:
+            r = http.post(gw.v1 + "/moderations", json={"input": text},
+                          headers={"authorization": f"Bearer {key}"})  # fmt: skip
+        return bool(r.json()["results"][0]["flagged"])
+
+    v1 = gw.http().get("/readyz").json()["policy"]["version"]
+    assert flagged("甲方旧词") and not flagged("甲方新词")
+    tenant_terms.write_text("term,category,level\n甲方新词,A1.08,3\n", "utf-8")
+    _wait(lambda: flagged("甲方新词"))
+    assert gw.http().get("/readyz").json()["policy"]["version"] != v1
+    assert not flagged("甲方旧词")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -50,6 +51,7 @@ def test_two_processes_share_policy_cache_and_log(tmp_path: Path) -> None:
         "GATEWAY_CLASSIFIER": str(model),
         "GATEWAY_CLASSIFIER_DEVICE": "cpu",
         "GATEWAY_POLICY_RELOAD_INTERVAL": "0.2",
+        "GATEWAY_AUDIT_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
     }
     env_a = {**common, "GATEWAY_AUDIT_SPOOL_DIR": str(tmp_path / "sa"),
              "GATEWAY_POLICY_CACHE_DIR": str(tmp_path / "ca")}  # fmt: skip
@@ -89,6 +91,7 @@ def test_two_processes_share_policy_cache_and_log(tmp_path: Path) -> None:
         verify = subprocess.run(
             [sys.executable, "-m", "gateway", "audit", "verify", "--audit-url", audit_url],
             cwd=ROOT, capture_output=True, text=True, timeout=60,
+            env={**os.environ, "GATEWAY_AUDIT_CHECKPOINT_DIR": str(tmp_path / "checkpoints")},
         )  # fmt: skip
         assert verify.returncode == 0, verify.stdout + verify.stderr
     finally:

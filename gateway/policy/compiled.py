@@ -17,7 +17,7 @@ from gateway.lexicon.matcher import Matcher, Term
 from gateway.lexicon.normalize import NormalizeConfig
 from gateway.lexicon.variants import VariantConfig
 from gateway.policy.engine import TOP_LEVEL
-from gateway.policy.loader import PolicyError, PolicySource, Problem, expand_patterns, load_policy
+from gateway.policy.loader import PolicyError, PolicySource, Problem, load_policy
 from gateway.policy.model import Policy
 
 # Normalization near the end of a growing text can still change when more arrives (a
@@ -87,12 +87,13 @@ def _inline_terms(policy: Policy, file: str) -> list[Term]:
     return terms
 
 
-def _matcher(policy: Policy, base_dir: Path, file: str) -> tuple[Matcher, NormalizeConfig]:
+def _matcher(
+    policy: Policy, files: tuple[tuple[Path, ...], tuple[Path, ...]], file: str
+) -> tuple[Matcher, NormalizeConfig]:
     spec = policy.lexicon
     cfg = NormalizeConfig(**spec.normalize.model_dump())
     problems: list[Problem] = []
-    term_files = expand_patterns(base_dir, spec.files, file, problems)
-    allow_files = expand_patterns(base_dir, spec.allow_files, file, problems)
+    term_files, allow_files = files
     terms: list[Term] = []
     allow: list[str] = []
     for f in term_files:
@@ -119,15 +120,14 @@ def _matcher(policy: Policy, base_dir: Path, file: str) -> tuple[Matcher, Normal
 
 def compile_policy(source: PolicySource) -> PolicySet:
     file = str(source.path)
-    base_dir = source.path.parent
-    matcher, cfg = _matcher(source.policy, base_dir, file)
+    matcher, cfg = _matcher(source.policy, source.files_for(None), file)
     base = ActivePolicy(source.policy, source.version, matcher, cfg)
     tenants: dict[str, ActivePolicy] = {}
     for name, policy in source.tenants.items():
         if policy.lexicon == source.policy.lexicon:
             t_matcher, t_cfg = matcher, cfg
         else:
-            t_matcher, t_cfg = _matcher(policy, base_dir, file)
+            t_matcher, t_cfg = _matcher(policy, source.files_for(name), file)
         tenants[name] = ActivePolicy(policy, source.version, t_matcher, t_cfg, tenant=name)
     keys = {
         digest: name

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from gateway.metrics import Metrics
 from gateway.policy.compiled import PolicySet, compile_policy
-from gateway.policy.loader import PolicyError, PolicySource, Problem, expand_patterns, load_policy
+from gateway.policy.loader import PolicyError, PolicySource, load_policy
 
 log = logging.getLogger("gateway.policy")
 
@@ -31,15 +31,8 @@ class PolicyHolder:
     @staticmethod
     def _files_of(source: PolicySource) -> set[Path]:
         base = source.path.parent
-        files = {*source.term_files, *source.allow_files}
-        for policy in source.tenants.values():
-            problems: list[Problem] = []
-            files.update(expand_patterns(base, policy.lexicon.files, str(source.path), problems))
-            files.update(
-                expand_patterns(base, policy.lexicon.allow_files, str(source.path), problems)
-            )
         # Only files inside the policy's folder travel in bundles.
-        return {f for f in files if f.resolve().is_relative_to(base.resolve())}
+        return {f for f in source.all_files if f.resolve().is_relative_to(base.resolve())}
 
     def get(self) -> PolicySet:
         return self.current

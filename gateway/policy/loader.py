@@ -1,7 +1,9 @@
 """Loading policy files: YAML -> strict model, with every problem as ``file:line: message``.
 
-A policy's version is a content hash over the policy file and every term file it uses, so
-the same rules always carry the same version, on every replica.
+A policy's version is a content hash over the policy file and every term file it or any
+tenant uses, so the same rules always carry the same version, on every replica, and an edit
+to any of those files is a new version. The YAML is parsed once; term-file patterns are
+expanded once, here, and the lists travel with the ``PolicySource``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,22 @@ class PolicySource:
     term_files: tuple[Path, ...]
     allow_files: tuple[Path, ...]
     tenants: dict[str, Policy] = field(default_factory=dict)  # merged tenant policies
+    # Each tenant's (term files, allow files), as its merged policy names them.
+    tenant_files: dict[str, tuple[tuple[Path, ...], tuple[Path, ...]]] = field(default_factory=dict)
+
+    def files_for(self, tenant: str | None) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+        if tenant is None:
+            return self.term_files, self.allow_files
+        return self.tenant_files[tenant]
+
+    @property
+    def all_files(self) -> tuple[Path, ...]:
+        """Every term and allow file the base policy or any tenant uses, once, sorted."""
+        files = {*self.term_files, *self.allow_files}
+        for terms, allow in self.tenant_files.values():
+            files.update(terms)
+            files.update(allow)
+        return tuple(sorted(files))
 
 
 def _line_of(node: yaml.Node | None, loc: Iterable[Any]) -> int:
@@ -100,16 +118,26 @@ def _message(err: Any) -> str:
     return f"{loc}: {msg}" if loc else msg
 
 
-def parse_policy(text: str, file: str) -> Policy:
-    """Validate policy text; raise ``PolicyError`` listing every problem with its line."""
+def _parse_yaml(text: str, file: str) -> tuple[yaml.Node | None, Any]:
+    """The YAML's node tree (for line numbers) and its data, from one parse."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = yaml.SafeLoader(text).construct_document(node) if node is not None else None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         problem = getattr(e, "problem", None) or str(e)
         raise PolicyError([Problem(file, line, f"invalid YAML: {problem}")]) from None
+    return node, data
+
+
+def parse_policy(text: str, file: str) -> Policy:
+    """Validate policy text; raise ``PolicyError`` listing every problem with its line."""
+    node, data = _parse_yaml(text, file)
+    return _validate(node, data, file)
+
+
+def _validate(node: yaml.Node | None, data: Any, file: str) -> Policy:
     problems = _duplicate_keys(node, file)
     if data is None:
         data = {}
@@ -137,10 +165,15 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def tenant_policies(text: str, policy: Policy, file: str) -> dict[str, Policy]:
     """Each tenant's policy: the base with its overrides merged in, validated strictly."""
+    node, data = _parse_yaml(text, file)
+    return _tenants(node, data or {}, policy, file)
+
+
+def _tenants(
+    node: yaml.Node | None, data: dict[str, Any], policy: Policy, file: str
+) -> dict[str, Policy]:
     if not policy.tenants:
         return {}
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
-    data = yaml.safe_load(text) or {}
     base = {k: v for k, v in data.items() if k != "tenants"}
     out: dict[str, Policy] = {}
     problems: list[Problem] = []
@@ -192,25 +225,27 @@ def load_policy(path: Path) -> PolicySource:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise PolicyError([Problem(file, 1, "policy file is not valid UTF-8")]) from None
-    policy = parse_policy(text, file)
-    tenants = tenant_policies(text, policy, file)
+    node, data = _parse_yaml(text, file)
+    policy = _validate(node, data, file)
+    tenants = _tenants(node, data or {}, policy, file)
     base = path.parent
     problems: list[Problem] = []
-    term_files = expand_patterns(base, policy.lexicon.files, file, problems)
-    allow_files = expand_patterns(base, policy.lexicon.allow_files, file, problems)
+
+    def files_of(p: Policy) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+        return (expand_patterns(base, p.lexicon.files, file, problems),
+                expand_patterns(base, p.lexicon.allow_files, file, problems))  # fmt: skip
+
+    term_files, allow_files = files_of(policy)
+    tenant_files = {name: files_of(p) for name, p in tenants.items()}
+    source = PolicySource(path, policy, "", term_files, allow_files, tenants, tenant_files)
     digest = hashlib.sha256(raw)
-    for f in (*term_files, *allow_files):
+    for f in source.all_files:  # tenant-only files too: editing one is a new version
         try:
-            digest.update(f.name.encode() + b"\0" + f.read_bytes())
+            rel = f.relative_to(base) if f.is_relative_to(base) else f
+            digest.update(str(rel).encode() + b"\0" + f.read_bytes())
         except OSError as e:
             problems.append(Problem(file, 1, f"lexicon file '{f}': {e.strerror}"))
     if problems:
         raise PolicyError(problems)
-    return PolicySource(
-        path=path,
-        policy=policy,
-        version=digest.hexdigest()[:16],
-        term_files=term_files,
-        allow_files=allow_files,
-        tenants=tenants,
-    )
+    return PolicySource(path, policy, digest.hexdigest()[:16], term_files, allow_files,
+                        tenants, tenant_files)  # fmt: skip
