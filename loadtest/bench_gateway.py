@@ -134,7 +134,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             off = {"GATEWAY_AUDIT_URL": "none"}
             direct_s = await ttft(upstream, args.stream_runs)
             case: dict[str, Any] = {"upstream": "4-char chunks every 20 ms", "direct": direct_s}
-            for mode, policy in (("longest_term", None), ("prefix", prefix_policy)):
+            for mode, policy in (("prefix", None), ("longest_term", prefix_policy)):
                 with procs.gateway(upstream, policy, **off) as gw:
                     through = await ttft(gw, args.stream_runs)
                 case[f"gateway_holdback_{mode}"] = through
@@ -146,10 +146,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _prefix_policy(tmp: Path) -> Path:
-    """The shipped policy with ``stream.holdback: prefix``."""
+    """The shipped policy with ``stream.holdback: longest_term`` (the old default)."""
     shutil.copytree(procs.ROOT / "policies" / "lexicon", tmp / "lexicon")
     text = (procs.ROOT / "policies" / "default.yaml").read_text("utf-8")
-    text = text.replace("stream:\n", "stream:\n  holdback: prefix\n", 1)
+    text = text.replace("holdback: prefix", "holdback: longest_term", 1)
     path = tmp / "prefix.yaml"
     path.write_text(text, "utf-8")
     return path
