@@ -127,6 +127,12 @@ _ALPHABET = st.sampled_from(
         "㈱",
         "ß",
         "\u1161",
+        "\u1100",
+        "가",
+        "か",
+        "\u3099",
+        "ﾊ",
+        "\uff9e",
         "…",
         "𠀀",
         "\ud800",
@@ -170,7 +176,13 @@ def test_unstable_tail_is_needed() -> None:
     prefix = "好的炸" + " " * 20
     assert stable_end(prefix) == 3
     assert normalize(prefix + "弹").text == "好的炸弹"
-    assert stable_end("abcdef") == len("abcdef") - UNSTABLE_TAIL
+    # Marks are dropped, so a finished character stays what it is; only kana (voicing
+    # marks) and Hangul (jamo) can still turn into another character.
+    assert stable_end("abcdef") == len("abcdef")
+    assert stable_end("好\u0301\u0301") == 1
+    assert stable_end("好か") == 1 and stable_end("好가") == 1
+    keep_marks = NormalizeConfig(strip_marks=False)
+    assert stable_end("abcdef", keep_marks) == len("abcdef") - UNSTABLE_TAIL
 
 
 @pytest.mark.parametrize("size", [10_000, 100_000])

@@ -79,8 +79,12 @@ def test_trailing_numbers_are_held_until_complete() -> None:
 
 def test_check_is_due_on_interval_and_punctuation() -> None:
     mod = StreamModerator(holdback=3, every=10)
-    assert mod.feed("你好") is False
-    assert mod.feed("。") is True
+    assert mod.feed("你好") is True  # nothing sent yet: every chunk may let the first text out
+    assert mod.passed() == ""  # two characters, all held back
+    assert mod.feed("，今天天气") is True
+    assert mod.passed() == "你好，今"
+    assert mod.feed("很") is False  # one new character, no punctuation
+    assert mod.feed("好。") is True
     mod.passed()
     assert mod.feed("abcdefghij") is True
 
@@ -116,9 +120,11 @@ def test_prefix_mode_never_releases_part_of_the_term(
 def test_prefix_mode_releases_early_when_no_term_can_be_growing() -> None:
     mod = StreamModerator(holdback=0, every=1, pending_prefix=_prefix_probe)
     mod.feed("今天天气很好我们出去")
-    assert mod.passed() == "今天天气很好我"  # only the unstable tail is kept
+    assert mod.passed() == "今天天气很好我们出去"  # nothing could still become a term
     mod.feed("制")
-    assert mod.passed() == "们"  # "制" may begin 制作炸弹; the last 3 chars stay unstable
+    assert mod.passed() == ""  # "制" may begin 制作炸弹
+    mod.feed("度")
+    assert mod.passed() == "制度"
 
 
 # Evasion spellings of a term: any run of separators, newlines, clause punctuation, marks

@@ -134,6 +134,8 @@ def map_chars(s: str, config: NormalizeConfig) -> str:
 
 # Kana voicing marks change the syllable (か/が), unlike an accent on a CJK character.
 _KEPT_MARKS = frozenset("\u3099\u309a")
+# ... and their spacing and half-width forms, which NFKC turns into them.
+_VOICING = frozenset("\u3099\u309a\u309b\u309c\uff9e\uff9f")
 
 
 def _compose(s: str, config: NormalizeConfig) -> str:
@@ -297,17 +299,35 @@ def normalize(text: str, config: NormalizeConfig = DEFAULT_CONFIG) -> Normalized
 
 def stable_end(text: str, config: NormalizeConfig = DEFAULT_CONFIG) -> int:
     """The original offset from which ``normalize(text)`` may still change when more text
-    is appended (see "Streaming contract"): before a trailing run of separators and
-    invisible characters, and at least :data:`UNSTABLE_TAIL` characters before the end."""
-    end = len(text) - UNSTABLE_TAIL
+    is appended (see "Streaming contract"): before a trailing run of separators, invisible
+    characters and marks, and before a last character that a following mark could still
+    compose with. Combining marks are dropped, so that is only kana (voicing marks are
+    kept) and Hangul jamo; without ``strip_marks`` it is the last :data:`UNSTABLE_TAIL`
+    characters."""
     i = len(text)
     while i > 0 and _trailing_strippable(text[i - 1], config):
         i -= 1
-    return max(0, min(end, i))
+    if not config.strip_marks:
+        return max(0, min(len(text) - UNSTABLE_TAIL, i))
+    if i > 0 and _may_compose(text[i - 1]):
+        i -= 1
+    return i
+
+
+def _may_compose(ch: str) -> bool:
+    """A base that a following kept mark or jamo could still turn into another character."""
+    cp = ord(ch)
+    return (
+        0x3040 <= cp <= 0x30FF  # kana (+ voicing marks)
+        or 0xFF65 <= cp <= 0xFF9F  # half-width katakana
+        or 0x1100 <= cp <= 0x11FF  # conjoining jamo
+        or 0xA960 <= cp <= 0xA97F
+        or 0xAC00 <= cp <= 0xD7FF  # syllables (+ trailing jamo)
+    )
 
 
 def _trailing_strippable(ch: str, config: NormalizeConfig) -> bool:
-    if ch in charclass.ZERO_WIDTH or charclass.extends_cluster(ch):
+    if ch in charclass.ZERO_WIDTH or charclass.extends_cluster(ch) or ch in _VOICING:
         return True
     out = map_chars(ch, config)
     return all(charclass.is_separator(c) for c in out)

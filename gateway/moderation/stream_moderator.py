@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gateway.lexicon.charclass import is_separator
-from gateway.lexicon.normalize import UNSTABLE_TAIL, NormalizeConfig, normalize
+from gateway.lexicon.normalize import NormalizeConfig, normalize, stable_end
 
 # Sentence punctuation that makes a check due early: a finished clause is worth judging.
 PUNCTUATION = frozenset("。！？；…!?;\n")
@@ -72,8 +72,8 @@ class StreamModerator:
         new = len(self._buf) - self._checked
         if new >= self.every:
             return True
-        if self._released == 0 and len(self._buf) > self.holdback + UNSTABLE_TAIL:
-            return True  # nothing sent yet: check as soon as some text could be released
+        if self._released == 0:
+            return True  # nothing sent yet: every chunk may let the first text out
         return self.punctuation and any(ch in PUNCTUATION for ch in delta)
 
     @property
@@ -115,12 +115,12 @@ class StreamModerator:
             hold += self.pending_prefix(norm.text[:n])
         if n <= hold:
             return start
-        # The last UNSTABLE_TAIL original characters may still normalize differently.
-        end = min(start + norm.offsets[n - hold], len(self._buf) - UNSTABLE_TAIL)
+        # The tail may still normalize differently once more text arrives (stable_end).
+        end = min(start + norm.offsets[n - hold], start + stable_end(tail, self.normalize))
         if end <= start:
             return start
         # Keep back a trailing ASCII token that may still be growing.
-        if self._buf[end] in _TOKEN_CHARS:
+        if end == len(self._buf) or self._buf[end] in _TOKEN_CHARS:
             limit = max(start, end - MAX_TOKEN_HOLD)
             while end > limit and self._buf[end - 1] in _TOKEN_CHARS:
                 end -= 1

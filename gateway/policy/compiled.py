@@ -39,7 +39,9 @@ class ActivePolicy:
     def holdback_chars(self) -> int:
         """Normalized characters a stream must hold back before releasing text."""
         stream = self.policy.stream
-        keyword = 0 if stream.holdback == "prefix" else max(self.matcher.max_term_len - 1, 0)
+        if stream.holdback == "prefix":  # the moderator adds what could still grow into a term
+            return stream.extra_holdback_chars
+        keyword = max(self.matcher.max_term_len - 1, 0)
         return keyword + HOLDBACK_SLACK + stream.extra_holdback_chars
 
 
