@@ -85,7 +85,7 @@ def wrk(url: str, bodies: Path, connections: int, seconds: float, work: Path) ->
     script.write_text(_WRK_LUA, "utf-8")
     threads = min(2, connections)
     out = subprocess.run(
-        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--latency",
          "-s", str(script), url, "--", str(bodies)],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
