@@ -39,7 +39,7 @@ from gateway.http.moderation_field import (
 )
 from gateway.http.responses import JSONResponse
 from gateway.http.state import AppState
-from gateway.http.stream_check import StreamDeps
+from gateway.http.stream_deps import StreamDeps
 from gateway.http.upstream import rate_limit_headers, upstream_error
 from gateway.moderation.labels import Labeler
 from gateway.moderation.language import detect_language

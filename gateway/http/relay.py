@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from gateway.decision import Decision
 from gateway.http.apis.base import ChoiceShape, ChoiceState, FieldKey, JSONObject
-from gateway.http.stream_check import StreamCheck, StreamDeps
+from gateway.http.stream_check import StreamCheck
+from gateway.http.stream_deps import StreamDeps
 
 # Top-level fields of a chunk without choices (a usage report) that are safe to pass on.
 _META_FIELDS = ("id", "object", "created", "model", "system_fingerprint", "service_tier", "usage")

@@ -21,7 +21,8 @@ from typing import Any
 from gateway.decision import Decision
 from gateway.http.apis.base import FieldKey, JSONObject
 from gateway.http.apis.responses_wire import encode, refusal_item, response_object
-from gateway.http.stream_check import StreamCheck, StreamDeps
+from gateway.http.stream_check import StreamCheck
+from gateway.http.stream_deps import StreamDeps
 
 # delta event type -> (field, the event's sub-index key); field "args" is held whole
 _DELTAS = {

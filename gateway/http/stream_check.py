@@ -13,24 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import orjson
 
-from gateway.audit.recording import Ending, Recorder, RequestInfo
+from gateway.audit.recording import Ending
 from gateway.decision import Action, Decision, Direction
 from gateway.errors import GatewayError
 from gateway.http import sse
 from gateway.http.apis.base import FieldKey, JSONObject, Slot, unescaped
 from gateway.http.moderation_field import moderation_field
 from gateway.http.sse import SSEError
+from gateway.http.stream_deps import StreamDeps
 from gateway.http.upstream import iter_lines
-from gateway.metrics import Metrics
-from gateway.moderation.labels import Labeler
-from gateway.moderation.pipeline import CheckContext, Pipeline
 from gateway.moderation.stream_gate import ClassifierGate
 from gateway.moderation.stream_moderator import StreamModerator
 
@@ -78,26 +76,6 @@ class Judged:
     retract: bool = False  # the stop is a classifier verdict on text already sent
 
 
-@dataclass(slots=True)
-class StreamDeps:
-    """What the exchange hands a relay."""
-
-    pipeline: Pipeline
-    ctx: CheckContext
-    info: RequestInfo
-    recorder: Recorder
-    metrics: Metrics
-    labeler: Labeler
-    upstream: aiohttp.ClientResponse
-    pending: asyncio.Future[None] | None = None  # the input record, still committing
-    spawn: Callable[[Coroutine[Any, Any, None]], None] | None = None
-    input_decision: Decision | None = None
-    report: bool = False  # the client asked for the moderation field
-    enforce: bool = True  # False: "score" mode, verdicts reported, not enforced
-    model_name: str = ""
-    single_moderation: bool = False  # the Responses API's shape of the moderation field
-
-
 class StreamCheck:
     """The shared core; a subclass implements ``on_event``, ``finish`` and ``stop``."""
 
@@ -114,6 +92,7 @@ class StreamCheck:
         self.worst: Decision | None = None
         self.last: Decision | None = None
         self.recorded = False
+        self._ending = Ending.COMPLETE  # how the stream ended, for its record
         self.gate = (
             ClassifierGate(
                 self._classify,
@@ -144,60 +123,67 @@ class StreamCheck:
     # ------------------------------------------------------------ the loop
     async def events(self) -> AsyncIterator[bytes]:
         """The bytes to send to the client. Closing this iterator closes the upstream."""
-        ending = Ending.COMPLETE
+        self._ending = Ending.COMPLETE
         try:
-            async for payload in sse.iter_events(iter_lines(self.d.upstream)):
-                if payload.strip() == "[DONE]":
-                    break
-                try:
-                    event = orjson.loads(payload)
-                except orjson.JSONDecodeError:
-                    continue  # a malformed event is dropped, not forwarded unchecked
-                if not isinstance(event, dict):
-                    continue
-                error = self.error_of(event)
-                if error is not None:
-                    ending = Ending.UPSTREAM_ERROR
-                    await self.settle(ending)
-                    yield self.encode(upstream_error_event(error))
-                    return
-                out, stopped = await self.on_event(event)
-                if out:
-                    await self.input_kept()
-                for item in out:
-                    yield item
-                if stopped:
-                    ending = Ending.BLOCKED
-                    return
-            out, stopped = await self.finish()
-            await self.input_kept()
+            async for item in self._relay():
+                yield item
+        except (aiohttp.ClientError, SSEError) as e:
+            # The upstream broke mid-stream: tell the client in-band; nothing unchecked leaks.
+            self._ending = Ending.UPSTREAM_FAILED
+            await self.settle(self._ending)
+            yield self.encode(stream_failed(e))
+        except GatewayError as e:  # e.g. the decision log is down in fail-closed mode
+            self._ending = Ending.LOG_UNAVAILABLE
+            yield self.encode(e.body())
+        except BaseException:
+            self._ending = Ending.CLIENT_GONE  # cancelled: the client left mid-stream
+            raise
+        finally:
+            self._close()
+
+    async def _relay(self) -> AsyncIterator[bytes]:
+        async for payload in sse.iter_events(iter_lines(self.d.upstream)):
+            if payload.strip() == "[DONE]":
+                break
+            try:
+                event = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                continue  # a malformed event is dropped, not forwarded unchecked
+            if not isinstance(event, dict):
+                continue
+            error = self.error_of(event)
+            if error is not None:
+                self._ending = Ending.UPSTREAM_ERROR
+                await self.settle(self._ending)
+                yield self.encode(upstream_error_event(error))
+                return
+            out, stopped = await self.on_event(event)
+            if out:
+                await self.input_kept()
             for item in out:
                 yield item
             if stopped:
-                ending = Ending.BLOCKED
-            elif self.done_marker:
-                yield self.done_marker
-        except (aiohttp.ClientError, SSEError) as e:
-            # The upstream broke mid-stream: tell the client in-band; nothing unchecked leaks.
-            ending = Ending.UPSTREAM_FAILED
-            await self.settle(ending)
-            yield self.encode(stream_failed(e))
-        except GatewayError as e:  # e.g. the decision log is down in fail-closed mode
-            ending = Ending.LOG_UNAVAILABLE
-            yield self.encode(e.body())
-        except BaseException:
-            ending = Ending.CLIENT_GONE  # cancelled: the client left mid-stream
-            raise
-        finally:
-            self.d.upstream.close()
-            if self.gate is not None:
-                self.gate.cancel()
-            if not self.recorded and self.d.spawn is not None:
-                # No await here: a cancelled request's scope would cancel it at once.
-                self.recorded = True
-                self.d.spawn(self._record_late(ending))
-            elif self.d.pending is not None and not self.d.pending.done():
-                self.d.pending.add_done_callback(_consume)
+                self._ending = Ending.BLOCKED
+                return
+        out, stopped = await self.finish()
+        await self.input_kept()
+        for item in out:
+            yield item
+        if stopped:
+            self._ending = Ending.BLOCKED
+        elif self.done_marker:
+            yield self.done_marker
+
+    def _close(self) -> None:
+        self.d.upstream.close()
+        if self.gate is not None:
+            self.gate.cancel()
+        if not self.recorded and self.d.spawn is not None:
+            # No await here: a cancelled request's scope would cancel it at once.
+            self.recorded = True
+            self.d.spawn(self._record_late(self._ending))
+        elif self.d.pending is not None and not self.d.pending.done():
+            self.d.pending.add_done_callback(_consume)
 
     # ------------------------------------------------------------ text and checks
     def mod(self, key: FieldKey) -> StreamModerator:

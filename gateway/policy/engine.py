@@ -75,51 +75,14 @@ def evaluate(
     """Turn facts into a decision. Deterministic: same inputs, same decision."""
     d = facts.direction.value
     reasons: list[Reason] = []
-
     if facts.user_status == "suspended" and facts.direction is Direction.INPUT:
         reasons.append(Reason("sanction", SANCTION_CATEGORY, SUSPENDED_DETAIL, Action.BLOCK))
-
-    for kw in facts.keywords:
-        rule = policy.rule(kw.category, d)
-        if not rule.enabled:
-            continue
-        level_action = (
-            rule.action if kw.level >= TOP_LEVEL else _LEVEL_ACTION.get(kw.level, Action.FLAG)
-        )
-        reasons.append(
-            Reason("keyword", kw.category, kw.term, level_action, kw.start, kw.end, kw.text_index)
-        )
-
-    if policy.pii.enabled and facts.patterns:
-        rule = policy.rule(PII_CATEGORY, d)
-        if rule.enabled:
-            pii_action = policy.pii.input_action if d == "input" else policy.pii.output_action
-            for p in facts.patterns:
-                reasons.append(
-                    Reason(
-                        "pattern", PII_CATEGORY, p.kind, pii_action, p.start, p.end, p.text_index
-                    )
-                )
-
-    trusted = _classifier_trusted(policy, facts.language)
-    for code, score in sorted(facts.scores.items()):
-        rule = policy.rule(code, d)
-        if not rule.enabled:
-            continue
-        action = _score_action(rule, score)
-        if action is not None:
-            detail = f"score {score:.3f} >= {_threshold_for(rule, action):g}"  # 0.725, not 0.72
-            if not trusted and action.severity > Action(policy.classifier.elsewhere).severity:
-                # A language the model was not validated on: a human decides, not the model.
-                action = Action(policy.classifier.elsewhere)
-                detail += f" (language {facts.language}: {action.value} only)"
-            reasons.append(Reason("classifier", code, detail, action))
-
+    reasons += _keyword_reasons(policy, facts, d)
+    reasons += _pattern_reasons(policy, facts, d)
+    reasons += _classifier_reasons(policy, facts, d)
     if facts.classifier_failed:
-        if policy.fail_mode == "closed":
-            reasons.append(Reason("unavailable", "X2", "classifier unavailable", Action.BLOCK))
-        else:
-            reasons.append(Reason("unavailable", "X2", "classifier unavailable", Action.FLAG))
+        fail = Action.BLOCK if policy.fail_mode == "closed" else Action.FLAG
+        reasons.append(Reason("unavailable", "X2", "classifier unavailable", fail))
 
     acting = [r for r in reasons if r.action is not Action.ALLOW]
     action = max((r.action for r in acting), key=lambda a: a.severity, default=Action.ALLOW)
@@ -129,36 +92,70 @@ def evaluate(
         and action in (Action.FLAG, Action.REVIEW)
     ):
         # Art. 14(2) "function restriction": a restricted user's borderline input is refused.
-        first = acting[0]
-        escalated = Reason("sanction", first.category, "user restricted: escalated", Action.BLOCK)
+        escalated = Reason("sanction", acting[0].category, "user restricted: escalated",
+                           Action.BLOCK)  # fmt: skip
         reasons.append(escalated)
         acting.insert(0, escalated)
         action = Action.BLOCK
-    categories = tuple(dict.fromkeys(r.category for r in acting))
-    refusal = ""
-    redacted: tuple[str, ...] | None = None
-    if action is Action.BLOCK:
-        first = next(r for r in acting if r.action is Action.BLOCK)
-        if first.kind == "sanction":
-            # The message names the sanction actually applied: suspension or restriction.
-            spec = policy.sanctions
-            suspended = first.detail == SUSPENDED_DETAIL
-            refusal = (spec.message if suspended else spec.restricted_message).pick(language)
-        else:
-            refusal = policy.refusal_for(first.category, d, language)
-    elif action is Action.REDACT:
-        redacted = _redact(facts, acting, policy.pii.mask)
     return Decision(
         id=decision_id,
         direction=facts.direction,
         action=action,
-        categories=categories,
+        categories=tuple(dict.fromkeys(r.category for r in acting)),
         scores=dict(facts.scores),
         reasons=tuple(reasons),
         policy_version=version,
-        refusal=refusal,
-        redacted=redacted,
+        refusal=_refusal(policy, acting, d, language) if action is Action.BLOCK else "",
+        redacted=_redact(facts, acting, policy.pii.mask) if action is Action.REDACT else None,
     )
+
+
+def _keyword_reasons(policy: Policy, facts: Facts, d: str) -> list[Reason]:
+    out = []
+    for kw in facts.keywords:
+        rule = policy.rule(kw.category, d)
+        if rule.enabled:
+            level_action = (
+                rule.action if kw.level >= TOP_LEVEL else _LEVEL_ACTION.get(kw.level, Action.FLAG)
+            )
+            out.append(Reason("keyword", kw.category, kw.term, level_action, kw.start, kw.end,
+                              kw.text_index))  # fmt: skip
+    return out
+
+
+def _pattern_reasons(policy: Policy, facts: Facts, d: str) -> list[Reason]:
+    if not (policy.pii.enabled and facts.patterns and policy.rule(PII_CATEGORY, d).enabled):
+        return []
+    action = policy.pii.input_action if d == "input" else policy.pii.output_action
+    return [Reason("pattern", PII_CATEGORY, p.kind, action, p.start, p.end, p.text_index)
+            for p in facts.patterns]  # fmt: skip
+
+
+def _classifier_reasons(policy: Policy, facts: Facts, d: str) -> list[Reason]:
+    out = []
+    trusted = _classifier_trusted(policy, facts.language)
+    for code, score in sorted(facts.scores.items()):
+        rule = policy.rule(code, d)
+        action = _score_action(rule, score) if rule.enabled else None
+        if action is None:
+            continue
+        detail = f"score {score:.3f} >= {_threshold_for(rule, action):g}"  # 0.725, not 0.72
+        if not trusted and action.severity > Action(policy.classifier.elsewhere).severity:
+            # A language the model was not validated on: a human decides, not the model.
+            action = Action(policy.classifier.elsewhere)
+            detail += f" (language {facts.language}: {action.value} only)"
+        out.append(Reason("classifier", code, detail, action))
+    return out
+
+
+def _refusal(policy: Policy, acting: list[Reason], d: str, language: str) -> str:
+    first = next(r for r in acting if r.action is Action.BLOCK)
+    if first.kind != "sanction":
+        return policy.refusal_for(first.category, d, language)
+    # The message names the sanction actually applied: suspension or restriction.
+    spec = policy.sanctions
+    suspended = first.detail == SUSPENDED_DETAIL
+    return (spec.message if suspended else spec.restricted_message).pick(language)
 
 
 def _classifier_trusted(policy: Policy, language: str) -> bool:

@@ -9,16 +9,14 @@ never ask which API they serve.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from gateway.decision import Decision
 from gateway.errors import InvalidRequest
+from gateway.http.stream_deps import StreamDeps
 from gateway.moderation.labels import Labeler
-
-if TYPE_CHECKING:
-    from gateway.http.stream_check import StreamCheck, StreamDeps
 
 JSONObject = dict[str, Any]
 # A text field of a streamed choice: (choice index, field name, tool call index or -1).
@@ -48,6 +46,12 @@ class ChoiceState:
     tools: dict[int, dict[str, Any]] = field(default_factory=dict)  # id/type/name per tool
     finish: str | None = None
     started: bool = False  # first text already sent (for a label at the start)
+
+
+class Relay(Protocol):
+    """A moderated stream: the bytes to send to the client."""
+
+    def events(self) -> AsyncIterator[bytes]: ...
 
 
 class StreamFeed(Protocol):
@@ -96,7 +100,7 @@ class ApiShape(Protocol):
         """A whole answer as stream chunks (an upstream that ignored ``stream: true``)."""
         ...
 
-    def open_relay(self, deps: StreamDeps) -> StreamCheck:
+    def open_relay(self, deps: StreamDeps) -> Relay:
         """The relay that moderates this API's upstream stream."""
         ...
 

@@ -20,6 +20,7 @@ from gateway.http import sse
 from gateway.http.apis.base import (
     ChoiceState,
     JSONObject,
+    Relay,
     Slot,
     StreamFeed,
     need_dict,
@@ -30,7 +31,7 @@ from gateway.http.apis.base import (
 )
 from gateway.http.relay import ChoiceRelay
 from gateway.http.responses import CONTENT_FILTER, new_id, now
-from gateway.http.stream_check import StreamCheck, StreamDeps
+from gateway.http.stream_deps import StreamDeps
 from gateway.moderation.labels import Labeler
 
 # Fields of an assistant message (or a stream delta) that reach the user as text.
@@ -215,7 +216,7 @@ class ChatApi:
             return None
         return chunk(base, index, delta, finish)
 
-    def open_relay(self, deps: StreamDeps) -> StreamCheck:
+    def open_relay(self, deps: StreamDeps) -> Relay:
         return ChoiceRelay(self, deps)
 
     def encode_event(self, event: JSONObject) -> bytes:

@@ -21,6 +21,7 @@ from gateway.decision import Decision
 from gateway.errors import InvalidRequest
 from gateway.http.apis.base import (
     JSONObject,
+    Relay,
     Slot,
     need_dict,
     need_str,
@@ -35,7 +36,7 @@ from gateway.http.apis.responses_wire import (
     whole_events,
 )
 from gateway.http.responses_relay import ResponsesRelay
-from gateway.http.stream_check import StreamCheck, StreamDeps
+from gateway.http.stream_deps import StreamDeps
 from gateway.moderation.labels import Labeler
 
 # Strings of an unknown item type that are identifiers, not text the model reads.
@@ -145,7 +146,7 @@ class ResponsesApi:
     def whole_to_chunks(self, answer: JSONObject) -> list[JSONObject]:
         return whole_events(answer)
 
-    def open_relay(self, deps: StreamDeps) -> StreamCheck:
+    def open_relay(self, deps: StreamDeps) -> Relay:
         return ResponsesRelay(deps)
 
     def encode_event(self, event: JSONObject) -> bytes:

@@ -12,6 +12,7 @@ from gateway.http import sse
 from gateway.http.apis.base import (
     ChoiceState,
     JSONObject,
+    Relay,
     Slot,
     StreamFeed,
     need_str,
@@ -22,7 +23,7 @@ from gateway.http.apis.base import (
 from gateway.http.apis.chat import with_extras
 from gateway.http.relay import ChoiceRelay
 from gateway.http.responses import CONTENT_FILTER, new_id, now
-from gateway.http.stream_check import StreamCheck, StreamDeps
+from gateway.http.stream_deps import StreamDeps
 from gateway.moderation.labels import Labeler
 
 _TEXT = "text"
@@ -118,7 +119,7 @@ class TextCompletionApi:
             return None
         return chunk(base, index, text, finish)
 
-    def open_relay(self, deps: StreamDeps) -> StreamCheck:
+    def open_relay(self, deps: StreamDeps) -> Relay:
         return ChoiceRelay(self, deps)
 
     def encode_event(self, event: JSONObject) -> bytes:
