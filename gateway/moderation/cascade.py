@@ -78,7 +78,6 @@ class Cascade:
         if not escalate:
             return Refined(first, (), False)
         self._texts[d, "second"].inc(len(escalate))
-        names = (_name(self.first), _name(self.second))
         started = time.perf_counter()
         try:
             async with asyncio.timeout(spec.budget_ms / 1000):
@@ -88,6 +87,7 @@ class Cascade:
                     normalized=[normalized[i] for i in escalate] if normalized else None,
                 )
         except (ClassifierUnavailable, TimeoutError):
+            names = (_name(self.first), _name(self.second))
             self._outcomes[d, "unavailable"].inc(len(escalate))
             facts = tuple(
                 CascadeFact(i, code, first[i].get(code, 0.0), None, *names)
@@ -97,6 +97,7 @@ class Cascade:
             return Refined(first, facts, True)
         finally:
             self._seconds[d].observe(time.perf_counter() - started)
+        names = (_name(self.first), _name(self.second))  # a served model names itself late
         out = list(first)
         facts_list: list[CascadeFact] = []
         for i, verdict in zip(escalate, second, strict=True):

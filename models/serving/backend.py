@@ -41,7 +41,8 @@ class Backend(Protocol):
     def health_url(self) -> str: ...
 
     def describe(self) -> dict[str, str]:
-        """``name`` and ``version`` of the served model, as far as the server said."""
+        """``name`` and ``version`` of the served model, as far as the server said (empty
+        before ``discover``)."""
         ...
 
 

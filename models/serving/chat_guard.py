@@ -111,5 +111,5 @@ class ChatGuardBackend:
         return self._models_url
 
     def describe(self) -> dict[str, str]:
-        name = self._model or "(not discovered yet)"
-        return {"name": name, "version": f"{name}:{self.format}", "format": self.format}
+        name = self._model or ""
+        return {"name": name, "version": name, "format": self.format}

@@ -110,8 +110,11 @@ class ServedClassifier:
 
     def info(self) -> dict[str, str]:
         d = self.backend.describe()
+        name = d.get("name") or self._path  # the URL until the server has named its model
         return {
             **d,
+            "name": name,
+            "version": d.get("version") or name,
             "path": self._path,
             "kind": f"served:{self.backend.kind}",
             "device": "remote",

@@ -45,7 +45,7 @@ class TeiBackend:
         self._wanted_window = window_chars
         self.window_chars: int | None = window_chars or 512
         self._codes: dict[str, tuple[str, ...]] = {}
-        self._name = "(not discovered yet)"
+        self._name = ""
         self._version = ""
 
     async def discover(self, http: Transport) -> None:

@@ -73,5 +73,5 @@ class VllmClassifyBackend:
         return self._models_url
 
     def describe(self) -> dict[str, str]:
-        name = self._model or "(not discovered yet)"
+        name = self._model or ""
         return {"name": name, "version": name}
