@@ -17,9 +17,11 @@ matters to a client, and answers what a script says.
   the metadata declares; an ``FP32`` output ``[N, K]`` in row-major order).
 
 Encoders score a text with ``judge(text) -> probabilities per label``. ``delay_ms`` (per
-call) and ``per_text_ms`` (per text, in the same call) stand in for model time; ``status``
-answers every inference call with that HTTP status. ``calls`` keeps inference request
-bodies. Raw ASGI and orjson, so the server is not what a benchmark measures.
+call) and ``per_text_ms`` (per text, in the same call) stand in for model time, one call at
+a time with ``serial`` (an engine without batching of its own); ``status`` answers every
+inference call with that HTTP status. ``calls`` keeps inference request bodies, and
+``GET /_mock/stats`` counts calls and texts. Raw ASGI and orjson, so the server is not what
+a benchmark measures.
 
     python -m loadtest.mock_engines --protocol tei --port 8090 --per-text-ms 0.1
 """
@@ -79,6 +81,8 @@ class MockEngine:
         input_rank: int = 2,
         delay_ms: float = 0.0,
         per_text_ms: float = 0.0,
+        serial: bool = False,
+        keep_calls: bool = True,
     ) -> None:
         if protocol not in ("openai", "tei", "vllm", "kserve"):
             raise ValueError(f"unknown protocol {protocol!r}")
@@ -93,9 +97,12 @@ class MockEngine:
         self.input_rank = input_rank
         self.delay_ms = delay_ms
         self.per_text_ms = per_text_ms
+        self.keep_calls = keep_calls
+        self._device = asyncio.Lock() if serial else None  # one model call at a time
         self.status: int | None = None
         self.down = False  # health and metadata answer 503 too
         self.calls: list[Any] = []
+        self.n_calls = 0
         self.texts_seen = 0
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -123,6 +130,8 @@ class MockEngine:
         await send({"type": "http.response.body", "body": data})
 
     async def _route(self, method: str, path: str, body: bytes) -> Any:
+        if path == "/_mock/stats":
+            return {"calls": self.n_calls, "texts": self.texts_seen}
         if self.down:
             raise HttpError(503, {"error": "engine is down"})
         handler = self._routes().get((method, path))
@@ -136,11 +145,16 @@ class MockEngine:
             raise HttpError(400, {"error": "body is not JSON"}) from None
         if self.status is not None:
             raise HttpError(self.status, {"error": f"scripted status {self.status}"})
-        self.calls.append(doc)
+        if self.keep_calls:
+            self.calls.append(doc)
         answer, texts = handler(doc)
+        self.n_calls += 1
         self.texts_seen += texts
         wait = self.delay_ms + self.per_text_ms * texts
-        if wait:
+        if wait and self._device is not None:
+            async with self._device:
+                await asyncio.sleep(wait / 1000)
+        elif wait:
             await asyncio.sleep(wait / 1000)
         return answer
 
@@ -296,12 +310,13 @@ def main() -> None:
     parser.add_argument("--model", default="mock-model")
     parser.add_argument("--delay-ms", type=float, default=0.0, help="model time per call")
     parser.add_argument("--per-text-ms", type=float, default=0.0, help="model time per text")
+    parser.add_argument("--serial", action="store_true", help="one model call at a time")
     parser.add_argument("--max-client-batch-size", type=int, default=256)
     args = parser.parse_args()
     import uvicorn
 
     app = MockEngine(args.protocol, model=args.model, delay_ms=args.delay_ms,
-                     per_text_ms=args.per_text_ms,
+                     per_text_ms=args.per_text_ms, serial=args.serial, keep_calls=False,
                      max_client_batch_size=args.max_client_batch_size)  # fmt: skip
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
