@@ -8,6 +8,7 @@ second, the OpenAI SDK as client."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -287,3 +288,49 @@ def test_a_slow_guard_falls_back_to_the_fail_mode_within_the_budget(
         'classifier_cascade_outcomes_total{direction="input",outcome="unavailable"} 1.0'
         in gw.http().get("/metrics").text
     )
+
+
+def test_gateway_eval_measures_the_policy_with_its_cascade(
+    write_policy: Callable[[str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    engines: tuple[MockEngine, MockEngine, str, str], capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from gateway.cli import main
+
+    _, _, tei_url, vllm_url = engines
+    (tmp_path / "tei.json").write_text('{"neutral": null, "terrorism": "A1.04", "porn": "A1.06"}')
+    (tmp_path / "guard.json").write_text('{"Violent": "A1.04"}')
+    policy_path = write_policy(
+        'lexicon: {files: ["lexicon/*.csv"]}\n'
+        "categories:\n  A1.04: {input: {action: block, threshold: 0.5}}\n"
+        "cascade: {enabled: true, budget_ms: 2000, bands: {A1.04: {low: 0.3, high: 0.9}}}\n"
+    )
+    data = tmp_path / "data.jsonl"
+    data.write_text('{"text": "边界的问题", "label": 0}\n{"text": "可疑的问题", "label": 1}\n')
+    args = ["eval", "--data", str(data), "--mode", "classifier", "--policy", str(policy_path),
+            "--classifier", f"tei+{tei_url}?label_map={tmp_path / 'tei.json'}"]  # fmt: skip
+
+    assert main(args) == 0  # the first stage alone gets both wrong
+    assert json.loads(capsys.readouterr().out)["confusion"] == {"tp": 0, "fp": 1, "tn": 0, "fn": 1}
+    monkeypatch.setenv(
+        "GATEWAY_CLASSIFIER_SECOND", f"vllm+{vllm_url}/v1?label_map={tmp_path / 'guard.json'}"
+    )
+    assert main(args) == 0  # the guard decides the band
+    assert json.loads(capsys.readouterr().out)["confusion"] == {"tp": 1, "fp": 0, "tn": 1, "fn": 0}
+
+
+async def test_the_consoles_try_it_runs_the_cascade_too(tmp_path: Path) -> None:
+    from gateway.console.tryit import Evaluator
+    from gateway.policy.compiled import load_policy_set
+
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        yaml.safe_dump(policy().model_dump(mode="json", include={"categories", "cascade"}))
+    )
+    second = Scripted("guard", {"unsure": {"A1.04": 0.0}})
+    evaluator = Evaluator(Scripted("enc", FIRST), second=second)
+    decision = await evaluator.check(
+        load_policy_set(path), "unsure", Direction.INPUT, "default", "zh"
+    )
+    assert second.seen == [["unsure"]]
+    assert decision.action.value == "allow"
+    assert [r.kind for r in decision.reasons] == ["cascade"]
