@@ -130,7 +130,9 @@ class ServedClassifier:
         if self._health is not None and now - self._health[0] < _HEALTH_TTL_S:
             return self._health[1]
         try:
-            async with asyncio.timeout(self._health_timeout * 2):
+            # One bound for discovery and the probe: /readyz must answer within the kubelet's
+            # probe timeout (2 s) even when the engine hangs.
+            async with asyncio.timeout(self._health_timeout):
                 await self._ready()
                 await self._http.get(self.backend.health_url(), timeout_s=self._health_timeout)
             status = {"status": "ok"}
