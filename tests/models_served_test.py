@@ -358,3 +358,29 @@ async def test_an_unreachable_engine_is_unavailable_and_down() -> None:
         await clf.classify(["x"])
     assert (await clf.health())["status"] == "down"
     await clf.aclose()
+
+
+def test_a_late_failure_after_every_caller_left_is_not_left_unread() -> None:
+    import gc
+
+    from models.serving.batching import CallBatcher
+
+    async def call(texts: list[str]) -> list[Any]:
+        await asyncio.sleep(0.2)
+        raise ClassifierUnavailable("late failure")
+
+    async def scenario() -> None:
+        batcher = CallBatcher(call)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.05):  # a cascade's budget running out
+                await batcher.run(["x"])
+        await asyncio.sleep(0.4)  # the call fails after its only caller left
+        await batcher.aclose()
+
+    unread: list[dict[str, Any]] = []
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(lambda _, ctx: unread.append(ctx))
+    loop.run_until_complete(scenario())
+    gc.collect()  # an unread exception is reported when its future is collected
+    loop.close()
+    assert [c["message"] for c in unread] == []

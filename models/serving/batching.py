@@ -175,6 +175,9 @@ class CallBatcher:
                 err.__cause__ = result
                 result = err
             entry.future.set_exception(result)
+            # Callers that gave up (a cascade's budget) left no one to read it; asyncio.shield
+            # drops its callback then, so mark it read here (waiters still get it).
+            entry.future.exception()
         else:
             entry.future.set_result(result)
 
