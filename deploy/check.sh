@@ -130,7 +130,7 @@ run "hadolint" "$venv/bin/hadolint" deploy/Dockerfile deploy/Dockerfile.cuda
 
 k8s_validate() {  # kustomize each entry point, validate every object strictly
   local dir
-  for dir in deploy/k8s deploy/k8s/gpu; do
+  for dir in deploy/k8s deploy/k8s/gpu deploy/k8s/guard; do
     "$venv/bin/kubectl" kustomize "$dir" >"$tmp/k8s.yaml" || return 1
     echo "kustomize $dir: $(grep -c '^kind:' "$tmp/k8s.yaml") objects"
     "$venv/bin/kubernetes-validate" --strict --quiet "$tmp/k8s.yaml" || return 1

@@ -30,6 +30,7 @@ from gateway.http.routes import EXCEPTION_HANDLERS, api_routes
 from gateway.http.state import AppState
 from gateway.http.upstream import Upstream
 from gateway.metrics import Metrics
+from gateway.moderation.cascade import Cascade
 from gateway.moderation.pipeline import Pipeline
 from gateway.moderation.sanctions import SanctionStore
 from gateway.policy.holder import PolicyHolder
@@ -42,14 +43,17 @@ from gateway.settings import Settings
 log = logging.getLogger("gateway")
 
 
-def load_classifier(settings: Settings, metrics: Metrics, redis: Any = None) -> Classifier | None:
-    """The configured classifier, or None. ``models`` (and torch) load only when asked.
-    Every batching and cache option comes from ``settings``; the verdict cache shares the
-    app's Redis pool under the deployment's ``redis_prefix``."""
-    spec = settings.classifier.strip()
+def load_classifier(
+    settings: Settings, metrics: Metrics, redis: Any = None, *, second: bool = False
+) -> Classifier | None:
+    """The configured classifier (``second``: the cascade's second stage), or None.
+    ``models`` (and torch) load only when asked. Every batching and cache option comes from
+    ``settings``; the verdict cache shares the app's Redis pool under the deployment's
+    ``redis_prefix``."""
+    spec = (settings.classifier_second if second else settings.classifier).strip()
     if spec.lower() in ("", "none", "off"):
         return None
-    if spec.lower() == "auto":
+    if spec.lower() == "auto" and not second:
         shipped = Path(__file__).resolve().parent.parent / "models" / "zh_safety_small"
         if not (shipped / "config.json").exists() or importlib.util.find_spec("torch") is None:
             log.info("no classifier: the shipped model or torch is not installed")
@@ -57,8 +61,18 @@ def load_classifier(settings: Settings, metrics: Metrics, redis: Any = None) -> 
         spec = str(shipped)
     models = importlib.import_module("models")
     options: dict[str, Any]
-    if spec.startswith(("http://", "https://")):
-        options = {"total_timeout_s": settings.classifier_timeout_s}
+    if models.is_served(spec):
+        key = settings.classifier_second_api_key if second else settings.classifier_api_key
+        options = {
+            "stage": "second" if second else "primary",
+            "api_key": key.get_secret_value() if key is not None else None,
+            "total_timeout_s": settings.classifier_timeout_s,
+            "max_connections": settings.classifier_max_connections,
+            "cache_size": settings.classifier_cache_size,
+            "cache_ttl_s": settings.classifier_cache_ttl_s,
+            "redis": redis,
+            "redis_prefix": f"{settings.redis_prefix}:verdict:",
+        }
     else:
         options = {
             "request_timeout_s": settings.classifier_timeout_s,
@@ -149,7 +163,11 @@ def create_app(
             else None
         )
         clf = classifier if classifier is not None else load_classifier(settings, metrics, redis)
-        pipeline = Pipeline(policies.get, metrics, clf)
+        second = load_classifier(settings, metrics, redis, second=True)
+        if second is not None and clf is None:
+            log.warning("classifier_second is set but there is no first classifier: no cascade")
+        cascade = Cascade(clf, second, metrics) if clf is not None and second is not None else None
+        pipeline = Pipeline(policies.get, metrics, clf, cascade)
         reports = open_reports(settings, metrics, policies.get, audit_store=audit_store,
                                redis=redis)  # fmt: skip
         state = AppState(
@@ -178,6 +196,8 @@ def create_app(
                 await asyncio.gather(*state.background, return_exceptions=True)
             if clf is not None:
                 await clf.aclose()
+            if second is not None:
+                await second.aclose()
             if reports is not None:
                 await reports.aclose()
             if decision_log is not None:

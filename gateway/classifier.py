@@ -6,8 +6,9 @@ inference, remote HTTP) and are loaded by name at start-up.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 Scores = dict[str, float]  # taxonomy code -> probability in [0, 1]
 
@@ -39,3 +40,28 @@ class Classifier(Protocol):
 
 class ClassifierUnavailable(Exception):
     """The classifier cannot answer now (queue full, model error, remote down)."""
+
+
+@runtime_checkable
+class HealthReporting(Protocol):
+    """A classifier served elsewhere says whether its server answers now."""
+
+    async def health(self) -> dict[str, str]:
+        """``{"status": "ok"}`` or ``{"status": "down", "detail": ...}``, within about a
+        second (a readiness probe waits for it)."""
+        ...
+
+
+async def describe(*classifiers: Classifier | None) -> list[dict[str, Any] | str]:
+    """What ``/readyz`` shows of each classifier: ``info()``, plus ``health`` where the
+    classifier reports it (checked concurrently), or ``"none"``."""
+
+    async def one(clf: Classifier | None) -> dict[str, Any] | str:
+        if clf is None:
+            return "none"
+        out: dict[str, Any] = dict(clf.info())
+        if isinstance(clf, HealthReporting):
+            out["health"] = await clf.health()
+        return out
+
+    return list(await asyncio.gather(*(one(c) for c in classifiers)))

@@ -171,6 +171,7 @@ def _eval(args: argparse.Namespace) -> int:
     from gateway.app import load_classifier
     from gateway.decision import Action
     from gateway.metrics import Metrics
+    from gateway.moderation.cascade import Cascade
     from gateway.moderation.evaluate import EvalDataError, evaluate_file
     from gateway.moderation.pipeline import Pipeline
     from gateway.policy.compiled import load_policy_set
@@ -195,14 +196,18 @@ def _eval(args: argparse.Namespace) -> int:
             print("gateway eval: --mode needs a classifier (--classifier or GATEWAY_CLASSIFIER)",
                   file=sys.stderr)  # fmt: skip
             return 2
-    pipeline = Pipeline(lambda: policies, metrics, classifier)
+    # The policy's cascade, when GATEWAY_CLASSIFIER_SECOND names its second stage.
+    second = load_classifier(settings, metrics, second=True) if classifier is not None else None
+    cascade = Cascade(classifier, second, metrics) if classifier and second else None
+    pipeline = Pipeline(lambda: policies, metrics, classifier, cascade)
 
     async def run() -> dict[str, object]:
         try:
             return await evaluate_file(pipeline, Path(args.data), args.mode, positive)
         finally:
-            if classifier is not None:
-                await classifier.aclose()
+            for clf in (classifier, second):
+                if clf is not None:
+                    await clf.aclose()
 
     try:
         result = asyncio.run(run())

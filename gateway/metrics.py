@@ -33,6 +33,12 @@ def exposition(registry: CollectorRegistry) -> bytes:
 _LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
+# Fixed label values of the served-classifier and cascade metrics (models/serving,
+# gateway/moderation/cascade.py).
+REMOTE_BACKENDS = ("gateway", "openai_guard", "tei", "vllm_classify", "kserve")
+REMOTE_STAGES = ("primary", "second")  # GATEWAY_CLASSIFIER, GATEWAY_CLASSIFIER_SECOND
+REMOTE_OUTCOMES = ("ok", "timeout", "connect", "status_4xx", "status_5xx", "malformed")
+CASCADE_OUTCOMES = ("upheld", "raised", "lowered", "unavailable")
 _FAST_BUCKETS = (0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05)
 
 
@@ -131,6 +137,38 @@ class Metrics:
         self.classifier_model_info = Gauge(
             "classifier_model_info", "Classifier in use (value is 1)",
             ["name", "version", "device", "dtype"], registry=r, multiprocess_mode="livemax",
+        )  # fmt: skip
+        # Classifiers on serving engines (models/serving). Series appear when a served
+        # classifier is configured (labels: REMOTE_BACKENDS x REMOTE_STAGES).
+        self.remote_requests = Counter(
+            "classifier_remote_requests", "Calls to a served classifier, by outcome",
+            ["backend", "stage", "outcome"], registry=r,
+        )  # fmt: skip
+        self.remote_duration = Histogram(
+            "classifier_remote_request_seconds", "Time per call to a served classifier",
+            ["backend", "stage"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.remote_batch_texts = Histogram(
+            "classifier_remote_batch_texts", "Texts per call to a served classifier",
+            ["backend", "stage"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r,
+        )  # fmt: skip
+        self.remote_queue_depth = Gauge(
+            "classifier_remote_queue_depth", "Texts waiting for a call to a served classifier",
+            ["backend", "stage"], registry=r, multiprocess_mode="livesum",
+        )  # fmt: skip
+        # Cascades (policy `cascade`): which stage decided each text, and what the second
+        # stage did to the classifier's action for the texts it saw.
+        self.cascade_texts = Counter(
+            "classifier_cascade_texts", "Texts through a cascade, by the stage that decided",
+            ["direction", "stage"], registry=r,
+        )  # fmt: skip
+        self.cascade_outcomes = Counter(
+            "classifier_cascade_outcomes", "Escalated texts by what the second stage changed",
+            ["direction", "outcome"], registry=r,
+        )  # fmt: skip
+        self.cascade_duration = Histogram(
+            "classifier_cascade_seconds", "Time waiting for the second stage, per check",
+            ["direction"], buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
 
         # Known label values start at 0, so rate() and alerts see the very first event.

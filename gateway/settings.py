@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     classifier_timeout_s: float = Field(30.0, gt=0)  # per classify call
     classifier_cache_size: int = Field(100_000, ge=0)  # in-process verdicts; 0: no LRU
     classifier_cache_ttl_s: int = Field(86_400, gt=0)  # verdicts kept in Redis
+    # Bearer token for a classifier on a serving engine (vLLM/TEI --api-key, a gateway's key).
+    classifier_api_key: SecretStr | None = None
+    classifier_max_connections: int = Field(64, gt=0)  # per served classifier
+
+    # --- a second, stronger classifier for the policy's cascade (policy `cascade:`); any
+    # form `classifier` takes, e.g. openai-guard+http://guard:8000/v1?model=qwen3guard
+    classifier_second: str = "none"
+    classifier_second_api_key: SecretStr | None = None
 
     # --- shared state and the decision log
     redis_url: str | None = None  # e.g. redis://127.0.0.1:6379/0; unset = single process

@@ -24,9 +24,8 @@ DEFAULT_LENGTHS = (128, 256, 512, 1024, 2048)
 
 def detect_format(config: Any, path: Path) -> guard_parse.GuardFormat:
     """Qwen-family guards answer ``Safety: ...``; Llama Guard answers ``safe``/``unsafe``."""
-    name = f"{getattr(config, '_name_or_path', '')} {path.name}".lower()
-    model_type = str(getattr(config, "model_type", "")).lower()
-    return "qwen3guard" if "qwen" in name or model_type.startswith("qwen") else "llama_guard"
+    name = f"{getattr(config, '_name_or_path', '')} {path.name}"
+    return guard_parse.format_for(f"{name} {getattr(config, 'model_type', '')}")
 
 
 class GuardAdapter:

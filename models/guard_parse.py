@@ -91,6 +91,12 @@ def parse_qwen3guard(text: str) -> Verdict:
     return Verdict(safety, tuple(n for n in names if n and n.lower() != "none"))
 
 
+def format_for(name: str) -> GuardFormat:
+    """The verdict format a guard model of this name answers in: Qwen-family guards write
+    ``Safety: ...``, Llama Guard ``safe`` / ``unsafe``."""
+    return "qwen3guard" if "qwen" in name.lower() else "llama_guard"
+
+
 def parse(text: str, fmt: GuardFormat) -> Verdict:
     return parse_llama_guard(text) if fmt == "llama_guard" else parse_qwen3guard(text)
 

@@ -24,9 +24,16 @@ class LabelMappingError(ValueError):
 def load_label_map(model_dir: Path) -> dict[str, tuple[str, ...]]:
     """The optional ``label_map.json`` of a model directory, codes validated."""
     path = model_dir / LABEL_MAP_FILE
-    if not path.is_file():
-        return {}
-    raw = json.loads(path.read_text("utf-8"))
+    return load_label_map_file(path) if path.is_file() else {}
+
+
+def load_label_map_file(path: Path) -> dict[str, tuple[str, ...]]:
+    """A label map file (``{"label": "A1.04" | ["A1.04", ...] | null}``), codes validated.
+    Used for model directories and for classifiers on serving engines (``?label_map=``)."""
+    try:
+        raw = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LabelMappingError(f"{path}: cannot read a label map: {exc}") from exc
     if not isinstance(raw, dict):
         raise LabelMappingError(f"{path}: must be a JSON object of label -> code(s)")
     out: dict[str, tuple[str, ...]] = {}
@@ -50,8 +57,8 @@ def codes_for(label: str, label_map: Mapping[str, tuple[str, ...]]) -> tuple[str
     if label.strip().lower() in IGNORED_LABELS:
         return ()
     raise LabelMappingError(
-        f"label {label!r} is neither a taxonomy code nor an ignored name; "
-        f"map it in {LABEL_MAP_FILE}"
+        f"label {label!r} is neither a taxonomy code nor an ignored name; map it in "
+        f"{LABEL_MAP_FILE} (a served model: the file named by ?label_map=)"
     )
 
 

@@ -1,25 +1,23 @@
 """A classifier served by another gateway, over HTTP: ``POST /v1/moderations``.
 
 Lets CPU proxy pods and GPU inference pods scale apart. The wire shape is OpenAI's
-moderation API keyed by taxonomy codes: ``{"input": [...]}`` ->
-``{"results": [{"flagged", "categories", "category_scores"}]}``. No torch here.
+moderation API keyed by taxonomy codes (``models.serving.moderations``); batching,
+timeouts, the connection pool, health and metrics are those of every served classifier
+(``models.serving``). No torch here.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
 from typing import Any
 
-import aiohttp
-import orjson
+from models.serving.classifier import ServedClassifier
+from models.serving.moderations import ModerationsBackend
+from models.serving.spec import without_credentials
+from models.serving.transport import Transport
 
-from gateway.classifier import ClassifierUnavailable, Scores
-from gateway.metrics import Metrics
 
-
-class RemoteClassifier:
-    """Implements ``Classifier`` by calling a remote ``/v1/moderations`` endpoint."""
+class RemoteClassifier(ServedClassifier):
+    """Implements ``Classifier`` by calling a remote gateway's ``/v1/moderations``."""
 
     def __init__(
         self,
@@ -30,74 +28,23 @@ class RemoteClassifier:
         total_timeout_s: float = 10.0,
         max_connections: int = 64,
         max_batch: int = 256,
-        metrics: Metrics | None = None,
+        max_inflight: int = 8,
+        transport: Transport | None = None,
+        **options: Any,
     ) -> None:
-        base = url.rstrip("/")
-        self.url = base if base.endswith("/moderations") else f"{base}/v1/moderations"
-        self._headers = {"content-type": "application/json"}
-        if api_key:
-            self._headers["authorization"] = f"Bearer {api_key}"
-        self._timeout = aiohttp.ClientTimeout(total=total_timeout_s, sock_connect=connect_timeout_s)
-        self._limit = max_connections
-        self._max_batch = max_batch
-        self._session: aiohttp.ClientSession | None = None
-        self._model = "remote"
-        self._metrics = metrics
-
-    async def classify(
-        self,
-        texts: Sequence[str],
-        direction: str | None = None,
-        *,
-        normalized: Sequence[str] | None = None,  # the remote gateway normalizes itself
-    ) -> list[Scores]:
-        # The remote end is another gateway's /v1/moderations, which scores inputs; the
-        # direction is not part of that API.
-        if not texts:
-            return []
-        chunks = [texts[i : i + self._max_batch] for i in range(0, len(texts), self._max_batch)]
-        parts = await asyncio.gather(*(self._post(list(c)) for c in chunks))
-        return [s for part in parts for s in part]
-
-    def info(self) -> dict[str, str]:
-        return {
-            "name": self._model,
-            "path": self.url,
-            "device": "remote",
-            "dtype": "-",
-            "version": self._model,
-        }
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def _post(self, texts: list[str]) -> list[Scores]:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=self._timeout, connector=aiohttp.TCPConnector(limit=self._limit)
-            )
-        try:
-            async with self._session.post(
-                self.url, data=orjson.dumps({"input": texts}), headers=self._headers
-            ) as resp:
-                body = await resp.read()
-                if resp.status != 200:
-                    raise ClassifierUnavailable(f"remote classifier answered HTTP {resp.status}")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ClassifierUnavailable(f"remote classifier unreachable: {exc!r}") from exc
-        return self._parse(body, len(texts))
-
-    def _parse(self, body: bytes, n: int) -> list[Scores]:
-        try:
-            doc: Any = orjson.loads(body)
-            results = doc["results"]
-            if not isinstance(results, list) or len(results) != n:
-                raise ValueError(f"expected {n} results")
-            out = [{str(k): float(v) for k, v in r["category_scores"].items()} for r in results]
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ClassifierUnavailable(f"remote classifier sent a malformed body: {exc}") from exc
-        if isinstance(doc.get("model"), str):
-            self._model = doc["model"]
-        return out
+        backend = ModerationsBackend(url, max_batch=max_batch)
+        self.url = backend.url
+        options.setdefault("path", without_credentials(backend.url))
+        options.setdefault("timeout_s", total_timeout_s)
+        super().__init__(
+            backend,
+            transport
+            or Transport(
+                api_key=api_key,
+                connect_timeout_s=connect_timeout_s,
+                total_timeout_s=total_timeout_s,
+                max_connections=max_connections,
+            ),
+            max_inflight=max_inflight,
+            **options,
+        )

@@ -1,4 +1,4 @@
-"""torch stays out of gateway/ and out of ``import models`` (and the remote classifier)."""
+"""torch stays out of gateway/ and out of ``import models`` (and the served classifiers)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,11 @@ names = [m.name for m in pkgutil.walk_packages(gateway.__path__, "gateway.")
          if not m.name.endswith("__main__")]  # __main__ runs the CLI
 for name in names:
     importlib.import_module(name)
+import models.serving
+served = [m.name for m in pkgutil.walk_packages(models.serving.__path__, "models.serving.")]
+assert len(served) >= 8, served  # really walked the served-classifier backends
 for name in ("models.remote", "models.cache", "models.batcher", "models.shapes",
-             "models.windows", "models.labels", "models.guard_parse", "models.local"):
+             "models.windows", "models.labels", "models.guard_parse", "models.local", *served):
     importlib.import_module(name)
 assert "torch" not in sys.modules and "transformers" not in sys.modules
 print(len(names))

@@ -63,6 +63,7 @@ def rows() -> list[Row]:
     """Every row and panel of the dashboard, top to bottom."""
     api = 'route!~"healthz|readyz|metrics"'
     not_allowed, blocked = 'action!="allow"', 'action="block"'
+    escalated = 'stage="second"'
     return [
         Row("Traffic", [
             Panel("Request rate by route", "HTTP requests per second, by route.",
@@ -129,6 +130,33 @@ def rows() -> list[Row]:
                   [(f"max by (name, version, device, dtype) ({sel('classifier_model_info')})",
                     "{{name}} {{version}} {{device}} {{dtype}}")], kind="table", width=24,
                   options={"format": "table", "instant": True}),
+        ]),
+        Row("Served classifiers and cascades", [
+            Panel("Served classifier calls by outcome",
+                  "Calls to classifiers on serving engines (vLLM, TEI, KServe, other gateways) "
+                  "per second, by backend, stage (primary / second) and outcome.",
+                  [(f"sum by (backend, stage, outcome) (rate({sel('classifier_remote_requests_total')}[{RATE}]))",
+                    "{{backend}} {{stage}} {{outcome}}")], unit="ops", width=8),
+            Panel("Served classifier call latency", "Time per call to a served classifier, by stage.",
+                  percentiles("classifier_remote_request_seconds", by="stage"), unit="s", width=8),
+            Panel("Served classifier batch and queue",
+                  "Texts per call (mean) and texts waiting for a call, by stage.",
+                  [(f"sum by (stage) (rate({sel('classifier_remote_batch_texts_sum')}[{RATE}])) / "
+                    f"clamp_min(sum by (stage) (rate({sel('classifier_remote_batch_texts_count')}[{RATE}])), 1e-9)",
+                    "texts per call {{stage}}"),
+                   (f"sum by (stage) ({sel('classifier_remote_queue_depth')})", "queued {{stage}}")],
+                  width=8),
+            Panel("Cascade escalation rate", "Share of texts the first classifier was unsure of, "
+                  "sent to the second (policy cascade bands).",
+                  [(f"sum by (direction) (rate({sel('classifier_cascade_texts_total', escalated)}[{RATE}]))"
+                    f" / clamp_min(sum by (direction) (rate({sel('classifier_cascade_texts_total')}[{RATE}])), 1e-9)",
+                    "{{direction}}")], unit="percentunit", width=8),
+            Panel("Cascade outcomes", "What the second stage did to escalated texts: upheld, "
+                  "raised or lowered the classifier's action, or did not answer in time.",
+                  [(f"sum by (direction, outcome) (rate({sel('classifier_cascade_outcomes_total')}[{RATE}]))",
+                    "{{direction}} {{outcome}}")], unit="ops", width=8),
+            Panel("Cascade wait", "Time a check waits for the second stage (bounded by the "
+                  "policy's budget_ms).", percentiles("classifier_cascade_seconds"), unit="s", width=8),
         ]),
         Row("Decision log, fail-open and policy", [
             Panel("Audit write latency", "Decision-log commit latency.",

@@ -1,7 +1,7 @@
 """ "Try it" and the dry run: the same texts through the live policy and the draft.
 
-Both run the real ``Pipeline`` (normalizer, lexicon, patterns, the configured classifier,
-the policy engine), on a throwaway ``Metrics`` so console traffic never shows up in the
+Both run the real ``Pipeline`` (normalizer, lexicon, patterns, the configured classifier
+and the cascade's second stage, the policy engine), on a throwaway ``Metrics`` so console traffic never shows up in the
 gateway's decision counters.
 """
 
@@ -15,6 +15,7 @@ from gateway.audit.store import AuditStore, RecordFilter, iter_records
 from gateway.classifier import Classifier
 from gateway.decision import Decision, Direction
 from gateway.metrics import Metrics
+from gateway.moderation.cascade import Cascade
 from gateway.moderation.pipeline import CheckContext, Pipeline, new_decision_id
 from gateway.policy.compiled import PolicySet
 
@@ -26,14 +27,25 @@ KEPT_TEXT = ("full", "redacted")  # text modes whose text can be re-checked
 class Evaluator:
     """Checks texts against any ``PolicySet`` with the gateway's classifier."""
 
-    def __init__(self, classifier: Classifier | None, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        classifier: Classifier | None,
+        metrics: Metrics | None = None,
+        *,
+        second: Classifier | None = None,  # the cascade's second stage, when configured
+    ) -> None:
         self._classifier = classifier
         self._metrics = metrics if metrics is not None else Metrics()
+        self._cascade = (
+            Cascade(classifier, second, self._metrics)
+            if classifier is not None and second is not None
+            else None
+        )
 
     async def check(
         self, policies: PolicySet, text: str, direction: Direction, tenant: str, language: str
     ) -> Decision:
-        pipeline = Pipeline(lambda: policies, self._metrics, self._classifier)
+        pipeline = Pipeline(lambda: policies, self._metrics, self._classifier, self._cascade)
         ctx = CheckContext(new_decision_id(), language=language, tenant=tenant)
         return await pipeline.check([text[:MAX_TEXT_CHARS]], direction, ctx)
 

@@ -132,7 +132,10 @@ class Console:
 
     def evaluator(self, state: AppState) -> Evaluator:
         if self._evaluator is None:
-            self._evaluator = Evaluator(state.pipeline.classifier)
+            cascade = state.pipeline.cascade
+            self._evaluator = Evaluator(
+                state.pipeline.classifier, second=cascade.second if cascade is not None else None
+            )
         return self._evaluator
 
     # --- rendering

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.classifier import describe
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound, error_response
 from gateway.http import exchange
 from gateway.http.apis.chat import CHAT
@@ -40,7 +41,10 @@ async def readyz(request: Request) -> Response:
     moderated request would be refused, and a load balancer should send traffic elsewhere."""
     state: AppState = request.app.state.gateway
     active = state.policies.current.base
-    clf = state.pipeline.classifier
+    cascade = state.pipeline.cascade
+    first, second = await describe(
+        state.pipeline.classifier, cascade.second if cascade is not None else None
+    )
     log_ok = not state.log_down
     refusing = state.log_down and not active.policy.audit.fail_open
     return JSONResponse(
@@ -54,7 +58,10 @@ async def readyz(request: Request) -> Response:
                 "path": str(state.policies.path),
                 "terms": len(active.matcher),
             },
-            "classifier": clf.info() if clf is not None else "none",
+            # Served classifiers add their health; a classifier that is down does not make
+            # the gateway unready (every replica shares it; the policy's fail mode decides).
+            "classifier": first,
+            "second_classifier": second,
         },
         status_code=503 if refusing else 200,
     )

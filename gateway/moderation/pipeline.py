@@ -1,7 +1,8 @@
 """The moderation pipeline: texts in, one ``Decision`` out.
 
 normalize -> lexicon and pattern detectors -> classifier (batched, behind the
-``Classifier`` seam) -> policy (a pure function). The HTTP layer calls ``check`` and acts on
+``Classifier`` seam) -> cascade (uncertain texts to a second classifier, when the policy has
+one) -> policy (a pure function). The HTTP layer calls ``check`` and acts on
 the decision; it never looks at rules itself.
 """
 
@@ -19,9 +20,17 @@ from gateway.decision import Action, Decision, Direction
 from gateway.lexicon.normalize import DEFAULT_CONFIG, Normalized, normalize
 from gateway.lexicon.patterns import find_pii
 from gateway.metrics import Metrics
+from gateway.moderation.cascade import Cascade
 from gateway.moderation.language import script_language
 from gateway.policy.compiled import DEFAULT_TENANT, ActivePolicy, PolicySet
-from gateway.policy.engine import Facts, KeywordFact, PatternFact, UserStatus, evaluate
+from gateway.policy.engine import (
+    CascadeFact,
+    Facts,
+    KeywordFact,
+    PatternFact,
+    UserStatus,
+    evaluate,
+)
 
 _INLINE_CHARS = 32_768  # more than this per check is scanned off the event loop
 
@@ -74,10 +83,12 @@ class Pipeline:
         policies: Callable[[], PolicySet],
         metrics: Metrics,
         classifier: Classifier | None = None,
+        cascade: Cascade | None = None,
     ) -> None:
         self._policies = policies  # the current set; hot reload swaps what it returns
         self._metrics = metrics
         self.classifier = classifier
+        self.cascade = cascade  # a second classifier for the policy's uncertain bands
         # Label lookups cost about a microsecond each; the hot path reuses the children.
         self._stage: dict[tuple[str, str], Any] = {
             (d.value, stage): metrics.moderation_duration.labels(direction=d.value, stage=stage)
@@ -121,6 +132,7 @@ class Pipeline:
 
         scores: dict[str, float] = {}
         failed = False
+        escalations: tuple[CascadeFact, ...] = ()
         if self.classifier is not None and use_classifier and texts:
             # The texts were normalized once, above; a model trained on the default rules
             # reuses them instead of normalizing again.
@@ -129,17 +141,23 @@ class Pipeline:
                 if normalized and active.normalize == DEFAULT_CONFIG
                 else None
             )
+            per_texts: list[dict[str, float]] = []
             try:
-                for per_text in await self.classifier.classify(
+                per_texts = await self.classifier.classify(
                     list(texts), direction=direction.value, normalized=shared
-                ):
-                    for code, score in per_text.items():
-                        if score > scores.get(code, 0.0):
-                            scores[code] = score
+                )
             except ClassifierUnavailable:
                 failed = True
-                if policy.fail_mode == "open":
-                    self._metrics.fail_open.labels(reason="classifier").inc()
+            else:
+                if self.cascade is not None:  # uncertain texts to the second stage
+                    refined = await self.cascade.refine(policy, direction, texts, shared, per_texts)
+                    per_texts, escalations, failed = refined.scores, refined.facts, refined.failed
+            for per_text in per_texts:
+                for code, score in per_text.items():
+                    if score > scores.get(code, 0.0):
+                        scores[code] = score
+            if failed and policy.fail_mode == "open":
+                self._metrics.fail_open.labels(reason="classifier").inc()
         t3 = time.perf_counter()
 
         facts = Facts(
@@ -151,6 +169,7 @@ class Pipeline:
             user_status=ctx.user_status,
             classifier_failed=failed,
             language=script_language(list(texts)) if scores else "none",
+            cascade=escalations,
         )
         decision = evaluate(
             policy, facts, decision_id=ctx.decision_id, version=active.version,

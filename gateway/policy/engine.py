@@ -43,6 +43,18 @@ class PatternFact:
 
 
 @dataclass(frozen=True, slots=True)
+class CascadeFact:
+    """A text the first classifier was unsure of, sent to the second (``policy.cascade``)."""
+
+    text_index: int
+    category: str
+    first: float  # the first stage's score
+    second: float | None  # the second stage's, None when it did not answer in time
+    first_model: str  # name@version of each stage, so the decision names both
+    second_model: str
+
+
+@dataclass(frozen=True, slots=True)
 class Facts:
     direction: Direction
     texts: Sequence[str]
@@ -52,6 +64,7 @@ class Facts:
     user_status: UserStatus = "ok"
     classifier_failed: bool = False
     language: str = "none"  # the texts' script language (gateway.moderation.language)
+    cascade: Sequence[CascadeFact] = ()
 
 
 PII_CATEGORY = "A4.06"
@@ -59,7 +72,8 @@ SANCTION_CATEGORY = "X3"
 SUSPENDED_DETAIL = "user suspended"
 
 
-def _score_action(rule: DirectionRule, score: float) -> Action | None:
+def score_action(rule: DirectionRule, score: float) -> Action | None:
+    """What one classifier score asks for under a rule (None: below every threshold)."""
     if score >= rule.threshold:
         return rule.action
     if rule.review_threshold is not None and score >= rule.review_threshold:
@@ -80,6 +94,9 @@ def evaluate(
     reasons += _keyword_reasons(policy, facts, d)
     reasons += _pattern_reasons(policy, facts, d)
     reasons += _classifier_reasons(policy, facts, d)
+    for c in facts.cascade:  # informational: the scores above already carry the verdict
+        reasons.append(Reason("cascade", c.category, _cascade_detail(c), Action.ALLOW,
+                              text_index=c.text_index))  # fmt: skip
     if facts.classifier_failed:
         fail = Action.BLOCK if policy.fail_mode == "closed" else Action.FLAG
         reasons.append(Reason("unavailable", "X2", "classifier unavailable", fail))
@@ -136,7 +153,7 @@ def _classifier_reasons(policy: Policy, facts: Facts, d: str) -> list[Reason]:
     trusted = _classifier_trusted(policy, facts.language)
     for code, score in sorted(facts.scores.items()):
         rule = policy.rule(code, d)
-        action = _score_action(rule, score) if rule.enabled else None
+        action = score_action(rule, score) if rule.enabled else None
         if action is None:
             continue
         detail = f"score {score:.3f} >= {_threshold_for(rule, action):g}"  # 0.725, not 0.72
@@ -161,6 +178,11 @@ def _refusal(policy: Policy, acting: list[Reason], d: str, language: str) -> str
 def _classifier_trusted(policy: Policy, language: str) -> bool:
     allowed = policy.classifier.languages
     return not allowed or language == "none" or language in allowed
+
+
+def _cascade_detail(c: CascadeFact) -> str:
+    second = "no answer in time" if c.second is None else f"{c.second:.3f}"
+    return f"escalated: {c.first_model} {c.first:.3f} -> {c.second_model} {second}"
 
 
 def _threshold_for(rule: DirectionRule, action: Action) -> float:

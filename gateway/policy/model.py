@@ -170,6 +170,61 @@ class ClassifierSpec(Strict):
         return v
 
 
+class CascadeBand(Strict):
+    """First-stage scores with ``low <= score < high`` are uncertain for a category."""
+
+    low: float = Field(ge=0.0, le=1.0)
+    high: float = Field(ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CascadeBand:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        return self
+
+    def holds(self, score: float) -> bool:
+        return self.low <= score < self.high
+
+
+class CascadeSpec(Strict):
+    """A second, stronger classifier (``GATEWAY_CLASSIFIER_SECOND``, e.g. a guard model on a
+    serving engine) for the texts the first one is unsure of. The first stage decides the
+    clear cases; a text with a score inside a category's band goes to the second stage,
+    whose verdict replaces the first's for the banded categories. A second stage that does
+    not answer within ``budget_ms`` counts as an unavailable classifier: ``fail_mode``
+    decides. Off unless ``enabled``."""
+
+    enabled: bool = False
+    budget_ms: int = Field(300, ge=10, le=30_000)
+    directions: tuple[Literal["input", "output"], ...] = ("input", "output")
+    bands: dict[str, CascadeBand] = {}  # taxonomy code -> band
+    default_band: CascadeBand | None = None  # every code not under `bands`
+
+    @field_validator("bands")
+    @classmethod
+    def _known_codes(cls, v: dict[str, CascadeBand]) -> dict[str, CascadeBand]:
+        unknown = [code for code in v if not taxonomy.is_code(code)]
+        if unknown:
+            raise ValueError(f"unknown taxonomy code(s): {', '.join(unknown)}")
+        return v
+
+    @model_validator(mode="after")
+    def _has_bands(self) -> CascadeSpec:
+        if self.enabled and not self.bands and self.default_band is None:
+            raise ValueError("an enabled cascade needs `bands` or a `default_band`")
+        return self
+
+    def band(self, code: str) -> CascadeBand | None:
+        return self.bands.get(code, self.default_band)
+
+    def codes(self) -> tuple[str, ...]:
+        """The codes whose scores can escalate a text (a code the first stage does not
+        score counts as 0.0)."""
+        if self.default_band is None:
+            return tuple(self.bands)
+        return taxonomy.codes()
+
+
 class ModerationRequestSpec(Strict):
     """What a client may ask of moderation through the request's ``moderation`` field."""
 
@@ -361,6 +416,7 @@ class Policy(Strict):
     limits: LimitSpec = LimitSpec()
     moderation_requests: ModerationRequestSpec = ModerationRequestSpec()
     classifier: ClassifierSpec = ClassifierSpec()
+    cascade: CascadeSpec = CascadeSpec()
     routes: RouteSpec = RouteSpec()
     labels: LabelSpec = LabelSpec()
     sanctions: SanctionSpec = SanctionSpec()
