@@ -7,13 +7,12 @@ and close in reverse. Handlers reach them through ``request.app.state.gateway``.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import importlib.util
 import logging
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from starlette.routing import BaseRoute
 
 from gateway.audit.recording import NullRecorder, Recorder
 from gateway.audit.service import as_recorder, log_routes, open_log_store, start_log
+from gateway.audit.store import AuditStore
 from gateway.classifier import Classifier
 from gateway.console import console_mount
 from gateway.http.middleware import GatewayMiddleware
@@ -60,32 +60,7 @@ def load_classifier(
             return None
         spec = str(shipped)
     models = importlib.import_module("models")
-    options: dict[str, Any]
-    if models.is_served(spec):
-        key = settings.classifier_second_api_key if second else settings.classifier_api_key
-        options = {
-            "stage": "second" if second else "primary",
-            "api_key": key.get_secret_value() if key is not None else None,
-            "total_timeout_s": settings.classifier_timeout_s,
-            "max_connections": settings.classifier_max_connections,
-            "cache_size": settings.classifier_cache_size,
-            "cache_ttl_s": settings.classifier_cache_ttl_s,
-            "redis": redis,
-            "redis_prefix": f"{settings.redis_prefix}:verdict:",
-        }
-    else:
-        options = {
-            "request_timeout_s": settings.classifier_timeout_s,
-            "max_batch": settings.classifier_max_batch,
-            "max_batch_tokens": settings.classifier_max_batch_tokens,
-            "max_wait_us": settings.classifier_max_wait_us,
-            "max_queue": settings.classifier_max_queue,
-            "workers": settings.classifier_workers,
-            "cache_size": settings.classifier_cache_size,
-            "cache_ttl_s": settings.classifier_cache_ttl_s,
-            "redis": redis,
-            "redis_prefix": f"{settings.redis_prefix}:verdict:",
-        }
+    options = _classifier_options(settings, redis, second, served=models.is_served(spec))
     classifier: Classifier = models.load_classifier(
         spec, device=settings.classifier_device, metrics=metrics, **options
     )
@@ -95,6 +70,37 @@ def load_classifier(
         device=info.get("device", ""), dtype=info.get("dtype", ""),
     ).set(1)  # fmt: skip
     return classifier
+
+
+def _classifier_options(
+    settings: Settings, redis: Any, second: bool, *, served: bool
+) -> dict[str, Any]:
+    """What ``models.load_classifier`` takes, from settings: every batching, cache and
+    connection option is a setting (``gateway serve --set ...``)."""
+    cache = {
+        "cache_size": settings.classifier_cache_size,
+        "cache_ttl_s": settings.classifier_cache_ttl_s,
+        "redis": redis,
+        "redis_prefix": f"{settings.redis_prefix}:verdict:",
+    }
+    if served:
+        key = settings.classifier_second_api_key if second else settings.classifier_api_key
+        return {
+            "stage": "second" if second else "primary",
+            "api_key": key.get_secret_value() if key is not None else None,
+            "total_timeout_s": settings.classifier_timeout_s,
+            "max_connections": settings.classifier_max_connections,
+            **cache,
+        }
+    return {
+        "request_timeout_s": settings.classifier_timeout_s,
+        "max_batch": settings.classifier_max_batch,
+        "max_batch_tokens": settings.classifier_max_batch_tokens,
+        "max_wait_us": settings.classifier_max_wait_us,
+        "max_queue": settings.classifier_max_queue,
+        "workers": settings.classifier_workers,
+        **cache,
+    }
 
 
 def app_from_env() -> Starlette:
@@ -119,6 +125,75 @@ def open_redis(settings: Settings) -> Any:
     return aioredis.Redis(connection_pool=pool)
 
 
+async def _open(
+    stack: AsyncExitStack,
+    settings: Settings,
+    metrics: Metrics,
+    audit_store: AuditStore | None,
+    recorder: Recorder | None,
+    classifier: Classifier | None,
+) -> AppState:
+    """Every resource, in order (upstream client, Redis, policy, decision log, classifiers,
+    reports); each one's close is pushed on ``stack`` as it opens."""
+    upstream = Upstream(settings, metrics)
+    await upstream.start()
+    stack.push_async_callback(upstream.aclose)
+    redis = open_redis(settings)
+    if redis is not None:
+        stack.push_async_callback(redis.aclose)
+    policies = PolicyHolder(settings.policy, metrics)
+    reloader = PolicyReloader(
+        policies, settings.policy_reload_interval, redis, settings.policy_cache_dir,
+        settings.redis_prefix,
+    )  # fmt: skip
+    await reloader.start()
+    stack.push_async_callback(reloader.aclose)
+    decision_log = None
+    if audit_store is not None:
+        stack.push_async_callback(audit_store.close)
+        decision_log = await start_log(audit_store, settings, metrics, policies)
+        stack.push_async_callback(decision_log.aclose)  # flushed before the store closes
+    pipeline = _pipeline(stack, settings, metrics, redis, policies, classifier)
+    reports = open_reports(settings, metrics, policies.get, audit_store=audit_store, redis=redis)
+    if reports is not None:
+        stack.push_async_callback(reports.aclose)
+    state = AppState(
+        settings=settings, metrics=metrics, policies=policies, pipeline=pipeline,
+        upstream=upstream,
+        recorder=as_recorder(decision_log, recorder if recorder is not None else NullRecorder()),
+        sanctions=_sanctions(settings, metrics, redis), redis=redis, audit_store=audit_store,
+        reloader=reloader, decision_log=decision_log, reports=reports,
+    )  # fmt: skip
+    stack.push_async_callback(state.drain)  # first at shutdown: records of streams left open
+    return state
+
+
+def _pipeline(
+    stack: AsyncExitStack,
+    settings: Settings,
+    metrics: Metrics,
+    redis: Any,
+    policies: PolicyHolder,
+    classifier: Classifier | None,
+) -> Pipeline:
+    clf = classifier if classifier is not None else load_classifier(settings, metrics, redis)
+    second = load_classifier(settings, metrics, redis, second=True)
+    for model in (clf, second):
+        if model is not None:
+            stack.push_async_callback(model.aclose)
+    if second is not None and clf is None:
+        log.warning("classifier_second is set but there is no first classifier: no cascade")
+    cascade = Cascade(clf, second, metrics) if clf is not None and second is not None else None
+    return Pipeline(policies.get, metrics, clf, cascade)
+
+
+def _sanctions(settings: Settings, metrics: Metrics, redis: Any) -> SanctionStore | None:
+    if redis is None:
+        return None
+    key = settings.pseudonym_secret().encode()
+    return SanctionStore(redis, key, metrics, prefix=f"{settings.redis_prefix}:sanction")
+
+
 def create_app(
     settings: Settings,
     *,
@@ -138,76 +213,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        upstream = Upstream(settings, metrics)
-        await upstream.start()
-        policies = PolicyHolder(settings.policy, metrics)
-        redis = open_redis(settings)
-        sanctions = (
-            SanctionStore(
-                redis,
-                settings.pseudonym_secret().encode(),
-                metrics,
-                prefix=f"{settings.redis_prefix}:sanction",
-            )
-            if redis is not None
-            else None
-        )
-        reloader = PolicyReloader(
-            policies, settings.policy_reload_interval, redis, settings.policy_cache_dir,
-            settings.redis_prefix,
-        )  # fmt: skip
-        await reloader.start()
-        decision_log = (
-            await start_log(audit_store, settings, metrics, policies)
-            if audit_store is not None
-            else None
-        )
-        clf = classifier if classifier is not None else load_classifier(settings, metrics, redis)
-        second = load_classifier(settings, metrics, redis, second=True)
-        if second is not None and clf is None:
-            log.warning("classifier_second is set but there is no first classifier: no cascade")
-        cascade = Cascade(clf, second, metrics) if clf is not None and second is not None else None
-        pipeline = Pipeline(policies.get, metrics, clf, cascade)
-        reports = open_reports(settings, metrics, policies.get, audit_store=audit_store,
-                               redis=redis)  # fmt: skip
-        state = AppState(
-            settings=settings,
-            metrics=metrics,
-            policies=policies,
-            pipeline=pipeline,
-            upstream=upstream,
-            recorder=as_recorder(
-                decision_log, recorder if recorder is not None else NullRecorder()
-            ),
-            sanctions=sanctions,
-            redis=redis,
-            audit_store=audit_store,
-            reloader=reloader,
-            decision_log=decision_log,
-            reports=reports,
-        )
-        app.state.gateway = state
-        log.info("gateway ready: policy %s, upstream %s", policies.current.version,
-                 settings.upstream_url)  # fmt: skip
-        try:
+        async with AsyncExitStack() as stack:  # closes in the reverse order of opening
+            state = await _open(stack, settings, metrics, audit_store, recorder, classifier)
+            app.state.gateway = state
+            log.info("gateway ready: policy %s, upstream %s", state.policies.current.version,
+                     settings.upstream_url)  # fmt: skip
             yield
-        finally:
-            if state.background:  # records of streams whose clients left
-                await asyncio.gather(*state.background, return_exceptions=True)
-            if clf is not None:
-                await clf.aclose()
-            if second is not None:
-                await second.aclose()
-            if reports is not None:
-                await reports.aclose()
-            if decision_log is not None:
-                await decision_log.aclose()  # flush the decision log before anything else goes
-            if audit_store is not None:
-                await audit_store.close()
-            await reloader.aclose()
-            if redis is not None:
-                await redis.aclose()
-            await upstream.aclose()
 
     routes: list[BaseRoute] = [
         *(extra_routes or []),

@@ -39,6 +39,11 @@ class AppState:
     # client left); the lifespan waits for it before closing the decision log.
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
+    async def drain(self) -> None:
+        """Wait for the background work (the lifespan's first step at shutdown)."""
+        if self.background:
+            await asyncio.gather(*self.background, return_exceptions=True)
+
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self.background.add(task)

@@ -12,7 +12,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.classifier import Classifier, ClassifierUnavailable
@@ -43,6 +43,15 @@ class _Scan:
     started_at: float
     normalized_at: float
     scanned_at: float
+
+
+@dataclass(slots=True)
+class _Verdict:
+    """What the classifier stage found."""
+
+    scores: dict[str, float] = field(default_factory=dict)
+    failed: bool = False
+    escalations: tuple[CascadeFact, ...] = ()
 
 
 def _scan(active: ActivePolicy, texts: Sequence[str], use_lexicon: bool) -> _Scan:
@@ -114,76 +123,85 @@ class Pipeline:
         use_lexicon: bool = True,
     ) -> Decision:
         """Decide on ``texts``. ``use_classifier`` / ``use_lexicon`` switch stages off for
-        evaluation (``gateway eval --mode``); serving always runs both."""
+        evaluation (``gateway eval --mode``) and for the stream gate's checks."""
         active = self._policies().for_tenant(ctx.tenant)
-        policy = active.policy
-        d = direction.value
-
         # Long texts are normalized and scanned on a worker thread, so one huge request
         # cannot hold the event loop (and every other request) for its whole scan.
-        size = sum(len(t) for t in texts)
-        if size > _INLINE_CHARS:
+        if sum(len(t) for t in texts) > _INLINE_CHARS:
             scan = await asyncio.to_thread(_scan, active, texts, use_lexicon)
         else:
             scan = _scan(active, texts, use_lexicon)
-        keywords, patterns, normalized = scan.keywords, scan.patterns, scan.normalized
-        t1, t2 = scan.normalized_at, scan.scanned_at
-        t0 = scan.started_at
-
-        scores: dict[str, float] = {}
-        failed = False
-        escalations: tuple[CascadeFact, ...] = ()
-        if self.classifier is not None and use_classifier and texts:
-            # The texts were normalized once, above; a model trained on the default rules
-            # reuses them instead of normalizing again.
-            shared = (
-                [n.text for n in normalized]
-                if normalized and active.normalize == DEFAULT_CONFIG
-                else None
-            )
-            per_texts: list[dict[str, float]] = []
-            try:
-                per_texts = await self.classifier.classify(
-                    list(texts), direction=direction.value, normalized=shared
-                )
-            except ClassifierUnavailable:
-                failed = True
-            else:
-                if self.cascade is not None:  # uncertain texts to the second stage
-                    refined = await self.cascade.refine(policy, direction, texts, shared, per_texts)
-                    per_texts, escalations, failed = refined.scores, refined.facts, refined.failed
-            for per_text in per_texts:
-                for code, score in per_text.items():
-                    if score > scores.get(code, 0.0):
-                        scores[code] = score
-            if failed and policy.fail_mode == "open":
-                self._metrics.fail_open.labels(reason="classifier").inc()
+        classify = self.classifier is not None and use_classifier and bool(texts)
+        verdict = (
+            await self._classify(active, texts, direction, scan.normalized)
+            if classify
+            else _Verdict()
+        )
         t3 = time.perf_counter()
-
         facts = Facts(
             direction=direction,
             texts=texts,
-            keywords=keywords,
-            patterns=patterns,
-            scores=scores,
+            keywords=scan.keywords,
+            patterns=scan.patterns,
+            scores=verdict.scores,
             user_status=ctx.user_status,
-            classifier_failed=failed,
-            language=script_language(list(texts)) if scores else "none",
-            cascade=escalations,
+            classifier_failed=verdict.failed,
+            language=script_language(list(texts)) if verdict.scores else "none",
+            cascade=verdict.escalations,
         )
         decision = evaluate(
-            policy, facts, decision_id=ctx.decision_id, version=active.version,
+            active.policy, facts, decision_id=ctx.decision_id, version=active.version,
             language=ctx.language,
         )  # fmt: skip
-        t4 = time.perf_counter()
-
-        stage = self._stage
-        stage[d, "normalize"].observe(t1 - t0)
-        stage[d, "lexicon"].observe(t2 - t1)
-        if self.classifier is not None and use_classifier:
-            stage[d, "classifier"].observe(t3 - t2)
-        stage[d, "policy"].observe(t4 - t3)
+        stage, d = self._stage, direction.value
+        stage[d, "normalize"].observe(scan.normalized_at - scan.started_at)
+        stage[d, "lexicon"].observe(scan.scanned_at - scan.normalized_at)
+        if classify:
+            stage[d, "classifier"].observe(t3 - scan.scanned_at)
+        stage[d, "policy"].observe(time.perf_counter() - t3)
         return decision
+
+    async def _classify(
+        self,
+        active: ActivePolicy,
+        texts: Sequence[str],
+        direction: Direction,
+        normalized: list[Normalized],
+    ) -> _Verdict:
+        """Scores (the maximum per code over the texts), through the cascade if one is set."""
+        assert self.classifier is not None
+        # The texts were normalized once, by the scan; a model trained on the default rules
+        # reuses them instead of normalizing again.
+        shared = (
+            [n.text for n in normalized]
+            if normalized and active.normalize == DEFAULT_CONFIG
+            else None
+        )
+        verdict = _Verdict()
+        per_texts: list[dict[str, float]] = []
+        try:
+            per_texts = await self.classifier.classify(
+                list(texts), direction=direction.value, normalized=shared
+            )
+        except ClassifierUnavailable:
+            verdict.failed = True
+        else:
+            if self.cascade is not None:  # uncertain texts to the second stage
+                refined = await self.cascade.refine(
+                    active.policy, direction, texts, shared, per_texts
+                )
+                per_texts, verdict.escalations, verdict.failed = (
+                    refined.scores,
+                    refined.facts,
+                    refined.failed,
+                )
+        for per_text in per_texts:
+            for code, score in per_text.items():
+                if score > verdict.scores.get(code, 0.0):
+                    verdict.scores[code] = score
+        if verdict.failed and active.policy.fail_mode == "open":
+            self._metrics.fail_open.labels(reason="classifier").inc()
+        return verdict
 
     def count(self, decision: Decision) -> None:
         """Count a final decision (once per request and direction, not per stream check)."""
