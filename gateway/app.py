@@ -38,6 +38,7 @@ from gateway.reports import open_reports
 from gateway.reports.pages import page_routes
 from gateway.reports.routes import api_routes as report_api_routes
 from gateway.settings import Settings
+from gateway.shadow import Shadow
 
 log = logging.getLogger("gateway")
 
@@ -149,6 +150,7 @@ def create_app(
             reloader=reloader,
             decision_log=decision_log,
             reports=reports,
+            shadow=Shadow(clf),
         )
         app.state.gateway = state
         log.info("gateway ready: policy %s, upstream %s", policies.current.version,
@@ -158,6 +160,7 @@ def create_app(
         finally:
             if state.background:  # records of streams whose clients left
                 await asyncio.gather(*state.background, return_exceptions=True)
+            await state.shadow.aclose()
             if clf is not None:
                 await clf.aclose()
             if reports is not None:

@@ -8,13 +8,8 @@ import orjson
 import pytest
 
 from gateway.console.draft import (
-    CONSOLE_TERMS,
     RuleEdit,
-    add_terms,
-    check_term,
     diff,
-    library,
-    remove_term,
     safe_rel,
     set_default_refusal,
     set_refusal,
@@ -23,6 +18,7 @@ from gateway.console.draft import (
 from gateway.console.passwords import WeakPassword, hash_password, verify_password
 from gateway.console.publish import write_bundle
 from gateway.console.views_review import training_jsonl
+from gateway.console.wordfiles import CONSOLE_TERMS, add_terms, check_term, library, remove_term
 from gateway.decision import Action
 from gateway.lexicon.matcher import Term
 from gateway.policy.loader import PolicyError, parse_policy
@@ -92,11 +88,11 @@ def test_add_terms_lists_the_console_file_when_the_policy_does_not() -> None:
     out, added = add_terms(
         files, "p.yaml", [Term("新词", "A1.08", 3), Term("出售枪支", "A1.08", 3)]
     )
-    assert added == 1  # the existing term is skipped
+    assert added == [Term("新词", "A1.08", 3)]  # the existing term is skipped
     assert "lexicon/console.csv" in parse_policy(out["p.yaml"], "p").lexicon.files
     assert [t.text for t in library(out) if t.file == CONSOLE_TERMS] == ["新词"]
     again, added = add_terms(out, "p.yaml", [Term("另一个", "A1.04", 1)])
-    assert added == 1 and again[CONSOLE_TERMS].count("term,category,level") == 1
+    assert len(added) == 1 and again[CONSOLE_TERMS].count("term,category,level") == 1
 
 
 def test_remove_term_and_diff() -> None:

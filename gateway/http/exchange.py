@@ -169,6 +169,7 @@ async def _check_input(s: AppState, req: _Request) -> Decision:
     ctx = CheckContext(info.request_id, req.language, req.status, info.tenant)
     decision = await s.pipeline.check(req.texts, Direction.INPUT, ctx)
     s.pipeline.count(decision)
+    s.shadow.observe(Direction.INPUT, req.texts, decision, ctx)
     if s.sanctions is not None and req.status != "suspended":
         applied = await s.sanctions.observe(info.tenant, info.user, spec, decision.blocked)
         req.status = applied or req.status
@@ -222,6 +223,7 @@ async def _moderate_answer(
     texts = [slot.text for slot in slots]
     decision = await s.pipeline.check(texts, Direction.OUTPUT, _out_context(req))
     s.pipeline.count(decision)
+    s.shadow.observe(Direction.OUTPUT, texts, decision, _out_context(req))
     labeler = Labeler(req.active.policy.labels)
     if decision.blocked:
         api.replace_answer(answer, decision)
@@ -283,6 +285,7 @@ async def _stream(s: AppState, req: _Request, pending: asyncio.Future[None]) -> 
         upstream=resp,
         pending=pending,
         spawn=s.spawn,
+        shadow=s.shadow,
     )
     return StreamingResponse(relay.events(), media_type="text/event-stream",
                              headers={**req.headers, **_SSE_HEADERS})  # fmt: skip

@@ -31,6 +31,7 @@ from gateway.metrics import Metrics
 from gateway.moderation.labels import Labeler
 from gateway.moderation.pipeline import CheckContext, Pipeline
 from gateway.moderation.stream_moderator import StreamModerator
+from gateway.shadow import Shadow
 
 _FUNCTION_CALL = "function_call"
 # Top-level fields of a chunk without choices (a usage report) that are safe to pass on.
@@ -85,6 +86,7 @@ class StreamRelay:
         upstream: aiohttp.ClientResponse,
         pending: asyncio.Future[None] | None = None,
         spawn: Callable[[Coroutine[Any, Any, None]], None] | None = None,
+        shadow: Shadow | None = None,
     ) -> None:
         self.api = api
         self.pipeline = pipeline
@@ -97,6 +99,7 @@ class StreamRelay:
         self.pending = pending  # the input decision's record, still committing
         # Runs the record of a stream whose client left: that work outlives the request.
         self._spawn = spawn
+        self.shadow = shadow  # sees the stream's final decision (console shadow runs)
         active = pipeline.policy_for(ctx.tenant)
         self._spec = active.policy.stream
         self._holdback = active.holdback_chars
@@ -324,6 +327,8 @@ class StreamRelay:
         self._recorded = True
         self.pipeline.count(decision)
         texts = [m.text for m in self._mods.values()]
+        if self.shadow is not None:
+            self.shadow.observe(Direction.OUTPUT, texts, decision, self.ctx)
         ending = Ending.BLOCKED if decision.blocked else Ending.COMPLETE
         output = self.recorder.record(decision, self.info, texts, incident=incident, ending=ending)
         if self.pending is not None:
