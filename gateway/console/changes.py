@@ -95,7 +95,7 @@ def value_text(key: str, value: Any, lang: str) -> str:
     if text in _WORDS and key in ("language", "block_response", "position"):
         return _WORDS[text][1 if lang == "en" else 0]
     if isinstance(value, str):
-        short = text if len(text) <= 60 else text[:57] + "…"
+        short = text if len(text) <= 120 else text[:117] + "…"
         return f"“{short}”" if lang != "en" else f'"{short}"'
     return text
 

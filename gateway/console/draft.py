@@ -58,9 +58,19 @@ def _dump(data: dict[str, Any]) -> str:
 
 
 def _load(text: str) -> dict[str, Any]:
-    data = yaml_edit.load(text) or {}
+    data = _unshared(yaml_edit.load(text) or {})
     if not isinstance(data, dict):
         raise PolicyError([Problem("policy", 1, "a policy must be a mapping", (), "not_mapping")])
+    return data
+
+
+def _unshared(data: Any) -> Any:
+    """A copy in which no mapping or list appears twice (YAML aliases share them), so
+    changing one place never changes another."""
+    if isinstance(data, dict):
+        return {k: _unshared(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_unshared(v) for v in data]
     return data
 
 

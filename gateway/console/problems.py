@@ -82,10 +82,10 @@ def explain(p: Problem, lang: str = "zh", *, place: bool = True) -> str:
     kind = p.kind
     if kind == "extra_forbidden":
         key = str(p.loc[-1])
-        place = field_name(p.loc[:-1], lang)
-        text = (f"unknown setting '{key}'" + (f" under {place}" if place else "")
+        under = field_name(p.loc[:-1], lang)
+        text = (f"unknown setting '{key}'" + (f" under {under}" if under else "")
                 + ". Check the spelling or remove it.") if en else (
-            f"未知的设置项「{key}」" + (f"（位于 {place}）" if place else "")
+            f"未知的设置项「{key}」" + (f"（位于 {under}）" if under else "")
             + "。请检查拼写，或删除这一项。")  # fmt: skip
     elif kind in ("literal_error", "enum"):
         text = (f"{where}: '{_given(p, lang)}' is not one of: {_options(p, lang)}." if en else

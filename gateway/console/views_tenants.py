@@ -71,7 +71,7 @@ def _name(ctx: Ctx) -> str:
     return name
 
 
-def _tenant_edit(ctx: Ctx, name: str, mutate: Callable[[dict[str, Any]], dict[str, Any] | None],
+def _tenant_edit(ctx: Ctx, name: str, mutate: Callable[[dict[str, Any] | None], dict[str, Any] | None],
                  action: str, **detail: object) -> bool:  # fmt: skip
     """Change one tenant's entry (``mutate`` returns the new entry, None to remove it);
     the merged tenant policies are validated like a reload would."""
@@ -81,7 +81,7 @@ def _tenant_edit(ctx: Ctx, name: str, mutate: Callable[[dict[str, Any]], dict[st
         current = parsed(text, policy_file).tenants.get(name)
         if current is None and action != "add_tenant":
             raise ValueError(ctx.t("没有这个租户。", "No such tenant."))
-        entry = ({"api_keys_sha256": list(current.api_keys_sha256),
+        entry: dict[str, Any] | None = ({"api_keys_sha256": list(current.api_keys_sha256),
                   "overrides": dict(current.overrides)} if current else None)  # fmt: skip
         new = mutate(entry)
         if new is None:

@@ -16,6 +16,7 @@ file instead (losing its comments, which the diff then shows).
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,9 +37,17 @@ def load(text: str) -> Any:
     return yaml.load(text, Loader=_LOADER)
 
 
+def _plain_tree(text: str) -> None:
+    """Anchors and aliases make one node appear in several places: editing it in place
+    would edit them all. Such documents are rewritten whole instead."""
+    if any(isinstance(e, (yaml.AliasEvent,)) for e in yaml.parse(text, Loader=_LOADER)):
+        raise EditFailed("the document uses aliases")
+
+
 def assign(text: str, path: Sequence[str], value: Any) -> str:
     """``text`` where the value at ``path`` equals ``value`` (created when missing)."""
     path = tuple(path)
+    _plain_tree(text)
     expected = _with(load(text), path, value)
     new = _assign(text, path, value)
     if _parsed(new) != expected:
@@ -49,6 +58,7 @@ def assign(text: str, path: Sequence[str], value: Any) -> str:
 def delete(text: str, path: Sequence[str]) -> str:
     """``text`` without the key at ``path`` (unchanged when it is not there)."""
     path = tuple(path)
+    _plain_tree(text)
     data = load(text)
     expected = _without(data, path)
     if expected == data:
@@ -270,7 +280,9 @@ def _replace(text: str, at: _At, value: Any) -> str:
     start, end = node.start_mark.index, _content_end(node)
     block_scalar = isinstance(node, yaml.ScalarNode) and node.style in ("|", ">")
     if at.in_flow:
-        return _splice(text, start, end, flow(value) + ("\n" if block_scalar else ""))
+        if block_scalar:
+            return _splice(text, start, end, flow(value) + "\n")
+        return _keep_comment_column(text, start, end, flow(value))
     indent = at.key.start_mark.column + 2 if at.key is not None else 0
     if isinstance(value, str) and "\n" in value:
         literal = _literal(value, indent)
@@ -301,16 +313,18 @@ def _replace(text: str, at: _At, value: Any) -> str:
     return _splice(text, colon, tail, "\n".join([head, *rest]))
 
 
+_COMMENT = re.compile(r"([^#'\"\n]*?)( +)#")
+
+
 def _keep_comment_column(text: str, start: int, end: int, new: str) -> str:
-    """Replace ``text[start:end]`` keeping a trailing comment where it was (one space at
-    least), so aligned comments stay aligned."""
-    after = end
-    while after < len(text) and text[after] == " ":
-        after += 1
-    if after < len(text) and text[after] == "#" and after > end:
-        spaces = max(1, (after - start) - len(new))
-        return _splice(text, start, after, new + " " * spaces)
-    return _splice(text, start, end, new)
+    """Replace ``text[start:end]`` keeping a comment later on the line where it was (one
+    space before it at least), so aligned comments stay aligned."""
+    m = _COMMENT.match(text, end)
+    if m is None or "\n" in text[start:end]:
+        return _splice(text, start, end, new)
+    between, spaces = m.group(1), len(m.group(2))
+    spaces = max(1, spaces - (len(new) - (end - start)))
+    return text[:start] + new + between + " " * spaces + text[m.end() - 1 :]
 
 
 def _insert(text: str, at: _At, key: str, value: Any) -> str:
