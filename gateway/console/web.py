@@ -148,7 +148,9 @@ class Console:
             Role=Role, w=lambda kind, code: word(kind, code, lang),
             article=lambda text: article(text, lang), source=lambda text: source(text, lang),
             reason_detail=lambda kind, detail: reason_detail(kind, detail, lang),
-            fname=lambda *loc: field_name(loc, lang), **values,
+            fname=lambda *loc: field_name(loc, lang),
+            tenant_name=lambda name: ("默认" if lang != "en" else "default") if name in ("", "default") else name,
+            **values,
         )  # fmt: skip
         return with_headers(HTMLResponse(page, status))
 
