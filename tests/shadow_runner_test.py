@@ -75,7 +75,9 @@ async def test_a_run_judges_sampled_requests_with_the_draft(live: PolicySet, dra
         (Action.ALLOW, Action.BLOCK), (Action.ALLOW, Action.ALLOW), (Action.BLOCK, Action.BLOCK)]  # fmt: skip
     assert [o.changed for o in rec.seen] == [True, False, False]
     assert rec.seen[0].draft.categories == ("A1.08",) and rec.seen[0].texts == (texts[0],)
-    assert all(o.live_ms >= 0 and o.draft_ms >= 0 for o in rec.seen)
+    assert all(o.draft_ms >= 0 for o in rec.seen)
+    # The live policy is timed again for one check in five: the first, here.
+    assert [o.live_ms is not None for o in rec.seen] == [True, False, False]
     [(run_id, state, counts)] = rec.ended
     assert (run_id, state, counts.sampled, counts.evaluated, counts.dropped) == (1, "done", 3, 3, 0)
     assert shadow.plan is None
@@ -120,6 +122,21 @@ async def test_observe_samples_a_share_and_drops_when_the_queue_is_full(live: Po
     assert (counts.sampled, counts.dropped) == (2, 2)  # 0.7 was not sampled; 2 did not fit
     assert shadow.stop(4)
     assert rec.ended[0][1] == "stopped"
+    await shadow.aclose()
+
+
+async def test_a_run_takes_at_most_its_rate(live: PolicySet) -> None:
+    now = [0.0]
+    shadow, rec = Shadow(None, clock=lambda: now[0]), Recorder()
+    shadow.start(ShadowPlan(9, live, 1.0, 100, 3600, rate=2), lambda: live, rec.sink, rec.on_end)
+    decision, ctx = await _live_decision(live, "你好")
+    for _ in range(5):
+        shadow.observe(Direction.INPUT, ["你好"], decision, ctx)
+    assert (shadow.counts.sampled, shadow.counts.dropped) == (2, 3)  # a burst of 2, then none
+    now[0] = 1.0  # a second later, two more tokens
+    for _ in range(3):
+        shadow.observe(Direction.INPUT, ["你好"], decision, ctx)
+    assert (shadow.counts.sampled, shadow.counts.dropped) == (4, 4)
     await shadow.aclose()
 
 

@@ -57,13 +57,14 @@ CREATE TABLE IF NOT EXISTS shadow_runs (
     share REAL NOT NULL, target INTEGER NOT NULL, seconds REAL NOT NULL,
     classifier TEXT NOT NULL, state TEXT NOT NULL, ended REAL,
     sampled INTEGER NOT NULL DEFAULT 0, dropped INTEGER NOT NULL DEFAULT 0,
-    evaluated INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0
+    evaluated INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0,
+    rate REAL NOT NULL DEFAULT 20
 );
 CREATE TABLE IF NOT EXISTS shadow_obs (
     run_id INTEGER NOT NULL, ts REAL NOT NULL, direction TEXT NOT NULL, tenant TEXT NOT NULL,
     live_action TEXT NOT NULL, live_categories TEXT NOT NULL,
     draft_action TEXT NOT NULL, draft_categories TEXT NOT NULL,
-    live_ms REAL NOT NULL, draft_ms REAL NOT NULL, changed INTEGER NOT NULL, text TEXT
+    live_ms REAL, draft_ms REAL NOT NULL, changed INTEGER NOT NULL, text TEXT
 );
 CREATE INDEX IF NOT EXISTS shadow_obs_run ON shadow_obs (run_id);
 """
@@ -315,14 +316,14 @@ class ConsoleDB:
     # --- shadow runs (the draft judged beside the live policy on live traffic)
     def add_shadow_run(
         self, started_by: str, draft_key: str, draft_version: str, live_version: str,
-        share: float, target: int, seconds: float, classifier: str,
+        share: float, target: int, seconds: float, classifier: str, rate: float,
     ) -> int:  # fmt: skip
         return self._insert(
             "INSERT INTO shadow_runs (started, started_by, draft_key, draft_version,"
-            " live_version, share, target, seconds, classifier, state)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')",
+            " live_version, share, target, seconds, classifier, state, rate)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?)",
             (time.time(), started_by, draft_key, draft_version, live_version, share, target,
-             seconds, classifier),
+             seconds, classifier, rate),
         )  # fmt: skip
 
     def end_shadow_run(self, run_id: int, state: str, sampled: int, dropped: int,
@@ -424,6 +425,7 @@ class ShadowRun:
     dropped: int
     evaluated: int
     errors: int
+    rate: float  # checks per second at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,14 +439,14 @@ class ShadowRow:
     live_categories: tuple[str, ...]
     draft_action: str
     draft_categories: tuple[str, ...]
-    live_ms: float
+    live_ms: float | None  # the live policy timed again (a sample of the checks only)
     draft_ms: float
     changed: bool
     text: str | None  # kept for changed requests only, as audit.review_text says
 
 
 _RUN_COLUMNS = ("id, started, started_by, draft_key, draft_version, live_version, share, target,"
-                " seconds, classifier, state, ended, sampled, dropped, evaluated, errors")
+                " seconds, classifier, state, ended, sampled, dropped, evaluated, errors, rate")
 
 
 def _version(row: tuple[Any, ...]) -> Version:

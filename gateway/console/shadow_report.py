@@ -126,8 +126,8 @@ def build(rows: list[ShadowRow], category: str = "") -> ShadowReport:
     out.transitions = sorted(((a, b, n) for (a, b), n in transitions.items()),
                              key=lambda t: -t[2])  # fmt: skip
     out.groups = {g: groups[g] for g in GROUPS if groups[g]}
-    if rows:
-        live = [r.live_ms for r in rows]
+    live = [r.live_ms for r in rows if r.live_ms is not None]
+    if live:
         draft = [r.draft_ms for r in rows]
         out.latency = Latency(statistics.median(live), _pct(live, 0.95),
                               statistics.median(draft), _pct(draft, 0.95))  # fmt: skip

@@ -28,6 +28,7 @@ from gateway.console.workspace import edit, live_bundle, refuse_edit, working
 from gateway.decision import Action
 from gateway.policy.loader import PolicyError
 from gateway.policy.model import DirectionRule, Localized, Policy
+from gateway.shadow.runner import DEFAULT_RATE
 
 DIRECTIONS = ("input", "output")
 
@@ -155,7 +156,7 @@ async def draft_page(ctx: Ctx) -> Response:
         live_version=ctx.state.policies.current.version, may_publish=may_publish,
         why_not=why_not, changes=listed, shadow_runs=shadow_runs,
         shadow_running=ctx.state.shadow.plan is not None,
-        candidates=ctx.state.settings.shadow_classifiers,
+        candidates=ctx.state.settings.shadow_classifiers, default_rate=DEFAULT_RATE,
     )  # fmt: skip
 
 

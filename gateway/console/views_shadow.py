@@ -29,9 +29,11 @@ from gateway.console.web import PREFIX, Ctx, Refused, redirect
 from gateway.metrics import Metrics
 from gateway.policy.loader import PolicyError
 from gateway.shadow import Observation, RunCounts, ShadowPlan
+from gateway.shadow.runner import DEFAULT_RATE
 
 MAX_CHECKS = 10_000
 MAX_HOURS = 168.0
+MAX_RATE = 1000.0
 EXAMPLE_TEXTS = 200  # changed requests per run whose text is kept
 TEXT_DAYS = 30  # example texts of a run are deleted this long after it ended
 ENDED = ("done", "stopped", "stale", "interrupted")
@@ -103,6 +105,7 @@ async def start(ctx: Ctx) -> Response:
     share = _number(ctx, "percent", "100", 1, 100) / 100
     target = int(_number(ctx, "checks", "200", 1, MAX_CHECKS))
     hours = _number(ctx, "hours", "24", 0.01, MAX_HOURS)
+    rate = _number(ctx, "rate", f"{DEFAULT_RATE:g}", 1, MAX_RATE)
     spec = ctx.field("classifier")
     candidates = ctx.state.settings.shadow_classifiers
     if spec and spec not in candidates:
@@ -117,8 +120,9 @@ async def start(ctx: Ctx) -> Response:
                                      f"The candidate classifier did not load: {e}")) from None  # fmt: skip
     live = ctx.state.policies
     run_id = ctx.db.add_shadow_run(ctx.user.name, bundle_key(draft.files), compiled.version,
-                                   live.current.version, share, target, hours * 3600, spec)  # fmt: skip
-    shadow.start(ShadowPlan(run_id, compiled, share, target, hours * 3600, candidate),
+                                   live.current.version, share, target, hours * 3600, spec,
+                                   rate)  # fmt: skip
+    shadow.start(ShadowPlan(run_id, compiled, share, target, hours * 3600, candidate, rate),
                  live.get, _sink(ctx, run_id), _on_end(ctx))  # fmt: skip
     ctx.db.log(ctx.user.name, "shadow_start", f"run {run_id}", ctx.field("reason"),
                share=share, requests=target, hours=hours)  # fmt: skip
@@ -177,6 +181,7 @@ async def page(ctx: Ctx) -> Response:
         run = runs[0]
     draft = ctx.db.draft()
     values: dict[str, Any] = {"runs": runs, "run": None, "draft": draft, "groups": GROUPS,
+                              "default_rate": DEFAULT_RATE,
                               "categories": taxonomy.categories(),
                               "candidates": ctx.state.settings.shadow_classifiers}  # fmt: skip
     if run is not None:

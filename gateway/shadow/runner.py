@@ -12,7 +12,9 @@ deadline, or when stopped.
 The draft is judged on the classifier scores the live decision already has (the same
 model gives the same scores), so a shadow run costs no model time; a run with a
 candidate classifier (a new model) runs that model instead, and the live side runs the
-live model again, so the latency comparison is fair.
+live model again, so the latency comparison is fair. The cost is bounded three ways: the
+sampled share, a rate (checks per second, ``DEFAULT_RATE``) and the queue; the live
+policy is timed again for a sample of the checks only.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ log = logging.getLogger("gateway.shadow")
 QUEUE_SIZE = 256  # requests waiting for the worker; more are dropped (and counted)
 FLUSH_EVERY = 50  # observations handed to the sink at once
 FLUSH_SECONDS = 1.0
+# The live policy is checked again (to compare check times fairly) for one in this many
+# observations only: the comparison needs a sample, not every request.
+LIVE_TIMING_EVERY = 5
+DEFAULT_RATE = 20.0  # checks per second at most: bounds the CPU a run takes from serving
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +53,7 @@ class ShadowPlan:
     limit: int  # evaluations, then the run is done
     seconds: float  # the run ends after this long in any case
     candidate: Classifier | None = None  # a new model to judge with; None: the live scores
+    rate: float = DEFAULT_RATE  # sampled checks per second at most; more are dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +66,9 @@ class Observation:
     texts: tuple[str, ...]
     live: Decision
     draft: Decision
-    live_ms: float  # the live policy, checked again here under the same conditions
+    # The live policy checked again here under the same conditions, for one observation in
+    # LIVE_TIMING_EVERY (None for the others).
+    live_ms: float | None
     draft_ms: float
 
     @property
@@ -71,7 +80,7 @@ class Observation:
 @dataclass(slots=True)
 class RunCounts:
     sampled: int = 0  # queued for the worker
-    dropped: int = 0  # sampled, but the queue was full
+    dropped: int = 0  # sampled, but over the rate or the queue was full
     evaluated: int = 0
     errors: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -135,6 +144,7 @@ class Shadow:
         self._on_end: OnEnd | None = None
         self._counts = RunCounts()
         self._deadline = 0.0
+        self._tokens, self._refilled = 0.0, 0.0  # the rate limit's bucket
         self._worker: asyncio.Task[None] | None = None
         self._live: Callable[[], PolicySet] | None = None
         self._candidates: dict[str, Classifier] = {}  # loaded once, closed with the runner
@@ -153,10 +163,17 @@ class Shadow:
             counts = self._counts
             if counts.sampled >= plan.limit or self._sample() >= plan.share:
                 return
-            if self._clock() >= self._deadline:
+            now = self._clock()
+            if now >= self._deadline:
                 self._end("done")
                 return
+            self._tokens = min(max(plan.rate, 1.0), self._tokens + (now - self._refilled) * plan.rate)
+            self._refilled = now
+            if self._tokens < 1.0:
+                counts.dropped += 1
+                return
             self._queue.put_nowait(_Job(plan.run_id, direction, tuple(texts), live, ctx))
+            self._tokens -= 1.0
             counts.sampled += 1
         except asyncio.QueueFull:
             self._counts.dropped += 1
@@ -184,6 +201,7 @@ class Shadow:
         self._plan, self._live, self._sink, self._on_end = plan, live, sink, on_end
         self._counts = RunCounts(started=self._clock())
         self._deadline = self._clock() + plan.seconds
+        self._tokens, self._refilled = max(plan.rate, 1.0), self._clock()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.get_running_loop().create_task(self._work())
 
@@ -266,12 +284,17 @@ class Shadow:
                 r.kind == "unavailable" for r in job.live.reasons) else None  # fmt: skip
         ctx = CheckContext(job.ctx.decision_id + "-shadow", job.ctx.language,
                            job.ctx.user_status, job.ctx.tenant)  # fmt: skip
-        t0 = time.perf_counter()
-        await Pipeline(lambda: live_set, self._metrics, live_clf).check(job.texts, job.direction, ctx)
+        live_ms = None
+        if self._counts.evaluated % LIVE_TIMING_EVERY == 0:
+            t0 = time.perf_counter()
+            await Pipeline(lambda: live_set, self._metrics, live_clf).check(
+                job.texts, job.direction, ctx
+            )
+            live_ms = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
         draft = await Pipeline(lambda: plan.draft, self._metrics, draft_clf).check(
             job.texts, job.direction, ctx
         )
         t2 = time.perf_counter()
         return Observation(plan.run_id, job.direction, job.ctx.tenant, job.texts, job.live, draft,
-                           (t1 - t0) * 1000, (t2 - t1) * 1000)  # fmt: skip
+                           live_ms, (t2 - t1) * 1000)  # fmt: skip
