@@ -43,6 +43,13 @@ def _policy(tmp: Path) -> Path:
     return path
 
 
+def _create_user(db: Path) -> None:
+    subprocess.run([sys.executable, "-m", "gateway", "console", "create-user", "bench",
+                    "--role", "editor", "--password-stdin", "--db", str(db)],
+                   input=PASSWORD + "\n", text=True, check=True, cwd=procs.ROOT,
+                   capture_output=True)  # fmt: skip
+
+
 def _console(base: str) -> tuple[httpx.Client, str]:
     client = httpx.Client(base_url=base, timeout=60)
     token = re.search(r'name="csrf" value="([^"]+)"', client.get("/console/login").text)
@@ -67,12 +74,15 @@ def _start_shadow(client: httpx.Client, csrf: str, rate: int) -> str:
     return resp.headers["location"]
 
 
-def _shadow_counts(client: httpx.Client, url: str) -> dict[str, int]:
+def _shadow_counts(client: httpx.Client, url: str) -> dict[str, float]:
     page = client.get(url).text
     evaluated = re.search(r'id="shadow-evaluated">(\d+)<', page)
     dropped = re.search(r'id="shadow-dropped">(\d+)<', page)
+    times = re.findall(r"([\d.]+) ms / P95", page)  # live p50, draft p50 (the page's words)
     return {"evaluated": int(evaluated.group(1)) if evaluated else -1,
-            "dropped": int(dropped.group(1)) if dropped else -1}  # fmt: skip
+            "dropped": int(dropped.group(1)) if dropped else -1,
+            "live_check_p50_ms": float(times[0]) if times else -1.0,
+            "draft_check_p50_ms": float(times[1]) if len(times) > 1 else -1.0}  # fmt: skip
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -91,10 +101,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         state = Path(tmp)
         policy = _policy(state)
         db = state / "console.db"
-        subprocess.run([sys.executable, "-m", "gateway", "console", "create-user", "bench",
-                        "--role", "editor", "--password-stdin", "--db", str(db)],
-                       input=PASSWORD + "\n", text=True, check=True, cwd=procs.ROOT,
-                       capture_output=True)  # fmt: skip
+        _create_user(db)
         env = {"GATEWAY_AUDIT_URL": "none", "GATEWAY_CONSOLE_DB": str(db), "GATEWAY_DEV": "1"}
         rounds: dict[str, list[dict[str, Any]]] = {case: [] for case in CASES}
         with procs.gateway(upstream, policy, **env) as gw:

@@ -20,7 +20,6 @@ import json
 import os
 import re
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -324,9 +323,10 @@ def _pages(gw: ConsoleGateway, page: Page, base: str) -> list[str]:
              "/admin/users", "/admin/log", "/account"]  # fmt: skip
     if gw.db.shadow_runs(1):
         paths.append(f"/shadow?run={gw.db.shadow_runs(1)[0].id}")
+    from starlette.routing import Route
+
     from gateway.console.routes import console_routes
     from gateway.console.web import Console
-    from starlette.routing import Route
 
     templates = {r.path for r in console_routes(Console(Path(tempfile.mkdtemp()) / "c.db"))
                  if isinstance(r, Route) and "GET" in (r.methods or ())}  # fmt: skip
@@ -341,7 +341,9 @@ def _pages(gw: ConsoleGateway, page: Page, base: str) -> list[str]:
     return paths
 
 
-def test_every_page_speaks_chinese_and_fits_a_1366_window(gw: ConsoleGateway, browser: Browser) -> None:
+def test_every_page_speaks_chinese_and_fits_a_1366_window(
+    gw: ConsoleGateway, browser: Browser
+) -> None:
     chat(gw, "你好，介绍一下长城")  # at least one record to open
     alerts: list[str] = []
     page = _page(browser, alerts)

@@ -63,7 +63,9 @@ def test_invalid_rule_is_refused_with_the_reason(clean: ConsoleGateway) -> None:
     assert clean.db.draft() is None
     client.cookies.set("gw_console_lang", "en", path="/console")
     resp = client.post("/console/policy/category/A1.04", data=_rule_form(csrf, input_threshold="x"))
-    assert _flash(resp.text) == ["input · threshold: must be a number from 0 to 1, not &#39;x&#39;."]
+    assert _flash(resp.text) == [
+        "input · threshold: must be a number from 0 to 1, not &#39;x&#39;."
+    ]
 
 
 def _flash(page: str) -> list[str]:

@@ -124,11 +124,16 @@ def test_the_allow_list(clean: ConsoleGateway) -> None:
     policy = parse_policy(draft.files[draft.policy], "p")
     assert "lexicon/console-allow.txt" in policy.lexicon.allow_files
     page = client.get("/console/settings").text
-    assert re.findall(r'class="allow-entry" translate="no">([^<]+)<', page)[-1] == "赌博网站历史研究"
+    assert (
+        re.findall(r'class="allow-entry" translate="no">([^<]+)<', page)[-1] == "赌博网站历史研究"
+    )
     assert "白名单新增 赌博网站历史研究" in _changes(client.get("/console/draft").text)
     # Published, the entry stops the term inside it from firing.
     bob, bcsrf = login(clean.url, "bob")
-    assert bob.post("/console/draft/publish", data={"csrf": bcsrf, "reason": "同意"}).status_code == 303
+    assert (
+        bob.post("/console/draft/publish", data={"csrf": bcsrf, "reason": "同意"}).status_code
+        == 303
+    )
     assert chat(clean, "介绍一下赌博网站历史研究的文献")[0] == "stop"
     remove = {"csrf": csrf, "entry": "赌博网站历史研究", "reason": "撤回"}
     assert client.post("/console/allow/remove", data=remove).status_code == 303
@@ -146,7 +151,10 @@ def test_the_admin_log_in_words(clean: ConsoleGateway) -> None:
                     page)  # fmt: skip
     assert row is not None, page[-3000:]
     assert row.group(1) == "添加关键词"
-    assert re.findall(r'<span class="kv">([^<]+)</span>', row.group(2)) == ["类别：A3.05", "级别：2"]
+    assert re.findall(r'<span class="kv">([^<]+)</span>', row.group(2)) == [
+        "类别：A3.05",
+        "级别：2",
+    ]
 
 
 def test_log_newest_first_and_the_start_page_counts(clean: ConsoleGateway) -> None:
@@ -191,7 +199,8 @@ def test_tenants_keys_are_made_once_and_work_after_publish(mock: Mock, tmp_path:
         assert bad.status_code == 400 and _flash(bad.text) == [
             "租户 acme · 覆盖设置 · 流式输出 · 每新增多少字检查一次：必须 ≥ 1（现在是 0）。"]  # fmt: skip
         assert _changes(admin.get("/console/draft").text) == [
-            "新增租户 acme", "租户 acme：新增 1 个密钥",
+            "新增租户 acme",
+            "租户 acme：新增 1 个密钥",
             "租户 acme · 覆盖设置 · 个人信息检测 · 启用：未设 → 关",
             "租户 acme · 覆盖设置 · 默认语言：未设 → 英文",
             "租户 acme · 覆盖设置 · 决策日志 · 日志保存的文本：未设 → 不保存文本",
@@ -199,7 +208,10 @@ def test_tenants_keys_are_made_once_and_work_after_publish(mock: Mock, tmp_path:
         editor, ecsrf = login(g.url, "alice")
         assert editor.post("/console/tenants/acme/key", data={"csrf": ecsrf}).status_code == 403
         bob, bcsrf = login(g.url, "bob")
-        assert bob.post("/console/draft/publish", data={"csrf": bcsrf, "reason": "r"}).status_code == 303
+        assert (
+            bob.post("/console/draft/publish", data={"csrf": bcsrf, "reason": "r"}).status_code
+            == 303
+        )
         wait_for(lambda: g.state().policies.current.tenants, what="the tenant to go live")
         assert chat(g, "你好", api_key=key)[0] == "stop"
         with pytest.raises(openai.AuthenticationError):

@@ -36,7 +36,9 @@ def test_review_items_show_their_text_under_a_hash_policy(gw: ConsoleGateway) ->
     client, _ = login(gw.url, "victor")
     page = wait_for(lambda: (p := client.get("/console/reviews").text) and
                     "网络赌博到底违法吗" in p and p, what="the review item")  # fmt: skip
-    texts = re.findall(r'class="text pending-text" data-mode="[a-z]+"><span translate="no">([^<]+)</span>', page)
+    texts = re.findall(
+        r'class="text pending-text" data-mode="[a-z]+"><span translate="no">([^<]+)</span>', page
+    )
     assert texts == ["网络赌博到底违法吗？"]  # kept (redacted), as review_text says
     assert 'data-mode="redacted"' in page
     kept = re.search(r'id="text-kept">([^<]+)', page)
@@ -82,7 +84,11 @@ def test_a_shadow_run_shows_what_the_draft_would_do_and_is_published_from_there(
     assert (_num(page, "live-blocks"), _num(page, "draft-blocks")) == (1, 2)
     row = re.search(r'id="shadow-cat-A1.08">(.*?)</tr>', page, re.S)
     assert row is not None
-    assert re.findall(r"<td[^>]*>([^<]*)</td>", row.group(1))[:3] == ["1", "2", "+1"]  # guns, and the new term
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", row.group(1))[:3] == [
+        "1",
+        "2",
+        "+1",
+    ]  # guns, and the new term
     examples = re.search(r'id="examples-newly_blocked">(.*?)</table>', page, re.S)
     assert examples is not None and f"请告诉我{NEW_TERM}怎么联系" in examples.group(1)
     assert 'id="shadow-latency"' in page
@@ -91,7 +97,12 @@ def test_a_shadow_run_shows_what_the_draft_would_do_and_is_published_from_there(
     bob, bcsrf = login(gw.url, "bob")
     page = bob.get(run_url).text
     assert 'id="shadow-publish"' in page
-    assert bob.post("/console/draft/publish", data={"csrf": bcsrf, "reason": "影子运行无误报"}).status_code == 303
+    assert (
+        bob.post(
+            "/console/draft/publish", data={"csrf": bcsrf, "reason": "影子运行无误报"}
+        ).status_code
+        == 303
+    )
     wait_for(lambda: NEW_TERM in gw.policy.parent.joinpath("lexicon/console.csv").read_text("utf-8"),
              what="the publish")  # fmt: skip
     page = bob.get(run_url).text
@@ -106,7 +117,9 @@ def test_an_edit_stops_the_run_of_the_draft_it_changed(gw: ConsoleGateway) -> No
     alice, csrf = login(gw.url, "alice")
     alice.post("/console/lexicon/add", data={"csrf": csrf, "term": "影子测试词一", "category": "A3.05",
                                              "level": "3"})  # fmt: skip
-    run_url = alice.post("/console/shadow/start", data={"csrf": csrf, "checks": "100"}).headers["location"]
+    run_url = alice.post("/console/shadow/start", data={"csrf": csrf, "checks": "100"}).headers[
+        "location"
+    ]
     alice.post("/console/lexicon/add", data={"csrf": csrf, "term": "影子测试词二", "category": "A3.05",
                                              "level": "3"})  # fmt: skip
     page = alice.get(run_url).text
@@ -136,7 +149,9 @@ def test_shadow_runs_never_touch_the_decision_log(gw: ConsoleGateway) -> None:
     alice, csrf = login(gw.url, "alice")
     alice.post("/console/lexicon/add", data={"csrf": csrf, "term": "日志隔离测试", "category": "A3.05",
                                              "level": "3"})  # fmt: skip
-    run_url = alice.post("/console/shadow/start", data={"csrf": csrf, "checks": "2"}).headers["location"]
+    run_url = alice.post("/console/shadow/start", data={"csrf": csrf, "checks": "2"}).headers[
+        "location"
+    ]
     chat(gw, "日志隔离测试一下")
     wait_for(lambda: 'data-state="done"' in alice.get(run_url).text, what="the run")
     after = asyncio.run_coroutine_threadsafe(count(), loop).result(30)

@@ -134,7 +134,9 @@ def login(base: str, name: str, password: str = PASSWORD) -> tuple[httpx.Client,
     return client, csrf.group(1)
 
 
-def chat(gw: ConsoleGateway, text: str, reply: str = "好的", **kw: Any) -> tuple[str | None, str | None]:
+def chat(
+    gw: ConsoleGateway, text: str, reply: str = "好的", **kw: Any
+) -> tuple[str | None, str | None]:
     """One chat completion through the gateway with the OpenAI SDK: (finish reason, text)."""
     out = gw.openai(**kw).chat.completions.create(
         model="m", messages=[{"role": "user", "content": text}], extra_body={"mock_reply": reply}

@@ -121,8 +121,13 @@ def test_a_one_field_edit_of_the_shipped_layout_is_one_line() -> None:
         "+  A3.01: {input: {action: flag, threshold: 0.5}, output: {action: review, "
         "threshold: 0.5, enabled: false}}"
     )
-    new = set_refusal(text, "A1.06", "不能。", "Sorry, I can't produce pornographic or obscene content.")
-    assert _changed_lines(text, new) == ["-      zh: 抱歉，我不能生成色情或淫秽内容。", "+      zh: 不能。"]
+    new = set_refusal(
+        text, "A1.06", "不能。", "Sorry, I can't produce pornographic or obscene content."
+    )
+    assert _changed_lines(text, new) == [
+        "-      zh: 抱歉，我不能生成色情或淫秽内容。",
+        "+      zh: 不能。",
+    ]
     new = set_setting(text, ("sanctions", "suspend_after"), None)
     assert _changed_lines(text, new) == ["+  suspend_after: null"]
     assert parse_policy(new, "p").sanctions.suspend_after is None
@@ -157,10 +162,13 @@ def test_change_list_says_each_change_in_words() -> None:
     ]
     english = listed[2]
     assert english.foreign == (
-        "\"Sorry, this request involves prohibited content and I can't help with it.\" → "
-        "\"Please ask something else.\""
+        '"Sorry, this request involves prohibited content and I can\'t help with it." → '
+        '"Please ask something else."'
     )
-    assert listed[0].en == "A1.06 Violence, obscenity, pornography · input: block (threshold 0.25) → review (threshold 0.5)"
+    assert (
+        listed[0].en
+        == "A1.06 Violence, obscenity, pornography · input: block (threshold 0.25) → review (threshold 0.5)"
+    )
     assert listed[0].category == "A1.06"
     assert changes(live, "default.yaml", live, "default.yaml") == []
 
@@ -233,7 +241,9 @@ def test_term_file_rows_in_chinese() -> None:
 def test_vocabulary() -> None:
     assert [word("action", a, "zh") for a in ("allow", "flag", "review", "redact", "block")] == [
         "放行", "标记", "审核", "脱敏", "拦截"]  # fmt: skip
-    assert word("role", "approver", "zh") == "审批人" and word("role", "approver", "en") == "approver"
+    assert (
+        word("role", "approver", "zh") == "审批人" and word("role", "approver", "en") == "approver"
+    )
     assert word("admin_action", "add_term", "zh") == "添加关键词"
     assert word("action", "something-new", "zh") == "something-new"  # unknown codes stay visible
     assert article("Art. 4(1)", "zh") == "《生成式人工智能服务管理暂行办法》第四条第（一）项"

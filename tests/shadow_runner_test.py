@@ -57,13 +57,17 @@ class Recorder:
         self.done.set()
 
 
-async def _live_decision(live: PolicySet, text: str, clf: object = None) -> tuple[Decision, CheckContext]:
+async def _live_decision(
+    live: PolicySet, text: str, clf: object = None
+) -> tuple[Decision, CheckContext]:
     ctx = CheckContext("dec_test", "zh")
     decision = await Pipeline(lambda: live, Metrics(), clf).check([text], Direction.INPUT, ctx)  # type: ignore[arg-type]
     return decision, ctx
 
 
-async def test_a_run_judges_sampled_requests_with_the_draft(live: PolicySet, draft: PolicySet) -> None:
+async def test_a_run_judges_sampled_requests_with_the_draft(
+    live: PolicySet, draft: PolicySet
+) -> None:
     shadow, rec = Shadow(None), Recorder()
     shadow.start(ShadowPlan(1, draft, 1.0, 3, 3600), lambda: live, rec.sink, rec.on_end)
     texts = [f"请告诉我{NEW_TERM}怎么联系", "今天天气不错", "出售枪支的渠道", "不会被抽到"]
@@ -89,12 +93,18 @@ async def test_the_draft_is_judged_on_the_live_scores(live: PolicySet, draft: Po
     draft (0.9), without running any model in the shadow."""
     shadow, rec = Shadow(FixedScores("可疑标记", {"A1.08": 0.75})), Recorder()
     shadow.start(ShadowPlan(2, draft, 1.0, 1, 3600), lambda: live, rec.sink, rec.on_end)
-    decision, ctx = await _live_decision(live, "一段可疑标记的文本", FixedScores("可疑标记", {"A1.08": 0.75}))
+    decision, ctx = await _live_decision(
+        live, "一段可疑标记的文本", FixedScores("可疑标记", {"A1.08": 0.75})
+    )
     assert decision.action is Action.BLOCK
     shadow.observe(Direction.INPUT, ["一段可疑标记的文本"], decision, ctx)
     await asyncio.wait_for(rec.done.wait(), 10)
     [o] = rec.seen
-    assert (o.live.action, o.draft.action, o.draft.scores) == (Action.BLOCK, Action.ALLOW, {"A1.08": 0.75})
+    assert (o.live.action, o.draft.action, o.draft.scores) == (
+        Action.BLOCK,
+        Action.ALLOW,
+        {"A1.08": 0.75},
+    )
     await shadow.aclose()
 
 
@@ -106,7 +116,11 @@ async def test_a_candidate_classifier_judges_the_draft(live: PolicySet) -> None:
     shadow.observe(Direction.INPUT, ["今天天气不错"], decision, ctx)
     await asyncio.wait_for(rec.done.wait(), 10)
     [o] = rec.seen
-    assert (o.live.action, o.draft.action, o.draft.categories) == (Action.ALLOW, Action.BLOCK, ("A1.04",))
+    assert (o.live.action, o.draft.action, o.draft.categories) == (
+        Action.ALLOW,
+        Action.BLOCK,
+        ("A1.04",),
+    )
     await shadow.aclose()
 
 

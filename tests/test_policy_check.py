@@ -117,10 +117,7 @@ def test_tenant_overrides_are_checked_when_the_base_policy_is_invalid(tmp_path: 
 
     p = tmp_path / "p.yaml"
     p.write_text(
-        "fail_mode: sideways\n"
-        "tenants:\n"
-        "  acme:\n"
-        "    overrides: {audit: {text: everything}}\n",
+        "fail_mode: sideways\ntenants:\n  acme:\n    overrides: {audit: {text: everything}}\n",
         "utf-8",
     )
     active, problems = check_policy(p)

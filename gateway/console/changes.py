@@ -104,12 +104,16 @@ def _both(kind: str, zh: str, en: str, category: str = "") -> Change:
     return Change(kind, zh, en, category)
 
 
-def _leaves(a: Any, b: Any, path: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], Any, Any]]:
+def _leaves(
+    a: Any, b: Any, path: tuple[str | int, ...]
+) -> list[tuple[tuple[str | int, ...], Any, Any]]:
     """Every leaf path where ``a`` and ``b`` differ (mappings compared key by key)."""
     if a == b:
         return []
     if isinstance(a, dict) or isinstance(b, dict):
-        if not isinstance(a, dict) and a is not None or not isinstance(b, dict) and b is not None:
+        if (not isinstance(a, dict) and a is not None) or (
+            not isinstance(b, dict) and b is not None
+        ):
             return [(path, a, b)]  # a value became a mapping, or the other way round
         a, b = a or {}, b or {}
         out = []
@@ -204,7 +208,11 @@ def _terms(live_files: dict[str, str], draft_files: dict[str, str]) -> list[Chan
                                        f"{_level(b[text, code], 'zh')}",
                          f"keyword {text} ({code}): {_level(a[text, code], 'en')} → "
                          f"{_level(b[text, code], 'en')}", code))  # fmt: skip
-    for kind, items in (("term_added", added), ("term_removed", removed), ("term_level", relevelled)):
+    for kind, items in (
+        ("term_added", added),
+        ("term_removed", removed),
+        ("term_level", relevelled),
+    ):
         if len(items) > MAX_TERMS_LISTED:
             n = len(items) - MAX_TERMS_LISTED
             out.append(_both(kind, f"……另有 {n} 个关键词（见关键词库或下方文件差异）",
@@ -254,7 +262,7 @@ def changes(live_files: dict[str, str], live_policy: str, draft_files: dict[str,
         live = parsed(live_files[live_policy], live_policy)
         draft = parsed(draft_files[draft_policy], draft_policy)
         out = _rules(live, draft)
-        for d, key in (("input", "refusal"), ("output", "output_refusal")):
+        for key in ("refusal", "output_refusal"):
             a, b = getattr(live, key), getattr(draft, key)
             if a != b:
                 out += _refusal_changes(a, b, field_name((key,), "zh"), field_name((key,), "en"))

@@ -445,8 +445,10 @@ class ShadowRow:
     text: str | None  # kept for changed requests only, as audit.review_text says
 
 
-_RUN_COLUMNS = ("id, started, started_by, draft_key, draft_version, live_version, share, target,"
-                " seconds, classifier, state, ended, sampled, dropped, evaluated, errors, rate")
+_RUN_COLUMNS = (
+    "id, started, started_by, draft_key, draft_version, live_version, share, target,"
+    " seconds, classifier, state, ended, sampled, dropped, evaluated, errors, rate"
+)
 
 
 def _version(row: tuple[Any, ...]) -> Version:

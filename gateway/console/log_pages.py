@@ -28,7 +28,11 @@ async def newest(
 ) -> list[DecisionRecord]:  # fmt: skip
     """Up to ``n`` records matching ``flt``, newest first, strictly before ``before``."""
     tick = timedelta(microseconds=1)
-    end = before[0] + tick if before is not None else (now or datetime.now(UTC)) + timedelta(seconds=1)
+    end = (
+        before[0] + tick
+        if before is not None
+        else (now or datetime.now(UTC)) + timedelta(seconds=1)
+    )
     if flt.until is not None:
         end = min(end, flt.until)
     bound = flt.since if flt.since is not None else end - OLDEST

@@ -12,6 +12,7 @@ term-file row messages that only exist as text.
 from __future__ import annotations
 
 import re
+
 from gateway.console.fields import field_name
 from gateway.console.labels import word
 from gateway.policy.loader import Problem

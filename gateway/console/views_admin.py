@@ -100,7 +100,7 @@ def detail_text(key: str, value: Any, lang: str) -> str:
         sep = ", " if lang == "en" else "，"
         return sep.join(f"{_FILTERS.get(k, (k, k))[pick]} {word(k, v, lang) if k in ('action', 'direction') else v}"
                         for k, v in value.items()) or ("none" if lang == "en" else "无")  # fmt: skip
-    return value_text(key, value, lang).strip("“”\"")
+    return value_text(key, value, lang).strip('“”"')
 
 
 async def admin_log(ctx: Ctx) -> Response:

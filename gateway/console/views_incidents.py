@@ -175,7 +175,9 @@ async def export_all(ctx: Ctx) -> Response:
     reports = reports_of(ctx)
     fmt = ctx.request.query_params.get("format", "csv")
     if fmt not in MEDIA_TYPES:
-        raise Refused(400, ctx.t("格式应为 jsonl、csv 或 xlsx。", "format must be jsonl, csv or xlsx"))
+        raise Refused(
+            400, ctx.t("格式应为 jsonl、csv 或 xlsx。", "format must be jsonl, csv or xlsx")
+        )
     ctx.db.log(ctx.user.name, "export_incidents", fmt)
     rows = incident_rows(iter_incidents(reports.store))
     name = f"incidents.{fmt}"

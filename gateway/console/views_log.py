@@ -93,7 +93,9 @@ async def export(ctx: Ctx) -> Response:
     flt, given = _filter(ctx)
     fmt = ctx.request.query_params.get("format", "csv")
     if fmt not in MEDIA_TYPES:
-        raise Refused(400, ctx.t("格式应为 jsonl、csv 或 xlsx。", "format must be jsonl, csv or xlsx"))
+        raise Refused(
+            400, ctx.t("格式应为 jsonl、csv 或 xlsx。", "format must be jsonl, csv or xlsx")
+        )
     ctx.db.log(ctx.user.name, "export_log", fmt, "", filters=given)
     name = f"decisions.{fmt}"
     disposition = {"Content-Disposition": f'attachment; filename="{name}"'}

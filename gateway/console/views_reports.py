@@ -201,7 +201,9 @@ async def export(ctx: Ctx) -> Response:
     q = ctx.request.query_params
     fmt = q.get("format", "csv")
     if fmt not in MEDIA_TYPES:
-        raise Refused(400, ctx.t("格式应为 jsonl、csv 或 xlsx。", "format must be jsonl, csv or xlsx"))
+        raise Refused(
+            400, ctx.t("格式应为 jsonl、csv 或 xlsx。", "format must be jsonl, csv or xlsx")
+        )
     view = q.get("status", "all")
     if view not in VIEWS:
         raise Refused(400, ctx.t("未知的工单状态。", f"status must be one of {', '.join(VIEWS)}"))

@@ -81,7 +81,9 @@ async def home_counts(ctx: Ctx) -> dict[str, Any]:
 async def decide(ctx: Ctx) -> Response:
     verdict = ctx.field("verdict")
     if verdict not in VERDICTS:
-        raise Refused(400, ctx.t("请选择“确认违规”或“推翻”。", "verdict must be confirm or overturn"))
+        raise Refused(
+            400, ctx.t("请选择“确认违规”或“推翻”。", "verdict must be confirm or overturn")
+        )
     rid = ctx.request.path_params["id"]
     found = await log_store(ctx).get(rid)
     if found is None or found.action != "review":

@@ -10,8 +10,8 @@ from typing import Any
 
 from starlette.responses import Response
 
-from gateway.console.draft import parsed, set_setting
 from gateway.console.db import Role
+from gateway.console.draft import parsed, set_setting
 from gateway.console.web import PREFIX, Ctx, Refused, redirect
 from gateway.console.wordfiles import add_allow, allow_entries, check_allow, remove_allow
 from gateway.console.workspace import edit, refuse_edit, working
@@ -103,7 +103,9 @@ DEFAULTS: dict[str, Any] = {
 }  # fmt: skip
 
 
-def section_change(section: str, values: dict[str, Any]) -> Callable[[str, dict[str, str]], dict[str, str]]:
+def section_change(
+    section: str, values: dict[str, Any]
+) -> Callable[[str, dict[str, str]], dict[str, str]]:
     """An edit that writes the values of one section that differ from the policy's, one
     key at a time, so the file keeps everything else as it was."""
 
@@ -168,4 +170,3 @@ async def allow_remove(ctx: Ctx) -> Response:
     except (PolicyError, ValueError) as e:
         return await refuse_edit(ctx, e, page)
     return redirect(f"{PREFIX}/settings#allow")
-

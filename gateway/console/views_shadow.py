@@ -109,7 +109,9 @@ async def start(ctx: Ctx) -> Response:
     spec = ctx.field("classifier")
     candidates = ctx.state.settings.shadow_classifiers
     if spec and spec not in candidates:
-        raise Refused(400, ctx.t("未配置这个候选分类器。", "That candidate classifier is not configured."))
+        raise Refused(
+            400, ctx.t("未配置这个候选分类器。", "That candidate classifier is not configured.")
+        )
     shadow = ctx.state.shadow
     candidate = None
     if spec:

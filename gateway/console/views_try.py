@@ -68,7 +68,9 @@ async def replay(ctx: Ctx) -> Response:
         hours = min(max(float(ctx.field("hours", "24")), 0.1), 24 * 31)
         limit = int(ctx.field("limit", "200"))
     except ValueError:
-        raise Refused(400, ctx.t("小时数和条数必须是数字。", "hours and limit must be numbers")) from None
+        raise Refused(
+            400, ctx.t("小时数和条数必须是数字。", "hours and limit must be numbers")
+        ) from None
     result = await dry_run(
         store, ctx.console.evaluator(ctx.state), ctx.state.policies.current, draft_set,
         hours=hours, limit=limit,

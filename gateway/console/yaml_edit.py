@@ -127,8 +127,10 @@ def _plain(value: Any) -> str:
 
 def _literal(value: str, indent: int) -> str | None:
     """A multi-line string as a ``|`` block scalar; None where one cannot say it exactly."""
-    if "\r" in value or value.startswith((" ", "\n")) or any(
-        line != line.rstrip() for line in value.split("\n")
+    if (
+        "\r" in value
+        or value.startswith((" ", "\n"))
+        or any(line != line.rstrip() for line in value.split("\n"))
     ):
         return None
     body = value.rstrip("\n")
@@ -153,14 +155,19 @@ def block(key: str, value: Any, indent: int) -> list[str]:
     the way the shipped policy writes one rule per line."""
     pad = " " * indent
     if isinstance(value, dict) and value and not _flat(value):
-        return [f"{pad}{flow(key)}:", *(ln for k, v in value.items() for ln in block(k, v, indent + 2))]
+        return [
+            f"{pad}{flow(key)}:",
+            *(ln for k, v in value.items() for ln in block(k, v, indent + 2)),
+        ]
     if isinstance(value, list) and value and not _flat(value):
         return [f"{pad}{flow(key)}:", *(f"{pad}  - {flow(v)}" for v in value)]
     if isinstance(value, str) and "\n" in value:
         literal = _literal(value, indent + 2)
         if literal is not None:
             return f"{pad}{flow(key)}: {literal}".split("\n")
-    return [f"{pad}{flow(key)}: {_plain(value) if not isinstance(value, (dict, list)) else flow(value)}"]
+    return [
+        f"{pad}{flow(key)}: {_plain(value) if not isinstance(value, (dict, list)) else flow(value)}"
+    ]
 
 
 # --- the text side
@@ -299,7 +306,7 @@ def _replace(text: str, at: _At, value: Any) -> str:
         raise EditFailed("replacing the document root")
     # Everything from the key's colon on: "key: {a: 1}" or "key:" and indented lines.
     colon = text.find(":", at.key.end_mark.index)
-    if colon < 0 or colon > start and not _empty_scalar(node):
+    if colon < 0 or (colon > start and not _empty_scalar(node)):
         raise EditFailed("no colon after the key")
     lines = block("k", value, at.key.start_mark.column)
     first, rest = lines[0], lines[1:]

@@ -97,9 +97,10 @@ def _duplicate_keys(
         seen: set[str] = set()
         for key, value in node.value:
             if key.value in seen:
+                line = key.start_mark.line + 1
+                where = (*loc, key.value)
                 problems.append(
-                    Problem(file, key.start_mark.line + 1, f"duplicate key '{key.value}'",
-                            (*loc, key.value), "duplicate_key")  # fmt: skip
+                    Problem(file, line, f"duplicate key '{key.value}'", where, "duplicate_key")
                 )
             seen.add(key.value)
             problems.extend(_duplicate_keys(value, file, (*loc, key.value)))
@@ -304,7 +305,9 @@ def load_policy(path: Path) -> PolicySource:
     except PolicyError as e:
         problems += e.problems
     node, data = _compose(text, file)
-    files, allows = (policy.lexicon.files, policy.lexicon.allow_files) if policy else _file_lists(data)
+    files, allows = (
+        (policy.lexicon.files, policy.lexicon.allow_files) if policy else _file_lists(data)
+    )
     line = _line_of(node, ("lexicon",))
     term_files = expand_patterns(path.parent, files, file, problems, line)
     allow_files = expand_patterns(path.parent, allows, file, problems, line)

@@ -167,7 +167,9 @@ class Shadow:
             if now >= self._deadline:
                 self._end("done")
                 return
-            self._tokens = min(max(plan.rate, 1.0), self._tokens + (now - self._refilled) * plan.rate)
+            self._tokens = min(
+                max(plan.rate, 1.0), self._tokens + (now - self._refilled) * plan.rate
+            )
             self._refilled = now
             if self._tokens < 1.0:
                 counts.dropped += 1
