@@ -33,7 +33,7 @@ from tests.console_support import PASSWORD, USERS, ConsoleGateway, chat, start, 
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--lang=zh-CN"]  # fmt: skip
 # The committed screenshots are refreshed only on request (CONSOLE_SCREENSHOTS=1), so a
 # test run leaves the work tree clean.
 SHOTS = (

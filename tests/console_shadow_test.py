@@ -159,3 +159,31 @@ def test_shadow_runs_never_touch_the_decision_log(gw: ConsoleGateway) -> None:
     policy = parse_policy(gw.policy.read_text("utf-8"), "p")
     assert policy.audit.text == "hash"
     gw.db.drop_draft()
+
+
+def test_a_candidate_classifier_is_chosen_from_the_configured_ones(
+    mock: Mock, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A run may judge the draft with a candidate classifier from GATEWAY_SHADOW_CLASSIFIERS.
+    This one (a remote classifier nobody serves) cannot answer, so the draft shows what the
+    policy does then (fail closed: block, X2), while the live answers stay as they were."""
+    dead = "http://127.0.0.1:9/v1"
+    g = start(tmp_path_factory.mktemp("console-candidate"), mock.url, shadow_classifiers=(dead,))
+    try:
+        alice, csrf = login(g.url, "alice")
+        alice.post("/console/lexicon/add", data={"csrf": csrf, "term": "候选测试词",
+                                                 "category": "A3.05", "level": "3"})  # fmt: skip
+        assert f'<option value="{dead}">' in alice.get("/console/draft").text
+        bad = alice.post("/console/shadow/start", data={"csrf": csrf, "classifier": "models/other"})
+        assert bad.status_code == 400 and "未配置这个候选分类器" in bad.text
+        run = alice.post("/console/shadow/start", data={"csrf": csrf, "checks": "1",
+                                                        "classifier": dead})  # fmt: skip
+        assert run.status_code == 303
+        assert chat(g, "今天天气不错")[0] == "stop"
+        page = wait_for(lambda: (p := alice.get(run.headers["location"]).text)
+                        and 'data-state="done"' in p and p, what="the run")  # fmt: skip
+        assert dead in page
+        examples = re.search(r'id="examples-newly_blocked">(.*?)</table>', page, re.S)
+        assert examples is not None and "<code>X2</code>" in examples.group(1)
+    finally:
+        g.stop()
