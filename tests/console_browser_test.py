@@ -53,6 +53,7 @@ ALLOWED_SHAPES = re.compile(
     r"^(?:[AX]\d(?:\.\d\d)?"  # taxonomy codes
     r"|[0-9a-f]{8,}"  # version hashes
     r"|dec_[0-9a-f]+(?:-out)?"  # decision ids
+    r"|(?:rpt|inc)_[0-9a-f]+"  # ticket and incident ids
     r"|[\w./*-]+\.(?:csv|txt|yaml)"  # file names
     r")$"
 )
@@ -313,14 +314,41 @@ def test_console_end_to_end(gw: ConsoleGateway, browser: Browser) -> None:
         assert 5_000 < size < 400_000, (name, size)
 
 
+def _ticket_and_incident(gw: ConsoleGateway) -> tuple[str, str]:
+    """A complaint ticket (filed through the API on a logged decision, then answered) and an
+    incident record made from it, so their pages are crawled with content."""
+    import httpx
+
+    from tests.console_support import login
+
+    with httpx.Client(base_url=gw.url, timeout=30) as http:
+        answer = http.post("/v1/chat/completions", json={
+            "model": "m", "messages": [{"role": "user", "content": "问题"}], "mock_reply": "回答"})  # fmt: skip
+        filed = http.post("/v1/reports", json={
+            "decision_id": answer.headers["x-gateway-decision-id"], "reason": "other",
+            "detail": "举报说明"})  # fmt: skip
+        assert filed.status_code == 200, filed.text
+    ticket = filed.json()["id"]
+    alice, csrf = login(gw.url, "alice")
+    alice.post(f"/console/reports/{ticket}/assign", data={"csrf": csrf, "assignee": "alice"})
+    alice.post(f"/console/reports/{ticket}/answer", data={"csrf": csrf, "answer": "已核查"})
+    made = alice.post("/console/incidents", data={
+        "csrf": csrf, "title": "事件标题", "description": "经过", "occurred_at": "2026-06-01T10:00",
+        "ticket_ids": ticket, "categories": ["A1.08"], "measures": ["stopped_transmission"]})  # fmt: skip
+    assert made.status_code == 303, made.text
+    return ticket, made.headers["location"].rsplit("/", 1)[1]
+
+
 def _pages(gw: ConsoleGateway, page: Page, base: str) -> list[str]:
     """Every console page a GET shows, with real ids where a route takes one."""
     page.goto(f"{base}/console/log")
     record = page.locator(".record-link").first.inner_text()
+    ticket, incident = _ticket_and_incident(gw)
     paths = ["/", "/policy", "/policy/refusals", "/policy/category/A1.06", "/lexicon",
              "/settings", "/tenants", "/draft", "/shadow", "/versions", "/try", "/log",
-             f"/log/{record}", "/reviews", "/reports", "/incidents", "/incidents/new",
-             "/admin/users", "/admin/log", "/account"]  # fmt: skip
+             f"/log/{record}", "/reviews", "/reports", f"/reports/{ticket}", "/incidents",
+             f"/incidents/{incident}", "/incidents/new", "/admin/users", "/admin/log",
+             "/account"]  # fmt: skip
     if gw.db.shadow_runs(1):
         paths.append(f"/shadow?run={gw.db.shadow_runs(1)[0].id}")
     from starlette.routing import Route
@@ -333,8 +361,9 @@ def _pages(gw: ConsoleGateway, page: Page, base: str) -> list[str]:
     # Every GET route that renders a page is in the list (exports and reports download).
     downloads = {"/lexicon/export", "/log/export", "/log/report", "/reviews/export",
                  "/reports/export", "/incidents/export", "/incidents/{id}/export", "/lang",
-                 "/login", "/reports/{id}", "/incidents/{id}"}  # fmt: skip
-    covered = {re.sub(r"/(dec_[0-9a-f]+(-out)?|A1\.06)$", "/{x}", p.split("?")[0]) for p in paths}
+                 "/login"}  # fmt: skip
+    ids = rf"/({re.escape(ticket)}|{re.escape(incident)}|dec_[0-9a-f]+(-out)?|A1\.06)$"
+    covered = {re.sub(ids, "/{x}", p.split("?")[0]) for p in paths}
     missing = {t for t in templates - downloads
                if re.sub(r"\{[^}]+\}", "{x}", t) not in covered}  # fmt: skip
     assert not missing, missing
