@@ -349,8 +349,8 @@ def _pages(gw: ConsoleGateway, page: Page, base: str) -> list[str]:
              f"/log/{record}", "/reviews", "/reports", f"/reports/{ticket}", "/incidents",
              f"/incidents/{incident}", "/incidents/new", "/admin/users", "/admin/log",
              "/account"]  # fmt: skip
-    if gw.db.shadow_runs(1):
-        paths.append(f"/shadow?run={gw.db.shadow_runs(1)[0].id}")
+    if gw.db.shadow.runs(1):
+        paths.append(f"/shadow?run={gw.db.shadow.runs(1)[0].id}")
     from starlette.routing import Route
 
     from gateway.console.routes import console_routes

@@ -108,7 +108,7 @@ def test_a_shadow_run_shows_what_the_draft_would_do_and_is_published_from_there(
     page = bob.get(run_url).text
     assert 'data-state="published"' in page
     run_id = int(run_url.rsplit("=", 1)[1])
-    assert gw.db.shadow_texts_kept(run_id) == 0  # example texts go with the decision
+    assert gw.db.shadow.texts_kept(run_id) == 0  # example texts go with the decision
     assert chat(gw, f"请告诉我{NEW_TERM}怎么联系")[0] == "content_filter"
 
 

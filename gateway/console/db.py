@@ -20,6 +20,9 @@ from typing import Any
 
 import orjson
 
+from gateway.console.shadow_store import SCHEMA as SHADOW_SCHEMA
+from gateway.console.shadow_store import ShadowStore
+
 SESSION_SECONDS = 8 * 3600  # one working day; a stolen cookie is useful for no longer
 
 _SCHEMA = """
@@ -51,22 +54,6 @@ CREATE TABLE IF NOT EXISTS admin_log (
     action TEXT NOT NULL, target TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS admin_log_ts ON admin_log (ts);
-CREATE TABLE IF NOT EXISTS shadow_runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL NOT NULL, started_by TEXT NOT NULL,
-    draft_key TEXT NOT NULL, draft_version TEXT NOT NULL, live_version TEXT NOT NULL,
-    share REAL NOT NULL, target INTEGER NOT NULL, seconds REAL NOT NULL,
-    classifier TEXT NOT NULL, state TEXT NOT NULL, ended REAL,
-    sampled INTEGER NOT NULL DEFAULT 0, dropped INTEGER NOT NULL DEFAULT 0,
-    evaluated INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0,
-    rate REAL NOT NULL DEFAULT 20
-);
-CREATE TABLE IF NOT EXISTS shadow_obs (
-    run_id INTEGER NOT NULL, ts REAL NOT NULL, direction TEXT NOT NULL, tenant TEXT NOT NULL,
-    live_action TEXT NOT NULL, live_categories TEXT NOT NULL,
-    draft_action TEXT NOT NULL, draft_categories TEXT NOT NULL,
-    live_ms REAL, draft_ms REAL NOT NULL, changed INTEGER NOT NULL, text TEXT
-);
-CREATE INDEX IF NOT EXISTS shadow_obs_run ON shadow_obs (run_id);
 """
 
 
@@ -132,12 +119,17 @@ class ConsoleDB:
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA busy_timeout=5000")
-        self._conn.executescript(_SCHEMA)
+        self._conn.executescript(_SCHEMA + SHADOW_SCHEMA)
         self._lock = threading.Lock()
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    @property
+    def shadow(self) -> ShadowStore:
+        """Shadow runs and what they observed (``gateway.console.shadow_store``)."""
+        return ShadowStore(self)
 
     def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -313,79 +305,6 @@ class ConsoleDB:
             d["categories"] = orjson.loads(d["categories"])
         return out
 
-    # --- shadow runs (the draft judged beside the live policy on live traffic)
-    def add_shadow_run(
-        self, started_by: str, draft_key: str, draft_version: str, live_version: str,
-        share: float, target: int, seconds: float, classifier: str, rate: float,
-    ) -> int:  # fmt: skip
-        return self._insert(
-            "INSERT INTO shadow_runs (started, started_by, draft_key, draft_version,"
-            " live_version, share, target, seconds, classifier, state, rate)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?)",
-            (time.time(), started_by, draft_key, draft_version, live_version, share, target,
-             seconds, classifier, rate),
-        )  # fmt: skip
-
-    def end_shadow_run(self, run_id: int, state: str, sampled: int, dropped: int,
-                       evaluated: int, errors: int) -> None:  # fmt: skip
-        self._run(
-            "UPDATE shadow_runs SET state = ?, ended = ?, sampled = ?, dropped = ?,"
-            " evaluated = ?, errors = ? WHERE id = ? AND state = 'running'",
-            (state, time.time(), sampled, dropped, evaluated, errors, run_id),
-        )
-
-    def set_shadow_state(self, run_id: int, state: str) -> None:
-        """A later fate of an ended run (published, discarded)."""
-        self._run("UPDATE shadow_runs SET state = ? WHERE id = ?", (state, run_id))
-
-    def shadow_runs(self, limit: int = 20) -> list[ShadowRun]:
-        rows = self._all(f"SELECT {_RUN_COLUMNS} FROM shadow_runs ORDER BY id DESC LIMIT ?",
-                         (limit,))  # fmt: skip
-        return [ShadowRun(*r) for r in rows]
-
-    def shadow_run(self, run_id: int) -> ShadowRun | None:
-        row = self._one(f"SELECT {_RUN_COLUMNS} FROM shadow_runs WHERE id = ?", (run_id,))
-        return ShadowRun(*row) if row is not None else None
-
-    def add_shadow_rows(self, run_id: int, rows: list[ShadowRow]) -> None:
-        with self._lock:
-            self._conn.execute("BEGIN")
-            self._conn.executemany(
-                "INSERT INTO shadow_obs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, r.ts, r.direction, r.tenant, r.live_action,
-                  orjson.dumps(list(r.live_categories)).decode(), r.draft_action,
-                  orjson.dumps(list(r.draft_categories)).decode(), r.live_ms, r.draft_ms,
-                  int(r.changed), r.text) for r in rows],
-            )  # fmt: skip
-            self._conn.execute("COMMIT")
-
-    def shadow_rows(self, run_id: int) -> list[ShadowRow]:
-        rows = self._all(
-            "SELECT ts, direction, tenant, live_action, live_categories, draft_action,"
-            " draft_categories, live_ms, draft_ms, changed, text FROM shadow_obs"
-            " WHERE run_id = ? ORDER BY ts",
-            (run_id,),
-        )
-        return [ShadowRow(r[0], r[1], r[2], r[3], tuple(orjson.loads(r[4])), r[5],
-                          tuple(orjson.loads(r[6])), r[7], r[8], bool(r[9]), r[10])
-                for r in rows]  # fmt: skip
-
-    def shadow_texts_kept(self, run_id: int) -> int:
-        row = self._one("SELECT COUNT(*) FROM shadow_obs WHERE run_id = ? AND text IS NOT NULL",
-                        (run_id,))  # fmt: skip
-        return int(row[0]) if row else 0
-
-    def forget_shadow_texts(self, run_id: int | None = None, before: float | None = None) -> int:
-        """Drop the example texts of a run (published or discarded), or of runs that ended
-        before ``before``; the counts stay."""
-        if run_id is not None:
-            return self._run("UPDATE shadow_obs SET text = NULL WHERE run_id = ?", (run_id,))
-        return self._run(
-            "UPDATE shadow_obs SET text = NULL WHERE text IS NOT NULL AND run_id IN"
-            " (SELECT id FROM shadow_runs WHERE ended IS NOT NULL AND ended < ?)",
-            (before if before is not None else time.time(),),
-        )
-
     # --- admin log: who, when, what, why
     def log(
         self, user: str, action: str, target: str = "", reason: str = "", **detail: Any
@@ -405,50 +324,6 @@ class ConsoleDB:
         )
         keys = ("id", "ts", "user", "action", "target", "reason", "detail")
         return [dict(zip(keys, r, strict=True)) for r in rows]
-
-
-@dataclass(frozen=True, slots=True)
-class ShadowRun:
-    id: int
-    started: float
-    started_by: str
-    draft_key: str  # the bundle hash of the draft it judges
-    draft_version: str
-    live_version: str
-    share: float
-    target: int
-    seconds: float
-    classifier: str  # "" = the live classifier's scores; else a candidate's spec
-    state: str  # running, done, stopped, stale, interrupted, published, discarded
-    ended: float | None
-    sampled: int
-    dropped: int
-    evaluated: int
-    errors: int
-    rate: float  # checks per second at most
-
-
-@dataclass(frozen=True, slots=True)
-class ShadowRow:
-    """One request judged both ways (see ``gateway.shadow.Observation``)."""
-
-    ts: float
-    direction: str
-    tenant: str
-    live_action: str
-    live_categories: tuple[str, ...]
-    draft_action: str
-    draft_categories: tuple[str, ...]
-    live_ms: float | None  # the live policy timed again (a sample of the checks only)
-    draft_ms: float
-    changed: bool
-    text: str | None  # kept for changed requests only, as audit.review_text says
-
-
-_RUN_COLUMNS = (
-    "id, started, started_by, draft_key, draft_version, live_version, share, target,"
-    " seconds, classifier, state, ended, sampled, dropped, evaluated, errors, rate"
-)
 
 
 def _version(row: tuple[Any, ...]) -> Version:

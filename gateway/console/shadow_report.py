@@ -8,7 +8,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
-from gateway.console.db import ShadowRow
+from gateway.console.shadow_store import ShadowRow
 
 EXAMPLES_PER_GROUP = 5
 

@@ -145,7 +145,7 @@ async def draft_page(ctx: Ctx) -> Response:
         except PolicyError as e:
             problems = explain_all(bundle_problems(e), ctx.lang)
         key = bundle_key(draft.files)
-        shadow_runs = [r for r in ctx.db.shadow_runs(5) if r.draft_key == key]
+        shadow_runs = [r for r in ctx.db.shadow.runs(5) if r.draft_key == key]
     try:
         may_publish = draft is not None and bool(check_may_publish(draft, ctx.user))
         why_not = ""

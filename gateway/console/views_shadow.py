@@ -20,11 +20,11 @@ from starlette.responses import Response
 from gateway import taxonomy
 from gateway.audit.record import TextRetention, keep_text
 from gateway.classifier import Classifier
-from gateway.console.db import ShadowRow, ShadowRun
 from gateway.console.draft import bundle_problems
 from gateway.console.problems import explain_all
 from gateway.console.publish import PublishRefused, bundle_key, check_may_publish
 from gateway.console.shadow_report import GROUPS, build
+from gateway.console.shadow_store import ShadowRow, ShadowRun
 from gateway.console.web import PREFIX, Ctx, Refused, redirect
 from gateway.metrics import Metrics
 from gateway.policy.loader import PolicyError
@@ -65,7 +65,7 @@ def _load_candidate(ctx: Ctx) -> Any:
 
 def _sink(ctx: Ctx, run_id: int) -> Any:
     db, policies = ctx.db, ctx.state.policies
-    kept = [db.shadow_texts_kept(run_id)]
+    kept = [db.shadow.texts_kept(run_id)]
 
     def sink(batch: list[Observation]) -> None:
         rows = []
@@ -80,7 +80,7 @@ def _sink(ctx: Ctx, run_id: int) -> Any:
             rows.append(ShadowRow(time.time(), o.direction.value, o.tenant, o.live.action.value,
                                   o.live.categories, o.draft.action.value, o.draft.categories,
                                   o.live_ms, o.draft_ms, o.changed, text))  # fmt: skip
-        db.add_shadow_rows(run_id, rows)
+        db.shadow.add_rows(run_id, rows)
 
     return sink
 
@@ -89,7 +89,7 @@ def _on_end(ctx: Ctx) -> Any:
     db = ctx.db
 
     def on_end(run_id: int, state: str, c: RunCounts) -> None:
-        db.end_shadow_run(run_id, state, c.sampled, c.dropped, c.evaluated, c.errors)
+        db.shadow.end_run(run_id, state, c.sampled, c.dropped, c.evaluated, c.errors)
 
     return on_end
 
@@ -121,7 +121,7 @@ async def start(ctx: Ctx) -> Response:
             raise Refused(400, ctx.t(f"候选分类器无法加载：{type(e).__name__}",
                                      f"The candidate classifier did not load: {e}")) from None  # fmt: skip
     live = ctx.state.policies
-    run_id = ctx.db.add_shadow_run(ctx.user.name, bundle_key(draft.files), compiled.version,
+    run_id = ctx.db.shadow.add_run(ctx.user.name, bundle_key(draft.files), compiled.version,
                                    live.current.version, share, target, hours * 3600, spec,
                                    rate)  # fmt: skip
     shadow.start(ShadowPlan(run_id, compiled, share, target, hours * 3600, candidate, rate),
@@ -148,10 +148,10 @@ def finish(ctx: Ctx, draft_files: dict[str, str] | None, state: str) -> None:
     if draft_files is None or state == "stale":
         return
     key = bundle_key(draft_files)
-    for run in ctx.db.shadow_runs():
+    for run in ctx.db.shadow.runs():
         if run.draft_key == key and run.state in (*ENDED, "running"):
-            ctx.db.set_shadow_state(run.id, state)
-            ctx.db.forget_shadow_texts(run.id)
+            ctx.db.shadow.set_state(run.id, state)
+            ctx.db.shadow.forget_texts(run.id)
 
 
 def _current(ctx: Ctx, run: ShadowRun) -> ShadowRun:
@@ -159,22 +159,22 @@ def _current(ctx: Ctx, run: ShadowRun) -> ShadowRun:
     process (a restart): say so."""
     plan = ctx.state.shadow.plan
     if run.state == "running" and (plan is None or plan.run_id != run.id):
-        ctx.db.end_shadow_run(run.id, "interrupted", run.sampled, run.dropped, run.evaluated,
+        ctx.db.shadow.end_run(run.id, "interrupted", run.sampled, run.dropped, run.evaluated,
                               run.errors)  # fmt: skip
-        found = ctx.db.shadow_run(run.id)
+        found = ctx.db.shadow.run(run.id)
         assert found is not None
         return found
     return run
 
 
 async def page(ctx: Ctx) -> Response:
-    ctx.db.forget_shadow_texts(before=time.time() - TEXT_DAYS * 86400)
+    ctx.db.shadow.forget_texts(before=time.time() - TEXT_DAYS * 86400)
     q = ctx.request.query_params
-    runs = ctx.db.shadow_runs()
+    runs = ctx.db.shadow.runs()
     run = None
     if q.get("run"):
         try:
-            run = ctx.db.shadow_run(int(q["run"]))
+            run = ctx.db.shadow.run(int(q["run"]))
         except ValueError:
             run = None
         if run is None:
@@ -190,7 +190,7 @@ async def page(ctx: Ctx) -> Response:
         run = _current(ctx, run)
         counts = ctx.state.shadow.counts if run.state == "running" else None
         category = q.get("category", "")
-        report = build(ctx.db.shadow_rows(run.id), category if taxonomy.is_code(category) else "")
+        report = build(ctx.db.shadow.rows(run.id), category if taxonomy.is_code(category) else "")
         same_draft = draft is not None and bundle_key(draft.files) == run.draft_key
         try:
             may_publish = same_draft and bool(check_may_publish(draft, ctx.user))
