@@ -39,6 +39,7 @@ from gateway.reports import open_reports
 from gateway.reports.pages import page_routes
 from gateway.reports.routes import api_routes as report_api_routes
 from gateway.settings import Settings
+from gateway.shadow import Shadow
 
 log = logging.getLogger("gateway")
 
@@ -163,7 +164,9 @@ async def _open(
         recorder=as_recorder(decision_log, recorder if recorder is not None else NullRecorder()),
         sanctions=_sanctions(settings, metrics, redis), redis=redis, audit_store=audit_store,
         reloader=reloader, decision_log=decision_log, reports=reports,
+        shadow=Shadow(pipeline.classifier),
     )  # fmt: skip
+    stack.push_async_callback(state.shadow.aclose)
     stack.push_async_callback(state.drain)  # first at shutdown: records of streams left open
     return state
 

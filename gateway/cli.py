@@ -124,17 +124,16 @@ def describe_audit_url(url: str) -> str:
 
 
 def _policy_check(args: argparse.Namespace) -> int:
-    from gateway.policy.compiled import compile_policy
-    from gateway.policy.loader import PolicyError, load_policy
+    from gateway.policy.check import check_policy
 
     failed = False
     for f in args.files:
-        try:
-            active = compile_policy(load_policy(Path(f)))
-        except PolicyError as e:
+        active, problems = check_policy(Path(f))
+        if active is None:
             failed = True
-            for p in e.problems:
+            for p in problems:
                 print(p)
+            print(f"{f}: {len(problems)} problem{'s' if len(problems) != 1 else ''}")
             continue
         tenants = f", {len(active.tenants)} tenants" if active.tenants else ""
         print(f"{f}: ok (version {active.version}, {len(active.base.matcher)} terms{tenants})")

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # decision log's chain, anchors and checkpoints; >= 32 characters, stable over time.
     pseudonym_key: SecretStr | None = None
     console_db: Path = Path("var/gateway/console.db")  # console accounts, drafts, versions
+    # Candidate classifiers a console shadow run may judge with (model directories or URLs,
+    # like ``classifier``); loaded only when a run asks for one.
+    shadow_classifiers: tuple[str, ...] = ()
     # Complaint tickets and incident records (gateway/reports). Unset: the decision log's
     # database (same retention, one backup); "none": complaints and reports off.
     reports_url: str | None = None

@@ -3,6 +3,7 @@ removal, the dry run over logged traffic, reports, account administration."""
 
 from __future__ import annotations
 
+import difflib
 import re
 import time
 import uuid
@@ -47,27 +48,62 @@ def test_invalid_rule_is_refused_with_the_reason(clean: ConsoleGateway) -> None:
     resp = client.post("/console/policy/category/A1.04",
                        data=_rule_form(csrf, input_review_threshold="0.9"))  # fmt: skip
     assert resp.status_code == 400
-    assert "must not exceed threshold" in resp.text
+    # In words, naming the category and the field, with how to fix it; no file or line.
+    assert _flash(resp.text) == [
+        "A1.04 宣扬恐怖主义、极端主义 · 输入：审核阈值和标记阈值不能高于阈值（阈值 0.8，审核阈值 0.9）。"
+        "请调低审核阈值或标记阈值，或调高阈值。"
+    ]
     resp = client.post("/console/policy/category/A1.04", data=_rule_form(csrf, input_threshold="2"))
     assert resp.status_code == 400
+    assert _flash(resp.text) == ["输入 · 阈值：必须在 0 到 1 之间（现在是 2）。"]
     resp = client.post("/console/policy/category/A1.04",
                        data=_rule_form(csrf, refusal_zh="只有中文"))  # fmt: skip
     assert resp.status_code == 400  # a refusal needs both languages
+    assert _flash(resp.text) == ["A1.04 宣扬恐怖主义、极端主义 · 拒答文本 · 英文：不能为空。"]
     assert clean.db.draft() is None
+    client.cookies.set("gw_console_lang", "en", path="/console")
+    resp = client.post("/console/policy/category/A1.04", data=_rule_form(csrf, input_threshold="x"))
+    assert _flash(resp.text) == [
+        "input · threshold: must be a number from 0 to 1, not &#39;x&#39;."
+    ]
 
 
-def test_unchanged_direction_is_not_rewritten(clean: ConsoleGateway) -> None:
+def _flash(page: str) -> list[str]:
+    return re.findall(r'<p class="flash error">([^<]*)</p>', page)
+
+
+def test_an_edit_changes_only_what_was_edited(clean: ConsoleGateway) -> None:
     client, csrf = login(clean.url, "alice")
     resp = client.post("/console/policy/category/A3.01",
-                       data=_rule_form(csrf, input_action="flag", output_action="review",
-                                       output_enabled="", output_threshold="0.8"))  # fmt: skip
+                       data=_rule_form(csrf, input_action="flag", input_threshold="0.5",
+                                       output_action="review", output_enabled="",
+                                       output_threshold="0.5"))  # fmt: skip
+    assert resp.status_code == 303
+    # A1.04's block layout with its refusal: a threshold edit is that one number.
+    resp = client.post("/console/policy/category/A1.04",
+                       data=_rule_form(csrf, input_threshold="0.6", output_threshold="0.5",
+                                       refusal_zh="抱歉，我不能提供任何与恐怖主义、暴力袭击或爆炸物制作相关的帮助。",
+                                       refusal_en="Sorry, I can't help with terrorism, violent attacks or making explosives."))  # fmt: skip
     assert resp.status_code == 303
     draft = clean.db.draft()
     assert draft is not None
-    text = draft.files[draft.policy]
-    assert "output: {enabled: false, action: review, threshold: 0.8}" in text
-    assert "input: {action: flag}" in text  # the input rule kept its original form
-    assert "# A1: content violating core socialist values" in text  # comments survive
+    live = clean.policy.read_text("utf-8")
+    changed = [line for line in difflib.unified_diff(live.splitlines(),
+                                                     draft.files[draft.policy].splitlines(),
+                                                     lineterm="", n=0)
+               if line[:1] in "+-" and line[:3] not in ("+++", "---")]  # fmt: skip
+    assert changed == [
+        "-    input: {action: block, threshold: 0.5}",
+        "+    input: {action: block, threshold: 0.6}",
+        "-  A3.01: {input: {action: flag, threshold: 0.5}, output: {action: review, threshold: 0.5}}",
+        "+  A3.01: {input: {action: flag, threshold: 0.5}, output: {action: review, threshold: 0.5, enabled: false}}",
+    ]
+    page = client.get("/console/draft").text
+    assert re.findall(r'<li class="change change-rule">([^<]*)</li>', page) == [
+        "A1.04 宣扬恐怖主义、极端主义 · 输入：拦截（阈值 0.5） → 拦截（阈值 0.6）",
+        "A3.01 侵犯他人知识产权 · 输出：审核（阈值 0.5） → 关闭",
+    ]
+    assert "@@" in page  # the file diff is one click away (in a <details>)
 
 
 def test_bulk_import_and_remove(clean: ConsoleGateway) -> None:
@@ -218,11 +254,10 @@ def test_try_it_shows_scores_against_each_versions_thresholds(clean: ConsoleGate
     # threshold to 0.9 (review from 0.8), so it allows. The reason names score and threshold.
     live_rule = load_policy(TEST_POLICY).policy.categories["A1.08"].input
     assert live_rule is not None and live_rule.threshold <= 0.75  # the premise of this test
-    assert re.search(r'id="live-action">block<', page)
-    assert re.search(r'id="draft-action">allow<', page)
-    details = re.findall(r'class="detail">([^<]+)<', page)
-    assert len(details) == 1 and "0.750" in details[0], details
-    assert f"&gt;= {live_rule.threshold:g}" in details[0], details
+    assert re.search(r'id="live-action" data-action="block">拦截<', page)
+    assert re.search(r'id="draft-action" data-action="allow">放行<', page)
+    details = re.findall(r'class="detail" translate="no">([^<]+)<', page)
+    assert details == [f"分数 0.750 ≥ 阈值 {live_rule.threshold:g}"], details
     assert page.count("<td>0.750</td>") == 2  # the score table on both sides
 
 

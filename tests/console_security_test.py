@@ -201,6 +201,37 @@ def test_four_eyes(clean: ConsoleGateway) -> None:
     assert any(e["action"] == "publish_refused" and e["user"] == "bob" for e in log)
 
 
+def test_html_in_settings_tenants_and_shadow_examples_is_inert(clean: ConsoleGateway) -> None:
+    admin, csrf = login(clean.url, "admin")
+    assert admin.post("/console/allow/add", data={"csrf": csrf, "entry": EVIL_TERM,
+                                                  "reason": EVIL_REFUSAL}).status_code == 303  # fmt: skip
+    _assert_inert(admin.get("/console/settings").text, EVIL_TERM)
+    assert admin.post("/console/tenants", data={"csrf": csrf, "name": "acme",
+                                                "reason": "r"}).status_code == 303  # fmt: skip
+    resp = admin.post("/console/tenants/acme/overrides", data={
+        "csrf": csrf, "refusal_zh": EVIL_REFUSAL, "refusal_en": EVIL_TERM, "reason": "r"})  # fmt: skip
+    assert resp.status_code == 303
+    _assert_inert(admin.get("/console/tenants").text, EVIL_REFUSAL)
+    _assert_inert(admin.get("/console/draft").text, EVIL_REFUSAL)
+    clean.db.drop_draft()
+    admin.post("/console/lexicon/add", data={"csrf": csrf, "term": "影子安全测试",
+                                             "category": "A1.08", "level": "3"})  # fmt: skip
+    run = admin.post("/console/shadow/start", data={"csrf": csrf, "checks": "1"})
+    assert run.status_code == 303
+    clean.openai().chat.completions.create(
+        model="m", messages=[{"role": "user", "content": f"影子安全测试 {EVIL_TERM}"}]
+    )
+    deadline = time.monotonic() + 15
+    page = ""
+    while time.monotonic() < deadline and 'data-state="done"' not in page:
+        page = admin.get(run.headers["location"]).text
+        time.sleep(0.2)
+    assert 'class="example"' in page
+    _assert_inert(page, EVIL_TERM)
+    admin.post("/console/shadow/stop", data={"csrf": csrf})
+    clean.db.drop_draft()
+
+
 def _assert_inert(page: str, raw: str) -> None:
     """The markup of ``raw`` appears only escaped (CSV quoting may change its quotes)."""
     opening = raw[: raw.index(" ") if raw.startswith("<img") else raw.index("(")]
@@ -230,7 +261,7 @@ def test_html_in_terms_and_refusals_is_inert(clean: ConsoleGateway) -> None:
                                              "direction": "input", "tenant": "default"})  # fmt: skip
     assert tried.status_code == 200
     _assert_inert(tried.text, EVIL_TERM)
-    assert re.search(r'id="draft-action">review<', tried.text)
+    assert re.search(r'id="draft-action" data-action="review">', tried.text)
     carol, ccsrf = login(clean.url, "carol")
     _assert_inert(carol.get("/console/admin/log").text, EVIL_REFUSAL)
     assert (

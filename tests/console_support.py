@@ -44,10 +44,10 @@ class ConsoleGateway:
     def url(self) -> str:
         return self.server.url
 
-    def openai(self) -> Any:
+    def openai(self, api_key: str = "sk-test") -> Any:
         import openai
 
-        return openai.OpenAI(base_url=self.url + "/v1", api_key="sk-test", max_retries=0)
+        return openai.OpenAI(base_url=self.url + "/v1", api_key=api_key, max_retries=0)
 
     def state(self) -> Any:
         return self.server.server.config.app.state.gateway  # type: ignore[attr-defined]
@@ -57,13 +57,14 @@ class ConsoleGateway:
         self.db.close()
 
 
-def write_policy(folder: Path) -> Path:
-    """The test policy and lexicon, with the full text kept in the log (so the dry run
-    and the review labels have text to work with)."""
+def write_policy(folder: Path, audit_text: str = "full") -> Path:
+    """The test policy and lexicon, by default with the full text kept in the log (so the
+    dry run and the review labels have text to work with); ``audit_text="hash"`` keeps the
+    shipped choice (text only for review items, as ``audit.review_text`` says)."""
     shutil.copytree(TEST_LEXICON, folder / "lexicon")
     text = TEST_POLICY.read_text("utf-8")
-    text = text.replace("  text: hash ", "  text: full ")
-    assert "text: full" in text
+    text = text.replace("  text: hash ", f"  text: {audit_text} ")
+    assert f"text: {audit_text}" in text
     path = folder / "default.yaml"
     path.write_text(text, "utf-8")
     return path
@@ -92,9 +93,10 @@ class FixedScores:
 
 
 def start(
-    tmp: Path, upstream_url: str, *, classifier: Any = None, **settings: Any
-) -> ConsoleGateway:
-    policy = write_policy(tmp / "policies")
+    tmp: Path, upstream_url: str, *, classifier: Any = None, audit_text: str = "full",
+    **settings: Any,
+) -> ConsoleGateway:  # fmt: skip
+    policy = write_policy(tmp / "policies", audit_text)
     db_path = tmp / "console.db"
     db = ConsoleDB(db_path)
     for name, role in USERS.items():
@@ -130,3 +132,27 @@ def login(base: str, name: str, password: str = PASSWORD) -> tuple[httpx.Client,
     csrf = CSRF.search(home.text)
     assert csrf is not None
     return client, csrf.group(1)
+
+
+def chat(
+    gw: ConsoleGateway, text: str, reply: str = "好的", **kw: Any
+) -> tuple[str | None, str | None]:
+    """One chat completion through the gateway with the OpenAI SDK: (finish reason, text)."""
+    out = gw.openai(**kw).chat.completions.create(
+        model="m", messages=[{"role": "user", "content": text}], extra_body={"mock_reply": reply}
+    )
+    return out.choices[0].finish_reason, out.choices[0].message.content
+
+
+def wait_for(check: Any, timeout: float = 15.0, what: str = "condition") -> Any:
+    """Poll ``check()`` until it returns something true (background work: the decision
+    log's writer, a shadow run's worker); fails after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)

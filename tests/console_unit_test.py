@@ -8,13 +8,8 @@ import orjson
 import pytest
 
 from gateway.console.draft import (
-    CONSOLE_TERMS,
     RuleEdit,
-    add_terms,
-    check_term,
     diff,
-    library,
-    remove_term,
     safe_rel,
     set_default_refusal,
     set_refusal,
@@ -23,6 +18,7 @@ from gateway.console.draft import (
 from gateway.console.passwords import WeakPassword, hash_password, verify_password
 from gateway.console.publish import write_bundle
 from gateway.console.views_review import training_jsonl
+from gateway.console.wordfiles import CONSOLE_TERMS, add_terms, check_term, library, remove_term
 from gateway.decision import Action
 from gateway.lexicon.matcher import Term
 from gateway.policy.loader import PolicyError, parse_policy
@@ -92,11 +88,11 @@ def test_add_terms_lists_the_console_file_when_the_policy_does_not() -> None:
     out, added = add_terms(
         files, "p.yaml", [Term("新词", "A1.08", 3), Term("出售枪支", "A1.08", 3)]
     )
-    assert added == 1  # the existing term is skipped
+    assert added == [Term("新词", "A1.08", 3)]  # the existing term is skipped
     assert "lexicon/console.csv" in parse_policy(out["p.yaml"], "p").lexicon.files
     assert [t.text for t in library(out) if t.file == CONSOLE_TERMS] == ["新词"]
     again, added = add_terms(out, "p.yaml", [Term("另一个", "A1.04", 1)])
-    assert added == 1 and again[CONSOLE_TERMS].count("term,category,level") == 1
+    assert len(added) == 1 and again[CONSOLE_TERMS].count("term,category,level") == 1
 
 
 def test_remove_term_and_diff() -> None:
@@ -179,7 +175,9 @@ def test_set_role_reports_unknown_users(tmp_path: Path) -> None:
 def test_record_page_says_a_kept_hash_is_keyed(mode: str) -> None:
     from gateway.audit.keys import AuditKeys
     from gateway.audit.record import DecisionRecord, TextRetention, keep_text
+    from gateway.console.labels import word
     from gateway.console.web import PREFIX, Console, Role
+    from gateway.policy.model import AuditSpec
 
     key = AuditKeys.from_secret("k" * 32).text
     text = keep_text("13812345678", TextRetention(mode), text_key=key)
@@ -190,11 +188,13 @@ def test_record_page_says_a_kept_hash_is_keyed(mode: str) -> None:
     page = Console().env.get_template("record.html").render(
         t=lambda zh, en: en, lang="en", user=None, csrf="", prefix=PREFIX, path="/", query="",
         flash=[], Role=Role, r=r, review=None, categories={}, scores=[], raw="{}",
+        w=lambda kind, code: word(kind, code, "en"), tenant_name=lambda name: name or "default",
+        audit=AuditSpec(text=mode),
     )  # fmt: skip
     assert "<th>Ending</th><td>blocked</td>" in page
     note = 'id="text-hash-note"'
     if mode == "hash":
         assert text is not None and text.startswith("hmac-sha256:") and text in page
-        assert note in page and "A keyed hash of the text (HMAC-SHA256" in page
+        assert note in page and "a keyed hash of the text (HMAC-SHA256" in page
     else:
         assert note not in page

@@ -164,7 +164,7 @@ def test_overdue_ticket_raises_the_metric_and_shows_on_the_start_page(gw: Consol
     assert after["gateway_reports_overdue"] == before["gateway_reports_overdue"] + 1
     viewer, _ = login(gw.url, "victor")
     home = viewer.get("/console/").text
-    assert re.search(rf'href="/console/reports/{filed["id"]}">', home)
+    assert re.search(rf'href="/console/reports/{filed["id"]}"[^>]*>', home)
     assert re.search(r"已超期 0 小时 \d+ 分", home)
     overdue_view = viewer.get("/console/reports", params={"status": "overdue"}).text
     assert filed["id"] in overdue_view
@@ -187,7 +187,7 @@ def test_incident_record_from_a_ticket_and_its_exports(gw: ConsoleGateway) -> No
     assert len(decisions) == 2 and decisions[1].endswith("-out")
     bad = editor.post("/console/incidents", data={"csrf": csrf, "title": "", "description": "d",
                                                   "occurred_at": "2026-06-01T10:00"})  # fmt: skip
-    assert bad.status_code == 400 and "title: required" in bad.text
+    assert bad.status_code == 400 and "事件：必填。" in bad.text
     created = editor.post("/console/incidents", data={
         "csrf": csrf, "title": "违法内容经流式输出", "description": "用户举报后确认",
         "occurred_at": "2026-06-01T10:00", "decision_ids": "\n".join(decisions),

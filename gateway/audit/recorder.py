@@ -14,11 +14,13 @@ from gateway.audit.errors import AuditUnavailable
 from gateway.audit.keys import TEXT_LABEL, derive
 from gateway.audit.record import DecisionRecord, Stage, TextRetention
 from gateway.audit.recording import Ending, RequestInfo
+from gateway.audit.review_text import text_mode_for
 from gateway.audit.writer import AuditWriter
 from gateway.decision import Decision, Direction
 from gateway.errors import DecisionLogUnavailable
 
 TextMode = TextRetention | str | Callable[[RequestInfo], TextRetention | str]
+ReviewText = Callable[[RequestInfo], str]  # audit.review_text of the request's policy
 
 
 class AuditRecorder:
@@ -26,19 +28,24 @@ class AuditRecorder:
 
     ``text_mode`` is a fixed mode or a function of the request (so a per-tenant policy
     can choose); ``pseudonym_key`` is ``Settings.pseudonym_secret()``, from which the key of
-    kept text hashes is derived (``AuditKeys.text``)."""
+    kept text hashes is derived (``AuditKeys.text``); ``review_text`` keeps more text for
+    block and review decisions (``gateway.audit.review_text``)."""
 
     def __init__(
-        self, writer: AuditWriter, *, pseudonym_key: str | bytes, text_mode: TextMode
-    ) -> None:
+        self, writer: AuditWriter, *, pseudonym_key: str | bytes, text_mode: TextMode,
+        review_text: ReviewText | None = None,
+    ) -> None:  # fmt: skip
         self.writer = writer
         self._key = pseudonym_key
         self._text_key = derive(pseudonym_key, TEXT_LABEL)
         self._text_mode = text_mode
+        self._review_text = review_text
 
-    def _mode(self, info: RequestInfo) -> TextRetention:
+    def _mode(self, info: RequestInfo, decision: Decision) -> TextRetention:
         mode = self._text_mode(info) if callable(self._text_mode) else self._text_mode
-        return TextRetention(mode)
+        if self._review_text is None:
+            return TextRetention(mode)
+        return text_mode_for(decision, TextRetention(mode), self._review_text(info))
 
     def build(
         self,
@@ -56,7 +63,7 @@ class AuditRecorder:
         return DecisionRecord.from_decision(
             decision,
             text="\n".join(texts) if texts else None,
-            text_mode=self._mode(info),
+            text_mode=self._mode(info, decision),
             pseudonym_key=self._key,
             user_id=info.user,
             tenant=info.tenant,

@@ -71,6 +71,7 @@ async def start_log(
         writer,
         pseudonym_key=secret,
         text_mode=lambda info: policies.current.for_tenant(info.tenant).policy.audit.text,
+        review_text=lambda info: policies.current.for_tenant(info.tenant).policy.audit.review_text,
     )
     return DecisionLog(writer, recorder)
 

@@ -20,6 +20,9 @@ from typing import Any
 
 import orjson
 
+from gateway.console.shadow_store import SCHEMA as SHADOW_SCHEMA
+from gateway.console.shadow_store import ShadowStore
+
 SESSION_SECONDS = 8 * 3600  # one working day; a stolen cookie is useful for no longer
 
 _SCHEMA = """
@@ -116,12 +119,17 @@ class ConsoleDB:
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA busy_timeout=5000")
-        self._conn.executescript(_SCHEMA)
+        self._conn.executescript(_SCHEMA + SHADOW_SCHEMA)
         self._lock = threading.Lock()
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    @property
+    def shadow(self) -> ShadowStore:
+        """Shadow runs and what they observed (``gateway.console.shadow_store``)."""
+        return ShadowStore(self)
 
     def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -307,11 +315,12 @@ class ConsoleDB:
             (time.time(), user, action, target, reason, orjson.dumps(detail).decode()),
         )
 
-    def admin_log(self, limit: int = 200) -> list[dict[str, Any]]:
+    def admin_log(self, limit: int = 200, *, before: int | None = None) -> list[dict[str, Any]]:
+        """Newest first; ``before`` an entry id for the page after it."""
         rows = self._all(
             "SELECT id, ts, user, action, target, reason, detail FROM admin_log"
-            " ORDER BY id DESC LIMIT ?",
-            (limit,),
+            " WHERE id < ? ORDER BY id DESC LIMIT ?",
+            (before if before is not None else 1 << 62, limit),
         )
         keys = ("id", "ts", "user", "action", "target", "reason", "detail")
         return [dict(zip(keys, r, strict=True)) for r in rows]

@@ -1,19 +1,20 @@
-"""Pure edits of a policy bundle (``{relative path: text}``): rules, refusals, terms, diffs.
+"""Pure edits of a policy bundle's YAML (``{relative path: text}``): rules, refusals,
+settings, and the bundle's diff, validation and compilation.
 
 A bundle is the policy YAML plus every term and allow file it uses, exactly as
 ``PolicyHolder.bundle()`` returns it. The console edits a copy (the draft) and only ever
 writes the live folder when an approver publishes. Every edit is validated as it is made,
-so a draft is always a policy the gateway would accept.
+so a draft is always a policy the gateway would accept; edits change only the values they
+set (``yaml_edit``), so the diff an approver reads is the edit and nothing else. Term and
+allow files are edited in ``wordfiles``.
 """
 
 from __future__ import annotations
 
-import csv
+import dataclasses
 import difflib
-import fnmatch
-import io
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,15 +24,12 @@ from typing import Any
 import yaml
 
 from gateway import taxonomy
+from gateway.console import yaml_edit
 from gateway.decision import Action
-from gateway.lexicon.library import HEADER, LexiconError, load_term_file
-from gateway.lexicon.matcher import Term
-from gateway.policy.compiled import PolicySet, compile_policy
-from gateway.policy.loader import PolicyError, Problem, load_policy, parse_policy
-from gateway.policy.model import Policy
-
-CONSOLE_TERMS = "lexicon/console.csv"  # where terms added in the console go
-MAX_TERM_CHARS = 64
+from gateway.policy.check import check_policy
+from gateway.policy.compiled import PolicySet
+from gateway.policy.loader import PolicyError, Problem, parse_policy
+from gateway.policy.model import DirectionRule, Policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,240 +42,130 @@ class RuleEdit:
     review_threshold: float | None
     flag_threshold: float | None
 
+    def values(self) -> dict[str, Any]:
+        return {"enabled": self.enabled, "action": self.action.value, "threshold": self.threshold,
+                "review_threshold": self.review_threshold, "flag_threshold": self.flag_threshold}  # fmt: skip
 
-@dataclass(frozen=True, slots=True)
-class LibraryTerm:
-    text: str
-    category: str
-    level: int
-    file: str
+
+_DEFAULT_RULE = DirectionRule()
 
 
 def _dump(data: dict[str, Any]) -> str:
-    # Flow style for leaf mappings keeps the category table one line per direction, as
-    # compliance staff wrote it; comments of the original file are not kept (see docs).
+    # The whole-file rewrite, used only where an in-place edit is impossible (an unusual
+    # layout); comments are lost then and the diff shows it.
     out: str = yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
     return out
 
 
 def _load(text: str) -> dict[str, Any]:
-    data = yaml.safe_load(text) or {}
+    data = _unshared(yaml_edit.load(text) or {})
     if not isinstance(data, dict):
-        raise PolicyError([Problem("policy", 1, "a policy must be a mapping")])
+        raise PolicyError([Problem("policy", 1, "a policy must be a mapping", (), "not_mapping")])
     return data
 
 
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" "))
+def _unshared(data: Any) -> Any:
+    """A copy in which no mapping or list appears twice (YAML aliases share them), so
+    changing one place never changes another."""
+    if isinstance(data, dict):
+        return {k: _unshared(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_unshared(v) for v in data]
+    return data
 
 
-def _splice(text: str, code: str, entry: dict[str, Any]) -> str | None:
-    """``text`` with only the ``categories.<code>`` entry rewritten, so every comment and
-    the layout of the rest of the file survive an edit. None when the file's layout is not
-    the plain one this understands (the caller then rewrites the whole file)."""
-    lines = text.split("\n")
-    top = next((i for i, ln in enumerate(lines) if ln.rstrip() == "categories:"), None)
-    if top is None:
-        return None
-    end = next(
-        (i for i in range(top + 1, len(lines))
-         if lines[i].strip() and not lines[i].lstrip().startswith("#") and _indent(lines[i]) == 0),
-        len(lines),
-    )  # fmt: skip
-    children = [i for i in range(top + 1, end)
-                if lines[i].strip() and not lines[i].lstrip().startswith("#")]  # fmt: skip
-    indent = _indent(lines[children[0]]) if children else 2
-    dumped = yaml.safe_dump({code: entry}, allow_unicode=True, sort_keys=False, width=4096,
-                            default_flow_style=None).rstrip("\n").split("\n")  # fmt: skip
-    new = [" " * indent + ln for ln in dumped]
-    start = next((i for i in children if _indent(lines[i]) == indent
-                  and lines[i].strip().split(":", 1)[0].strip("'\"") == code), None)  # fmt: skip
-    if start is None:
-        return "\n".join([*lines[: top + 1], *new, *lines[top + 1 :]])
-    stop = start + 1
-    while stop < end and (not lines[stop].strip() or _indent(lines[stop]) > indent):
-        stop += 1
-    while stop > start + 1 and not lines[stop - 1].strip():
-        stop -= 1  # keep blank lines that separate groups
-    return "\n".join([*lines[:start], *new, *lines[stop:]])
+def set_value(text: str, path: tuple[str, ...], value: Any) -> str:
+    """``text`` with the value at ``path`` replaced, touching only what changes."""
+    try:
+        return yaml_edit.assign(text, path, value)
+    except yaml_edit.EditFailed:
+        data = _load(text)
+        node = data
+        for key in path[:-1]:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        node[path[-1]] = value
+        return _dump(data)
 
 
-def _splice_top(text: str, key: str, value: Any) -> str | None:
-    """``text`` with only the top-level ``key`` rewritten (None when it is not there)."""
-    lines = text.split("\n")
-    start = next((i for i, ln in enumerate(lines) if ln.startswith(f"{key}:")), None)
-    if start is None:
-        return None
-    stop = start + 1
-    while stop < len(lines) and (not lines[stop].strip() or _indent(lines[stop]) > 0):
-        stop += 1
-    while stop > start + 1 and not lines[stop - 1].strip():
-        stop -= 1
-    dumped = yaml.safe_dump({key: value}, allow_unicode=True, sort_keys=False, width=4096)
-    return "\n".join([*lines[:start], *dumped.rstrip("\n").split("\n"), *lines[stop:]])
-
-
-def set_default_refusal(text: str, direction: str, zh: str, en: str, file: str = "policy") -> str:
-    """The policy text with the default refusal for ``direction`` (used by every category
-    without its own) replaced; both languages are required."""
-    key = "refusal" if direction == "input" else "output_refusal"
-    data = _load(text)
-    data[key] = {"zh": zh.strip(), "en": en.strip()}
-    spliced = _splice_top(text, key, data[key])
-    new = spliced if spliced is not None and yaml.safe_load(spliced) == data else _dump(data)
-    parse_policy(new, file)
-    return new
-
-
-def _with_category(text: str, data: dict[str, Any], code: str) -> str:
-    """The new policy text for ``data``, where only ``categories.<code>`` changed."""
-    spliced = _splice(text, code, data["categories"][code])
-    if spliced is not None and yaml.safe_load(spliced) == data:
-        return spliced
-    return _dump(data)
+def drop_value(text: str, path: tuple[str, ...]) -> str:
+    """``text`` without the key at ``path``."""
+    try:
+        return yaml_edit.delete(text, path)
+    except yaml_edit.EditFailed:
+        data = _load(text)
+        node: Any = data
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+        return _dump(data)
 
 
 def set_rule(text: str, code: str, direction: str, rule: RuleEdit, file: str = "policy") -> str:
-    """The policy text with ``code``'s rule for ``direction`` replaced; validated."""
+    """The policy text with ``code``'s rule for ``direction`` replaced; validated. Only the
+    fields that change are written: an entry the file already has keeps its other keys
+    and its layout, a missing one is added with the keys that differ from the defaults."""
     if not taxonomy.is_code(code) or direction not in ("input", "output"):
-        raise PolicyError([Problem(file, 1, f"unknown category or direction: {code} {direction}")])
+        raise PolicyError([Problem(file, 1, f"unknown category or direction: {code} {direction}",
+                                   ("categories", code, direction), "unknown_code",
+                                   (("codes", code),))])  # fmt: skip
     data = _load(text)
-    cats = data.setdefault("categories", {}) or {}
-    data["categories"] = cats
-    cat = cats.get(code) or {}
-    entry: dict[str, Any] = {
-        "enabled": rule.enabled,
-        "action": rule.action.value,
-        "threshold": rule.threshold,
-    }
-    if rule.review_threshold is not None:
-        entry["review_threshold"] = rule.review_threshold
-    if rule.flag_threshold is not None:
-        entry["flag_threshold"] = rule.flag_threshold
-    cat[direction] = entry
-    cats[code] = cat
-    new = _with_category(text, data, code)
+    cat = (data.get("categories") or {}).get(code)
+    entry = cat.get(direction) if isinstance(cat, dict) else None
+    path = ("categories", code, direction)
+    wanted = rule.values()
+    if not isinstance(entry, dict):
+        value = {k: v for k, v in wanted.items()
+                 if k in ("action", "threshold") or (v is not None and v != getattr(_DEFAULT_RULE, k))}  # fmt: skip
+        new = set_value(text, path, value)
+    else:
+        new = text
+        for key, value in wanted.items():
+            default = getattr(_DEFAULT_RULE, key)
+            default = default.value if isinstance(default, Action) else default
+            if key in entry and value is None:
+                new = drop_value(new, (*path, key))
+            elif value is not None and entry.get(key, default) != value:
+                new = set_value(new, (*path, key), value)
     parse_policy(new, file)
     return new
 
 
 def set_refusal(text: str, code: str, zh: str, en: str, file: str = "policy") -> str:
     """The policy text with ``code``'s refusal set (both languages) or cleared (both empty)."""
-    data = _load(text)
-    cats = data.setdefault("categories", {}) or {}
-    data["categories"] = cats
-    cat = cats.get(code) or {}
     zh, en = zh.strip(), en.strip()
-    if zh or en:
-        cat["refusal"] = {"zh": zh, "en": en}
-    else:
-        cat.pop("refusal", None)
-    cats[code] = cat
-    new = _with_category(text, data, code)
+    path = ("categories", code, "refusal")
+    new = set_value(text, path, {"zh": zh, "en": en}) if zh or en else drop_value(text, path)
     parse_policy(new, file)
     return new
 
 
-def _term_files(files: dict[str, str]) -> list[str]:
-    return sorted(p for p in files if p.lower().endswith(".csv"))
+def set_default_refusal(text: str, direction: str, zh: str, en: str, file: str = "policy") -> str:
+    """The policy text with the default refusal for ``direction`` (used by every category
+    without its own) replaced; both languages are required."""
+    key = "refusal" if direction == "input" else "output_refusal"
+    new = set_value(text, (key,), {"zh": zh.strip(), "en": en.strip()})
+    parse_policy(new, file)
+    return new
 
 
-def _read_terms(rel: str, text: str) -> list[Term]:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / PurePosixPath(rel).name
-        path.write_text(text, "utf-8")
-        try:
-            return load_term_file(path)
-        except LexiconError as e:
-            raise PolicyError([Problem(rel, 1, str(e).replace(str(path), rel))]) from None
-
-
-def library(files: dict[str, str]) -> list[LibraryTerm]:
-    """Every term of the bundle's term files, with the file it lives in."""
-    return list(_library(tuple((rel, files[rel]) for rel in _term_files(files))))
-
-
-@lru_cache(maxsize=8)
-def _library(term_files: tuple[tuple[str, str], ...]) -> tuple[LibraryTerm, ...]:
-    # Pages re-read the same bundle on every request; parsing ~10 files costs tens of ms.
-    return tuple(
-        LibraryTerm(t.text, t.category, t.level, rel)
-        for rel, text in term_files
-        for t in _read_terms(rel, text)
-    )
+def set_setting(
+    text: str, path: tuple[str, ...], value: Any, file: str = "policy", *, remove: bool = False
+) -> str:
+    """The policy text with a setting (``("audit", "text")``, a tenant, ...) set to
+    ``value`` (None writes ``null``: "off" for an optional setting), or removed; validated."""
+    new = drop_value(text, path) if remove else set_value(text, path, value)
+    parse_policy(new, file)
+    return new
 
 
 @lru_cache(maxsize=8)
 def parsed(text: str, file: str) -> Policy:
-    """``parse_policy``, remembered: YAML parsing is pure Python (~50-100 ms for the
-    shipped policy) and every policy page needs the model. ``Policy`` is immutable."""
+    """``parse_policy``, remembered: every policy page needs the model. ``Policy`` is
+    immutable."""
     return parse_policy(text, file)
-
-
-def check_term(term: str, category: str, level: int) -> Term:
-    """A term as a form submitted it, validated like a term-file row."""
-    term = term.strip()
-    if not term or len(term) > MAX_TERM_CHARS or any(ch in term for ch in "\r\n"):
-        raise ValueError(f"a term must have 1 to {MAX_TERM_CHARS} characters on one line")
-    if not taxonomy.is_code(category):
-        raise ValueError(f"unknown category {category!r}")
-    if not 1 <= level <= 3:
-        raise ValueError("level must be 1, 2 or 3")
-    return Term(term, category, level)
-
-
-def _covered(policy_text: str, rel: str) -> bool:
-    lexicon = (_load(policy_text).get("lexicon") or {}).get("files") or []
-    return any(fnmatch.fnmatchcase(rel, str(p)) for p in lexicon)
-
-
-def add_terms(
-    files: dict[str, str], policy: str, terms: Iterable[Term]
-) -> tuple[dict[str, str], int]:
-    """The bundle with ``terms`` appended to the console's term file (created and listed in
-    the policy when needed); terms already present with that category are skipped."""
-    present = {(t.text, t.category) for t in library(files)}
-    new = [t for t in dict.fromkeys(terms) if (t.text, t.category) not in present]
-    if not new:
-        return files, 0
-    out = dict(files)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    if CONSOLE_TERMS not in out:
-        buf.write("# Terms added in the compliance console.\n")
-        writer.writerow(HEADER)
-    for t in new:
-        writer.writerow((t.text, t.category, t.level))
-    existing = out.get(CONSOLE_TERMS, "")
-    if existing and not existing.endswith("\n"):
-        existing += "\n"
-    out[CONSOLE_TERMS] = existing + buf.getvalue()
-    if not _covered(out[policy], CONSOLE_TERMS):
-        data = _load(out[policy])
-        lexicon = data.setdefault("lexicon", {}) or {}
-        data["lexicon"] = lexicon
-        lexicon["files"] = [*(lexicon.get("files") or []), CONSOLE_TERMS]
-        out[policy] = _dump(data)
-    return out, len(new)
-
-
-def remove_term(files: dict[str, str], term: str, category: str) -> tuple[dict[str, str], int]:
-    """The bundle without rows for (``term``, ``category``) in any term file; comments and
-    other rows stay as they were."""
-    out = dict(files)
-    removed = 0
-    for rel in _term_files(files):
-        kept: list[str] = []
-        for line in files[rel].split("\n"):
-            stripped = line.strip()
-            if stripped and not stripped.startswith("#"):
-                row = next(csv.reader([line]), [])
-                if len(row) >= 2 and row[0].strip() == term and row[1].strip() == category:
-                    removed += 1
-                    continue
-            kept.append(line)
-        out[rel] = "\n".join(kept)
-    return out, removed
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,21 +207,23 @@ def materialized(files: dict[str, str], policy: str) -> Iterator[Path]:
 
 
 def compile_bundle(files: dict[str, str], policy: str) -> PolicySet:
-    """Validate fully (load, term files, matcher) exactly as a reload would; the returned
-    set's version is the one the gateway will report once this bundle is live."""
+    """Validate fully (load, term files, matcher) exactly as a reload would, and report
+    every problem at once; the returned set's version is the one the gateway will report
+    once this bundle is live."""
     with materialized(files, policy) as path:
-        source = load_policy(path)
-        compiled = compile_policy(source)
-    # Problems name the temporary folder; callers show them with the bundle's own paths.
+        compiled, problems = check_policy(path)
+    # Problems name the temporary folder; ``bundle_problems`` gives them the bundle's paths.
+    if compiled is None:
+        raise PolicyError(problems)
     return compiled
 
 
-def problems_text(err: PolicyError, tmp_hint: str = "console-draft-") -> list[str]:
-    """Problems with temporary folders cut from the file names."""
+def bundle_problems(err: PolicyError, tmp_hint: str = "console-draft-") -> list[Problem]:
+    """The problems with the temporary folder cut from file names (``lexicon/a.csv``)."""
     out = []
     for p in err.problems:
         file = p.file
         if tmp_hint in file:
             file = file.split(tmp_hint, 1)[1].split("/", 1)[-1]
-        out.append(f"{file}:{p.line}: {p.message}")
+        out.append(dataclasses.replace(p, file=file))
     return out

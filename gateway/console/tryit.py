@@ -7,8 +7,8 @@ gateway's decision counters.
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass
+from collections import Counter, deque
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from gateway.audit.store import AuditStore, RecordFilter, iter_records
@@ -73,6 +73,8 @@ class Replay:
 class DryRun:
     replays: tuple[Replay, ...]
     scanned: int  # records read from the log in the window
+    # Records by what the log kept of their text: says why records could not be replayed.
+    modes: dict[str, int] = field(default_factory=dict)
 
     @property
     def changed(self) -> list[Replay]:
@@ -91,8 +93,10 @@ async def dry_run(
     flt = RecordFilter(since=datetime.now(UTC) - timedelta(hours=hours))
     latest: deque[tuple[str, datetime, str, str, str, str]] = deque(maxlen=limit)
     scanned = 0
+    modes: Counter[str] = Counter()
     async for r in iter_records(store, flt):
         scanned += 1
+        modes[r.text_mode if r.text else "none"] += 1
         if r.text_mode in KEPT_TEXT and r.text:
             latest.append((r.id, r.ts, r.direction, r.tenant or "default", r.action, r.text))
     out: list[Replay] = []
@@ -107,4 +111,4 @@ async def dry_run(
                 text,
             )
         )  # fmt: skip
-    return DryRun(tuple(out), scanned)
+    return DryRun(tuple(out), scanned, dict(modes))

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from gateway.console.db import Role
 from gateway.console.passwords import DUMMY_HASH, WeakPassword, hash_password, verify_password
 from gateway.console.views_reports import overdue_summary
+from gateway.console.views_review import home_counts
 from gateway.console.web import (
     COOKIE,
     LANG_COOKIE,
@@ -100,12 +101,19 @@ async def language(ctx: Ctx) -> Response:
 async def home(ctx: Ctx) -> Response:
     current = ctx.state.policies.current
     _, _, draft = working(ctx)
+    versions = ctx.db.versions(limit=1)
+    classifier = ctx.state.pipeline.classifier
+    plan = ctx.state.shadow.plan
     return ctx.console.render(
         ctx, "home.html", version=current.version, policy_name=current.base.policy.name,
         terms=len(current.base.matcher), draft=draft,
         log_on=ctx.state.audit_store is not None,
         is_approver=ctx.user.role.at_least(Role.APPROVER),
         complaints=await overdue_summary(ctx),
+        counts=await home_counts(ctx) if ctx.state.audit_store is not None else None,
+        last_publish=versions[0] if versions and versions[0].publisher != "-" else None,
+        classifier=classifier.info() if classifier is not None else None,
+        fail_mode=current.base.policy.fail_mode, shadow_run=plan.run_id if plan else None,
     )  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 
 from gateway import taxonomy
-from gateway.console.views_reports import reports_of
+from gateway.console.views_reports import reports_of, ticket_error
 from gateway.console.web import PREFIX, Ctx, Refused, redirect, with_headers
 from gateway.reports.export import (
     INCIDENT_COLUMNS,
@@ -33,6 +33,19 @@ from gateway.reports.service import TicketError
 from gateway.reports.store import iter_incidents
 
 SHOWN = 200
+_FIELDS = {"title": "事件", "description": "经过", "occurred_at": "发生时间",
+           "reported_at": "报告时间", "decision_ids": "相关决策编号", "ticket_ids": "相关工单",
+           "categories": "类别", "measures": "措施", "authority": "报告机关", "notes": "备注",
+           "tenant": "租户"}  # fmt: skip
+_PROBLEMS = (("required", "必填"), ("longer than", "太长"), ("not a date", "不是有效的日期和时间"),
+             ("more than", "编号过多"), ("not an id", "编号格式不对"),
+             ("unknown taxonomy code", "未知的类别代码"), ("unknown measure", "未知的措施"))  # fmt: skip
+
+
+def _incident_error(ctx: Ctx, e: IncidentError) -> str:
+    name, _, problem = str(e).partition(": ")
+    zh = next((z for en, z in _PROBLEMS if problem.startswith(en)), "取值无效")
+    return ctx.t(f"{_FIELDS.get(name, name)}：{zh}。", str(e))
 
 
 def _local(epoch: float | None) -> str:
@@ -74,7 +87,7 @@ def _submitted(ctx: Ctx) -> tuple[IncidentFields | None, dict[str, Any], str]:
     try:
         return parse_incident(ctx.field, get_all), values, ""
     except IncidentError as e:
-        return None, values, str(e)
+        return None, values, _incident_error(ctx, e)
 
 
 async def index(ctx: Ctx) -> Response:
@@ -126,7 +139,7 @@ async def update(ctx: Ctx) -> Response:
     try:
         await reports.update_incident(incident_id, ctx.user.name, fields)
     except TicketError as e:
-        raise Refused(e.status, str(e)) from None
+        raise ticket_error(ctx, e) from None
     ctx.db.log(ctx.user.name, "incident_update", incident_id, fields.title)
     return redirect(f"{PREFIX}/incidents/{incident_id}")
 
@@ -151,7 +164,7 @@ async def export_one(ctx: Ctx) -> Response:
             headers={"Content-Disposition": f'attachment; filename="{incident.id}.json"'},
         )  # fmt: skip
     if fmt != "html":
-        raise Refused(400, "format must be html or json")
+        raise Refused(400, ctx.t("格式应为 html 或 json。", "format must be html or json"))
     resp = HTMLResponse(render_incident(incident, records, tickets))
     # A standalone page with its own inline style and no script: its own, stricter policy.
     resp.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
@@ -162,7 +175,9 @@ async def export_all(ctx: Ctx) -> Response:
     reports = reports_of(ctx)
     fmt = ctx.request.query_params.get("format", "csv")
     if fmt not in MEDIA_TYPES:
-        raise Refused(400, "format must be jsonl, csv or xlsx")
+        raise Refused(
+            400, ctx.t("格式应为 jsonl、csv 或 xlsx。", "format must be jsonl, csv or xlsx")
+        )
     ctx.db.log(ctx.user.name, "export_incidents", fmt)
     rows = incident_rows(iter_incidents(reports.store))
     name = f"incidents.{fmt}"

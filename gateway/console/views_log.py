@@ -21,6 +21,7 @@ from gateway.audit.export import MEDIA_TYPES, csv_chunks, jsonl_chunks, write_xl
 from gateway.audit.filters import BadFilter, describe, filter_from, parse_time
 from gateway.audit.report import build_report, render_html
 from gateway.audit.store import AuditStore, RecordFilter, iter_records
+from gateway.console.log_pages import newest
 from gateway.console.web import Ctx, Refused, with_headers
 from gateway.decision import Action, Direction
 from gateway.reports.stats import add_to_report
@@ -43,30 +44,32 @@ def _filter(ctx: Ctx) -> tuple[RecordFilter, dict[str, str]]:
     try:
         return filter_from(given.get), given
     except BadFilter as e:
-        raise Refused(400, str(e)) from None
+        raise Refused(400, ctx.t("筛选条件有误：日期请写成 2025-01-31 或 2025-01-31T08:00 这样的格式。",
+                                 str(e))) from None  # fmt: skip
 
 
-def _cursor(raw: str | None) -> tuple[datetime, str] | None:
+def _cursor(ctx: Ctx, raw: str | None) -> tuple[datetime, str] | None:
     if not raw or "|" not in raw:
         return None
     ts, rid = raw.split("|", 1)
     try:
         return parse_time("cursor", ts), rid
     except BadFilter as e:
-        raise Refused(400, str(e)) from None
+        raise Refused(400, ctx.t("翻页参数有误。", str(e))) from None
 
 
 async def browse(ctx: Ctx) -> Response:
+    """Newest first: the latest blocks are on the first page; "older" pages back in time."""
     store = log_store(ctx)
     flt, given = _filter(ctx)
-    records = await store.query(flt, after=_cursor(ctx.request.query_params.get("cursor")),
-                                limit=PAGE)  # fmt: skip
+    before = _cursor(ctx, ctx.request.query_params.get("before"))
+    records = await newest(store, flt, PAGE, before=before)
     nxt = None
     if len(records) == PAGE:
         last = records[-1]
-        nxt = urlencode({**given, "cursor": f"{last.ts.isoformat()}|{last.id}"})
+        nxt = urlencode({**given, "before": f"{last.ts.isoformat()}|{last.id}"})
     return ctx.console.render(
-        ctx, "log.html", records=records, given=given, next_query=nxt,
+        ctx, "log.html", records=records, given=given, next_query=nxt, paged=before is not None,
         filter_query=urlencode(given), categories=taxonomy.categories(),
         actions=[a.value for a in Action], directions=[d.value for d in Direction],
     )  # fmt: skip
@@ -80,7 +83,7 @@ async def record(ctx: Ctx) -> Response:
     return ctx.console.render(
         ctx, "record.html", r=found, review=review,
         scores=sorted(found.scores.items(), key=lambda kv: -kv[1]),
-        categories=taxonomy.categories(),
+        categories=taxonomy.categories(), audit=ctx.state.policies.current.base.policy.audit,
         raw=orjson.dumps(found.to_dict(), option=orjson.OPT_INDENT_2).decode(),
     )  # fmt: skip
 
@@ -90,7 +93,9 @@ async def export(ctx: Ctx) -> Response:
     flt, given = _filter(ctx)
     fmt = ctx.request.query_params.get("format", "csv")
     if fmt not in MEDIA_TYPES:
-        raise Refused(400, "format must be jsonl, csv or xlsx")
+        raise Refused(
+            400, ctx.t("格式应为 jsonl、csv 或 xlsx。", "format must be jsonl, csv or xlsx")
+        )
     ctx.db.log(ctx.user.name, "export_log", fmt, "", filters=given)
     name = f"decisions.{fmt}"
     disposition = {"Content-Disposition": f'attachment; filename="{name}"'}

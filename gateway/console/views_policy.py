@@ -9,22 +9,26 @@ from collections.abc import Awaitable, Callable
 from starlette.responses import Response
 
 from gateway import taxonomy
+from gateway.console import views_shadow
+from gateway.console.changes import changes
 from gateway.console.db import Draft
 from gateway.console.draft import (
     RuleEdit,
+    bundle_problems,
     diff,
     parsed,
-    problems_text,
     set_default_refusal,
     set_refusal,
     set_rule,
 )
-from gateway.console.publish import PublishRefused, check_may_publish, publish
+from gateway.console.problems import explain_all
+from gateway.console.publish import PublishRefused, bundle_key, check_may_publish, publish
 from gateway.console.web import PREFIX, Ctx, Refused, redirect
-from gateway.console.workspace import edit, live_bundle, working
+from gateway.console.workspace import edit, live_bundle, refuse_edit, working
 from gateway.decision import Action
 from gateway.policy.loader import PolicyError
 from gateway.policy.model import DirectionRule, Localized, Policy
+from gateway.shadow.runner import DEFAULT_RATE
 
 DIRECTIONS = ("input", "output")
 
@@ -47,7 +51,7 @@ async def overview(ctx: Ctx) -> Response:
 async def category_form(ctx: Ctx) -> Response:
     code = ctx.request.path_params["code"]
     if not taxonomy.is_code(code):
-        raise Refused(404, "unknown category")
+        raise Refused(404, ctx.t("没有这个类别。", "unknown category"))
     policy_file, files, draft = working(ctx)
     policy = parsed(files[policy_file], policy_file)
     return ctx.console.render(
@@ -58,29 +62,37 @@ async def category_form(ctx: Ctx) -> Response:
     )  # fmt: skip
 
 
-def _float(ctx: Ctx, name: str, optional: bool) -> float | None:
-    raw = ctx.field(name).strip()
+_FIELD_NAMES = {"threshold": ("阈值", "threshold"), "review_threshold": ("审核阈值", "review threshold"),
+                "flag_threshold": ("标记阈值", "flag threshold")}  # fmt: skip
+
+
+def _float(ctx: Ctx, d: str, name: str, optional: bool) -> float | None:
+    raw = ctx.field(f"{d}_{name}").strip()
     if not raw and optional:
         return None
+    where = ctx.t(f"{'输入' if d == 'input' else '输出'} · {_FIELD_NAMES[name][0]}",
+                  f"{d} · {_FIELD_NAMES[name][1]}")  # fmt: skip
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{name}: not a number: {raw!r}") from None
+        raise ValueError(ctx.t(f"{where}：必须是 0 到 1 之间的数字（现在是「{raw}」）。",
+                               f"{where}: must be a number from 0 to 1, not {raw!r}.")) from None  # fmt: skip
     if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name}: must be between 0 and 1")
+        raise ValueError(ctx.t(f"{where}：必须在 0 到 1 之间（现在是 {raw}）。",
+                               f"{where}: must be between 0 and 1, not {raw}."))  # fmt: skip
     return value
 
 
 def _rule(ctx: Ctx, d: str) -> RuleEdit:
     action = ctx.field(f"{d}_action")
     if action not in {a.value for a in Action}:
-        raise ValueError(f"{d}_action: unknown action {action!r}")
-    threshold = _float(ctx, f"{d}_threshold", optional=False)
+        raise ValueError(ctx.t("请选择动作。", f"{d}: unknown action {action!r}"))
+    threshold = _float(ctx, d, "threshold", optional=False)
     assert threshold is not None
     return RuleEdit(
         enabled=ctx.field(f"{d}_enabled") == "on", action=Action(action), threshold=threshold,
-        review_threshold=_float(ctx, f"{d}_review_threshold", optional=True),
-        flag_threshold=_float(ctx, f"{d}_flag_threshold", optional=True),
+        review_threshold=_float(ctx, d, "review_threshold", optional=True),
+        flag_threshold=_float(ctx, d, "flag_threshold", optional=True),
     )  # fmt: skip
 
 
@@ -113,11 +125,7 @@ async def category_save(ctx: Ctx) -> Response:
                     "review_threshold": r.review_threshold, "flag_threshold": r.flag_threshold}
                 for d, r in rules.items()})  # fmt: skip
     except (PolicyError, ValueError) as e:
-        errors = problems_text(e) if isinstance(e, PolicyError) else [str(e)]
-        ctx.flash.extend(errors)
-        resp = await category_form(ctx)
-        resp.status_code = 400
-        return resp
+        return await refuse_edit(ctx, e, category_form)
     return redirect(f"{PREFIX}/draft")
 
 
@@ -126,13 +134,18 @@ async def draft_page(ctx: Ctx) -> Response:
     problems: list[str] = []
     diffs = []
     version = ""
+    listed = None
+    shadow_runs = []
     if draft is not None:
-        _, live = live_bundle(ctx.state.policies)
+        live_policy, live = live_bundle(ctx.state.policies)
         diffs = diff(live, draft.files)
+        listed = changes(live, live_policy, draft.files, draft.policy)
         try:
             version = (await ctx.console.compiler.compile(draft.files, draft.policy)).version
         except PolicyError as e:
-            problems = problems_text(e)
+            problems = explain_all(bundle_problems(e), ctx.lang)
+        key = bundle_key(draft.files)
+        shadow_runs = [r for r in ctx.db.shadow.runs(5) if r.draft_key == key]
     try:
         may_publish = draft is not None and bool(check_may_publish(draft, ctx.user))
         why_not = ""
@@ -141,7 +154,9 @@ async def draft_page(ctx: Ctx) -> Response:
     return ctx.console.render(
         ctx, "draft.html", draft=draft, diffs=diffs, problems=problems, version=version,
         live_version=ctx.state.policies.current.version, may_publish=may_publish,
-        why_not=why_not,
+        why_not=why_not, changes=listed, shadow_runs=shadow_runs,
+        shadow_running=ctx.state.shadow.plan is not None,
+        candidates=ctx.state.settings.shadow_classifiers, default_rate=DEFAULT_RATE,
     )  # fmt: skip
 
 
@@ -169,7 +184,8 @@ async def publish_draft(ctx: Ctx) -> Response:
         ctx.db.log(ctx.user.name, "publish_refused", "draft", note, why=str(e))
         raise Refused(403, ctx.t(e.zh, e.en)) from None
     except PolicyError as e:
-        raise Refused(400, "; ".join(problems_text(e))) from None
+        raise Refused(400, "；".join(explain_all(bundle_problems(e), ctx.lang))) from None
+    views_shadow.finish(ctx, draft.files if draft else None, "published")
     ctx.db.log(ctx.user.name, "publish", f"version {done.version_id}", note,
                policy_version=done.policy_version, live=done.live,
                authors=list(draft.authors) if draft else [])  # fmt: skip
@@ -177,7 +193,9 @@ async def publish_draft(ctx: Ctx) -> Response:
 
 
 async def discard_draft(ctx: Ctx) -> Response:
+    draft = ctx.db.draft()
     ctx.db.drop_draft()
+    views_shadow.finish(ctx, draft.files if draft else None, "discarded")
     ctx.db.log(ctx.user.name, "discard_draft", "draft", ctx.field("reason"))
     return redirect(f"{PREFIX}/draft")
 
@@ -197,7 +215,8 @@ async def restore(ctx: Ctx) -> Response:
     except ValueError:
         version = None
     if version is None:
-        raise Refused(404, "no such version")
+        raise Refused(404, ctx.t("没有这个版本。", "no such version"))
+    views_shadow.finish(ctx, None, "stale")
     ctx.db.save_draft(
         Draft(
             version.policy,
@@ -234,8 +253,5 @@ async def refusals_save(ctx: Ctx) -> Response:
     try:
         edit(ctx, change, "edit_default_refusals", "policy")
     except PolicyError as e:
-        ctx.flash.extend(problems_text(e))
-        resp = await refusals_form(ctx)
-        resp.status_code = 400
-        return resp
+        return await refuse_edit(ctx, e, refusals_form)
     return redirect(f"{PREFIX}/draft")

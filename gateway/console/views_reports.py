@@ -48,6 +48,22 @@ VIEWS: dict[str, tuple[str, ...] | None] = {
 }
 
 
+# The service's refusals, as staff read them in Chinese (the English is the API's own).
+TICKET_ERRORS = {
+    "no such ticket": "没有这个工单。", "the ticket is closed": "工单已办结。",
+    "the ticket is already closed": "工单已办结。", "unknown outcome": "请选择处理结果。",
+    "closing needs an answer for the reporter": "办结前须先填写给举报人的答复。",
+    "no such incident record": "没有这条事件记录。", "the answer is empty": "答复不能为空。",
+    "the answer is longer than": "答复过长。",
+}  # fmt: skip
+
+
+def ticket_error(ctx: Ctx, e: TicketError) -> Refused:
+    message = str(e)
+    zh = next((v for k, v in TICKET_ERRORS.items() if message.startswith(k)), message)
+    return Refused(e.status, ctx.t(zh, message))
+
+
 def reports_of(ctx: Ctx) -> Reports:
     reports = ctx.state.reports
     if reports is None:
@@ -86,7 +102,7 @@ async def queue(ctx: Ctx) -> Response:
     q = ctx.request.query_params
     view = q.get("status", "active")
     if view not in VIEWS:
-        raise Refused(400, f"status must be one of {', '.join(VIEWS)}")
+        raise Refused(400, ctx.t("未知的工单状态。", f"status must be one of {', '.join(VIEWS)}"))
     now = reports.now()
     flt = TicketFilter(statuses=VIEWS[view], tenant=q.get("tenant") or None,
                        overdue_at=now if view == "overdue" else None)  # fmt: skip
@@ -139,7 +155,7 @@ async def _act(ctx: Ctx, action: str, coro: Any, detail: str = "") -> Response:
     try:
         done: Ticket = await coro
     except TicketError as e:
-        raise Refused(e.status, str(e)) from None
+        raise ticket_error(ctx, e) from None
     ctx.db.log(ctx.user.name, f"report_{action}", ticket_id, detail, status=done.status)
     return redirect(f"{PREFIX}/reports/{ticket_id}")
 
@@ -175,7 +191,7 @@ async def close(ctx: Ctx) -> Response:
     ctx.db.add_review(
         record_id, ctx.user.name, "confirm" if violation else "overturn", int(violation),
         closed.categories if violation else (), direction, closed.text,
-        f"report {closed.id}: {closed.outcome}" + (f" ({note})" if note else ""),
+        f"投诉工单 {closed.id}：{OUTCOME_LABELS[closed.outcome][0]}" + (f"（{note}）" if note else ""),
     )  # fmt: skip
     return response
 
@@ -185,10 +201,12 @@ async def export(ctx: Ctx) -> Response:
     q = ctx.request.query_params
     fmt = q.get("format", "csv")
     if fmt not in MEDIA_TYPES:
-        raise Refused(400, "format must be jsonl, csv or xlsx")
+        raise Refused(
+            400, ctx.t("格式应为 jsonl、csv 或 xlsx。", "format must be jsonl, csv or xlsx")
+        )
     view = q.get("status", "all")
     if view not in VIEWS:
-        raise Refused(400, f"status must be one of {', '.join(VIEWS)}")
+        raise Refused(400, ctx.t("未知的工单状态。", f"status must be one of {', '.join(VIEWS)}"))
     flt = TicketFilter(statuses=VIEWS[view], tenant=q.get("tenant") or None)
     ctx.db.log(ctx.user.name, "export_reports", fmt, "", status=view)
     rows = ticket_rows(iter_tickets(reports.store, flt))

@@ -5,7 +5,8 @@ content was unsafe) or overturns (it was fine). The labels export as the JSONL t
 from __future__ import annotations
 
 from collections import deque
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import orjson
 from starlette.responses import Response
@@ -20,21 +21,28 @@ from gateway.console.web import PREFIX, Ctx, Refused, redirect
 QUEUE_DAYS = 90  # older unreviewed items fall out of the queue (still in the log)
 SHOWN = 100
 VERDICTS = {"confirm": 1, "overturn": 0}
+COUNT_CAP = 10_000  # the start page counts up to this many, then says "10000+"
+CHINA = timezone(timedelta(hours=8))  # "today" for staff in China
 
 
 def _text(r: DecisionRecord) -> str | None:
     return r.text if r.text_mode in KEPT_TEXT and r.text else None
 
 
-async def queue(ctx: Ctx) -> Response:
+async def _pending(ctx: Ctx, keep: int) -> tuple[list[DecisionRecord], int]:
+    """The newest ``keep`` unreviewed review items (newest first) and how many there are."""
     store = log_store(ctx)
     flt = RecordFilter(since=datetime.now(UTC) - timedelta(days=QUEUE_DAYS), action="review")
-    pending: deque[DecisionRecord] = deque(maxlen=SHOWN)
+    pending: deque[DecisionRecord] = deque(maxlen=keep)
     page: list[DecisionRecord] = []
+    total = 0
 
     def flush() -> None:
+        nonlocal total
         done = ctx.db.reviewed_ids([r.id for r in page])
-        pending.extend(r for r in page if r.id not in done)
+        fresh = [r for r in page if r.id not in done]
+        total += len(fresh)
+        pending.extend(fresh)
         page.clear()
 
     async for r in iter_records(store, flt):
@@ -42,17 +50,40 @@ async def queue(ctx: Ctx) -> Response:
         if len(page) >= 500:
             flush()
     flush()
+    return list(reversed(pending)), total
+
+
+async def queue(ctx: Ctx) -> Response:
+    pending, total = await _pending(ctx, SHOWN)
     done = ctx.db.reviews(50, newest_first=True)
     return ctx.console.render(
-        ctx, "reviews.html", pending=list(reversed(pending)), done=done,
+        ctx, "reviews.html", pending=pending, total=total, done=done,
         categories=taxonomy.categories(), text_of=_text,
+        audit=ctx.state.policies.current.base.policy.audit,
     )  # fmt: skip
+
+
+async def home_counts(ctx: Ctx) -> dict[str, Any]:
+    """For the start page: reviews waiting, and blocks and reviews since midnight (UTC+8)."""
+    _, waiting = await _pending(ctx, 1)
+    midnight = datetime.now(CHINA).replace(hour=0, minute=0, second=0, microsecond=0)
+    counts = {"waiting": waiting}
+    for action in ("block", "review"):
+        n = 0
+        async for _ in iter_records(log_store(ctx), RecordFilter(since=midnight, action=action)):
+            n += 1
+            if n >= COUNT_CAP:
+                break
+        counts[action] = n
+    return {**counts, "cap": COUNT_CAP}
 
 
 async def decide(ctx: Ctx) -> Response:
     verdict = ctx.field("verdict")
     if verdict not in VERDICTS:
-        raise Refused(400, "verdict must be confirm or overturn")
+        raise Refused(
+            400, ctx.t("请选择“确认违规”或“推翻”。", "verdict must be confirm or overturn")
+        )
     rid = ctx.request.path_params["id"]
     found = await log_store(ctx).get(rid)
     if found is None or found.action != "review":

@@ -13,17 +13,19 @@ import hmac
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.console.db import ConsoleDB, Role, Session, User
+from gateway.console.fields import field_name
+from gateway.console.labels import article, reason_detail, source, word
 from gateway.console.publish import Compiler
 from gateway.console.throttle import AttemptLimiter, LoginThrottle
 from gateway.console.tryit import Evaluator
@@ -121,6 +123,7 @@ class Console:
             lstrip_blocks=True,
         )
         self.env.filters["ts"] = _format_ts
+        self.env.filters["dt"] = _format_dt
 
     @property
     def db(self) -> ConsoleDB:
@@ -140,11 +143,17 @@ class Console:
 
     # --- rendering
     def render(self, ctx: Ctx, template: str, status: int = 200, **values: Any) -> Response:
+        lang = ctx.lang
         page = self.env.get_template(template).render(
-            t=ctx.t, lang=ctx.lang, user=ctx.session.user if ctx.session else None,
+            t=ctx.t, lang=lang, user=ctx.session.user if ctx.session else None,
             csrf=ctx.session.csrf if ctx.session else "", prefix=PREFIX,
             path=ctx.request.url.path, query=str(ctx.request.url.query), flash=ctx.flash,
-            Role=Role, **values,
+            Role=Role, w=lambda kind, code: word(kind, code, lang),
+            article=lambda text: article(text, lang), source=lambda text: source(text, lang),
+            reason_detail=lambda kind, detail: reason_detail(kind, detail, lang),
+            fname=lambda *loc: field_name(loc, lang),
+            tenant_name=lambda name: ("默认" if lang != "en" else "default") if name in ("", "default") else name,
+            **values,
         )  # fmt: skip
         return with_headers(HTMLResponse(page, status))
 
@@ -188,7 +197,7 @@ class Console:
     def _check_post(request: Request, ctx: Ctx, session: Session | None) -> None:
         origin = request.headers.get("origin")
         if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-            raise Refused(403, "cross-origin request refused")
+            raise Refused(403, ctx.t("拒绝来自其他网站的请求。", "cross-origin request refused"))
         given = ctx.field("csrf")
         expected = session.csrf if session is not None else request.cookies.get(LOGIN_COOKIE, "")
         if not given or not expected or not hmac.compare_digest(given, expected):
@@ -196,8 +205,20 @@ class Console:
                                      "The form expired (CSRF check failed); reload and retry."))  # fmt: skip
 
 
-def _format_ts(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+CHINA = timezone(timedelta(hours=8))
+
+
+@pass_context
+def _format_ts(context: Any, epoch: float) -> str:
+    """An epoch time: Beijing time for the Chinese page, UTC for the English one."""
+    return _format_dt(context, datetime.fromtimestamp(epoch, UTC))
+
+
+@pass_context
+def _format_dt(context: Any, when: datetime) -> str:
+    if context.get("lang") == "en":
+        return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return when.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def with_headers(response: Response) -> Response:

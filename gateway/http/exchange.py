@@ -197,6 +197,7 @@ async def _check_input(s: AppState, req: _Request) -> Decision:
     ctx = CheckContext(info.request_id, req.language, req.status, info.tenant)
     decision = await s.pipeline.check(req.texts, Direction.INPUT, ctx)
     s.pipeline.count(decision)
+    s.shadow.observe(Direction.INPUT, req.texts, decision, ctx)  # a draft's shadow run
     if s.sanctions is not None and req.status != "suspended":
         applied = await s.sanctions.observe(info.tenant, info.user, spec, decision.blocked)
         req.status = applied or req.status
@@ -248,6 +249,7 @@ async def _moderate_answer(
     texts = [slot.text for slot in slots]
     decision = await s.pipeline.check(texts, Direction.OUTPUT, _out_context(req))
     s.pipeline.count(decision)
+    s.shadow.observe(Direction.OUTPUT, texts, decision, _out_context(req))
     labeler = Labeler(req.active.policy.labels)
     enforced = decision.blocked and req.mod.enforce_output
     if enforced:
@@ -317,6 +319,7 @@ async def _stream(s: AppState, req: _Request, pending: _InputRecord) -> Response
         enforce=req.mod.enforce_output,
         model_name=req.model_name,
         single_moderation=req.api.single_moderation,
+        shadow=s.shadow,
     )
     relay = req.api.open_relay(deps)
     return StreamingResponse(relay.events(), media_type="text/event-stream",

@@ -16,6 +16,7 @@ from gateway.moderation.sanctions import SanctionStore
 from gateway.policy.holder import PolicyHolder
 from gateway.policy.reloader import PolicyReloader
 from gateway.settings import Settings
+from gateway.shadow import Shadow
 
 if TYPE_CHECKING:
     from gateway.reports.service import Reports
@@ -35,6 +36,7 @@ class AppState:
     reloader: PolicyReloader | None = None
     decision_log: Any | None = None  # gateway.audit.service.DecisionLog when the log is on
     reports: Reports | None = None  # complaints and reports, unless switched off
+    shadow: Shadow = field(default_factory=lambda: Shadow(None))  # draft beside live (console)
     # Work that must finish although its request is gone (the record of a stream whose
     # client left); the lifespan waits for it before closing the decision log.
     background: set[asyncio.Task[None]] = field(default_factory=set)

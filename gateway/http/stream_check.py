@@ -317,6 +317,8 @@ class StreamCheck:
         self.recorded = True
         self.d.pipeline.count(decision)
         texts = [m.text for m in self.mods.values()]
+        if self.d.shadow is not None:
+            self.d.shadow.observe(Direction.OUTPUT, texts, decision, self.d.ctx)
         ending = Ending.BLOCKED if decision.blocked and self.d.enforce else Ending.COMPLETE
         output = self.d.recorder.record(
             decision, self.d.info, texts, incident=incident, ending=ending

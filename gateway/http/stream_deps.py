@@ -15,6 +15,7 @@ from gateway.decision import Decision
 from gateway.metrics import Metrics
 from gateway.moderation.labels import Labeler
 from gateway.moderation.pipeline import CheckContext, Pipeline
+from gateway.shadow import Shadow
 
 
 @dataclass(slots=True)
@@ -35,3 +36,4 @@ class StreamDeps:
     enforce: bool = True  # False: "score" mode, verdicts reported, not enforced
     model_name: str = ""
     single_moderation: bool = False  # the Responses API's shape of the moderation field
+    shadow: Shadow | None = None  # sees the stream's final decision (console shadow runs)

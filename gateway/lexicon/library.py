@@ -23,7 +23,14 @@ HEADER = ("term", "category", "level")
 
 
 class LexiconError(ValueError):
-    """A term or allow file that cannot be loaded; the message names file and line."""
+    """A term or allow file that cannot be loaded; the message names file and line.
+
+    ``rows`` holds every problem of the file as (line, message without the file name), so
+    a checker can report each bad row once, under the file's own name."""
+
+    def __init__(self, message: str, rows: tuple[tuple[int, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.rows = rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +49,8 @@ def _data_lines(text: str) -> Iterable[tuple[int, str]]:
 
 
 def load_term_file(path: str | Path) -> list[Term]:
-    """Terms of one CSV term file, validated; raises :class:`LexiconError`."""
+    """Terms of one CSV term file, validated; raises :class:`LexiconError` naming every
+    bad row (not only the first), so one run finds them all."""
     text = read_text(path)
     lines = list(_data_lines(text))
     if not lines:
@@ -50,31 +58,37 @@ def load_term_file(path: str | Path) -> list[Term]:
     header_no, header_line = lines[0]
     header = tuple(c.strip().lower() for c in next(csv.reader([header_line])))
     if header[:2] != HEADER[:2] or (len(header) > 2 and header[2] != HEADER[2]):
-        raise LexiconError(
-            f"{path}:{header_no}: header must be 'term,category,level', got {header_line!r}"
-        )
+        message = f"header must be 'term,category,level', got {header_line!r}"
+        raise LexiconError(f"{path}:{header_no}: {message}", ((header_no, message),))
     terms: list[Term] = []
+    problems: list[tuple[int, str]] = []
     for lineno, line in lines[1:]:
         row = next(csv.reader(io.StringIO(line)))
-        terms.append(_parse_row(row, f"{path}:{lineno}"))
+        try:
+            terms.append(_parse_row(row))
+        except ValueError as e:
+            problems.append((lineno, str(e)))
+    if problems:
+        text = "\n".join(f"{path}:{n}: {m}" for n, m in problems)
+        raise LexiconError(text, tuple(problems))
     return terms
 
 
-def _parse_row(row: list[str], where: str) -> Term:
+def _parse_row(row: list[str]) -> Term:
     if len(row) < 2 or len(row) > 3:
-        raise LexiconError(f"{where}: expected term,category[,level], got {len(row)} columns")
+        raise ValueError(f"expected term,category[,level], got {len(row)} columns")
     term, category = row[0].strip(), row[1].strip()
     level_text = row[2].strip() if len(row) == 3 else ""
     if not term:
-        raise LexiconError(f"{where}: empty term")
+        raise ValueError("empty term")
     if not taxonomy.is_code(category):
-        raise LexiconError(f"{where}: unknown category {category!r} (expected a code like A1.04)")
+        raise ValueError(f"unknown category {category!r} (expected a code like A1.04)")
     try:
         level = int(level_text) if level_text else 1
     except ValueError:
-        raise LexiconError(f"{where}: level must be an integer, got {level_text!r}") from None
+        raise ValueError(f"level must be an integer, got {level_text!r}") from None
     if level < 1:
-        raise LexiconError(f"{where}: level must be >= 1, got {level}")
+        raise ValueError(f"level must be >= 1, got {level}")
     return Term(term, category, level)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway import taxonomy
-from gateway.lexicon.library import load_allow_file, load_term_file
+from gateway.lexicon.library import LexiconError, load_allow_file, load_term_file
 from gateway.lexicon.matcher import Matcher, Term
 from gateway.lexicon.normalize import NormalizeConfig
 from gateway.lexicon.variants import VariantConfig
@@ -80,7 +80,8 @@ def _inline_terms(policy: Policy, file: str) -> list[Term]:
     for i, entry in enumerate(policy.lexicon.terms):
         parts = entry.split("|")
         if len(parts) not in (2, 3) or not parts[0].strip():
-            problems.append(Problem(file, 1, f"lexicon.terms[{i}]: expected 'term|CODE[|level]'"))
+            problems.append(Problem(file, 1, f"lexicon.terms[{i}]: expected 'term|CODE[|level]'",
+                                    ("lexicon", "terms", i), "inline_term"))  # fmt: skip
             continue
         level = int(parts[2]) if len(parts) == 3 and parts[2].strip().isdigit() else TOP_LEVEL
         terms.append(Term(parts[0].strip(), parts[1].strip(), level))
@@ -89,33 +90,47 @@ def _inline_terms(policy: Policy, file: str) -> list[Term]:
     return terms
 
 
+def read_word_files(
+    term_files: tuple[Path, ...], allow_files: tuple[Path, ...], problems: list[Problem]
+) -> tuple[list[Term], list[str]]:
+    """Every term and allow entry of the files; each bad row is one problem under its own
+    file and line (every file is read, so one check names them all)."""
+    terms: list[Term] = []
+    allow: list[str] = []
+    for f in term_files:
+        try:
+            terms.extend(load_term_file(f))
+        except LexiconError as e:
+            problems.extend(Problem(str(f), line, message, (), "term_file",
+                                    (("message", message),)) for line, message in e.rows)  # fmt: skip
+        except OSError as e:
+            problems.append(Problem(str(f), 1, f"cannot read: {e.strerror}", (), "read",
+                                    (("reason", str(e.strerror)),)))  # fmt: skip
+    for f in allow_files:
+        try:
+            allow.extend(load_allow_file(f))
+        except OSError as e:
+            problems.append(Problem(str(f), 1, f"cannot read: {e.strerror}", (), "read",
+                                    (("reason", str(e.strerror)),)))  # fmt: skip
+    return terms, allow
+
+
 def _matcher(
     policy: Policy, files: tuple[tuple[Path, ...], tuple[Path, ...]], file: str
 ) -> tuple[Matcher, NormalizeConfig]:
     spec = policy.lexicon
     cfg = NormalizeConfig(**spec.normalize.model_dump())
     problems: list[Problem] = []
-    term_files, allow_files = files
-    terms: list[Term] = []
-    allow: list[str] = []
-    for f in term_files:
-        try:
-            terms.extend(load_term_file(f))
-        except (OSError, ValueError) as e:
-            problems.append(Problem(str(f), getattr(e, "line", 1) or 1, str(e)))
-    for f in allow_files:
-        try:
-            allow.extend(load_allow_file(f))
-        except (OSError, ValueError) as e:
-            problems.append(Problem(str(f), 1, str(e)))
+    terms, allow = read_word_files(*files, problems)
     if problems:
         raise PolicyError(problems)
     terms.extend(_inline_terms(policy, file))
     bad = sorted({t.category for t in terms if not taxonomy.is_code(t.category)})
     if bad:
         raise PolicyError(
-            [Problem(file, 1, f"lexicon uses unknown taxonomy code(s): {', '.join(bad)}")]
-        )
+            [Problem(file, 1, f"lexicon uses unknown taxonomy code(s): {', '.join(bad)}",
+                     ("lexicon", "terms"), "unknown_code", (("codes", ", ".join(bad)),))]
+        )  # fmt: skip
     variants = VariantConfig(pinyin=spec.variants.pinyin, homophones=spec.variants.homophones)
     return Matcher(terms, allow, config=cfg, variants=variants), cfg
 

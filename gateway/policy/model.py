@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from gateway import taxonomy
 from gateway.decision import Action
@@ -47,15 +48,25 @@ class DirectionRule(Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> DirectionRule:
+        # Custom error types, so the console can say these in Chinese (console/problems.py).
         lower = [t for t in (self.flag_threshold, self.review_threshold) if t is not None]
         if any(t > self.threshold for t in lower):
-            raise ValueError("review_threshold and flag_threshold must not exceed threshold")
+            raise PydanticCustomError(
+                "threshold_order",
+                "review_threshold and flag_threshold must not exceed threshold",
+                {"threshold": self.threshold, "review_threshold": self.review_threshold,
+                 "flag_threshold": self.flag_threshold},
+            )  # fmt: skip
         if (
             self.flag_threshold is not None
             and self.review_threshold is not None
             and self.flag_threshold > self.review_threshold
         ):
-            raise ValueError("flag_threshold must not exceed review_threshold")
+            raise PydanticCustomError(
+                "flag_over_review",
+                "flag_threshold must not exceed review_threshold",
+                {"review_threshold": self.review_threshold, "flag_threshold": self.flag_threshold},
+            )
         return self
 
 
@@ -137,16 +148,20 @@ class RouteSpec(Strict):
     def _no_text_routes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for entry in v:
             if not _ROUTE_ENTRY.match(entry):
-                raise ValueError(
-                    f"{entry!r}: expected 'METHOD /v1/path' (GET, POST, PUT, PATCH or DELETE; "
-                    "a final '/*' matches one segment)"
+                raise PydanticCustomError(
+                    "route_format",
+                    "{entry}: expected 'METHOD /v1/path' (GET, POST, PUT, PATCH or DELETE; "
+                    "a final '/*' matches one segment)",
+                    {"entry": repr(entry)},
                 )
             path = entry.split(" ", 1)[1]
             for text_route in TEXT_ROUTES:
                 if path == text_route or path.startswith(text_route + "/"):
-                    raise ValueError(
-                        f"{entry!r} carries prompts or generated text and cannot be passed "
-                        "through unmoderated"
+                    raise PydanticCustomError(
+                        "route_carries_text",
+                        "{entry} carries prompts or generated text and cannot be passed "
+                        "through unmoderated",
+                        {"entry": repr(entry)},
                     )
         return v
 
@@ -287,6 +302,9 @@ class AuditSpec(Strict):
     # false: /v1/moderations keeps no per-text records. For classifier pods serving other
     # gateways, which keep the records of the requests they moderate themselves.
     record_moderations: bool = True
+    # Block and review decisions keep at least this much text, so a reviewer can read what
+    # they judge (gateway.audit.review_text); "none" adds nothing to ``text``.
+    review_text: Literal["full", "redacted", "none"] = "redacted"
     fail_open: bool = False  # keep serving (spooling records) when the log store is down
 
 
@@ -309,7 +327,9 @@ class ReportReason(Strict):
     def _known_codes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         unknown = [code for code in v if not taxonomy.is_code(code)]
         if unknown:
-            raise ValueError(f"unknown taxonomy code(s): {', '.join(unknown)}")
+            raise PydanticCustomError(
+                "unknown_code", "unknown taxonomy code(s): {codes}", {"codes": ", ".join(unknown)}
+            )
         return v
 
 
@@ -349,9 +369,14 @@ class ReportsSpec(Strict):
         codes = [r.code for r in v]
         duplicates = sorted({c for c in codes if codes.count(c) > 1})
         if duplicates:
-            raise ValueError(f"duplicate reason code(s): {', '.join(duplicates)}")
+            raise PydanticCustomError(
+                "duplicate_reason", "duplicate reason code(s): {codes}",
+                {"codes": ", ".join(duplicates)},
+            )  # fmt: skip
         if "other" not in codes:
-            raise ValueError("the reasons must include one with code 'other'")
+            raise PydanticCustomError(
+                "reason_other_missing", "the reasons must include one with code 'other'"
+            )
         return v
 
     def reason(self, code: str) -> ReportReason | None:
@@ -381,15 +406,29 @@ class TenantSpec(Strict):
     def _hex_digests(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for digest in v:
             if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-                raise ValueError("each entry must be a lowercase SHA-256 hex digest (64 chars)")
+                raise PydanticCustomError(
+                    "key_digest", "each entry must be a lowercase SHA-256 hex digest (64 chars)"
+                )
         return v
 
     @field_validator("overrides")
     @classmethod
     def _no_nested_tenants(cls, v: dict[str, Any]) -> dict[str, Any]:
         if "tenants" in v:
-            raise ValueError("a tenant cannot define tenants")
+            raise PydanticCustomError("nested_tenants", "a tenant cannot define tenants")
         return v
+
+
+def unknown_codes(codes: Any) -> list[str]:
+    return [str(code) for code in codes if not taxonomy.is_code(str(code))]
+
+
+def unknown_codes_error(unknown: list[str]) -> PydanticCustomError:
+    return PydanticCustomError(
+        "unknown_code",
+        "unknown taxonomy code(s): {codes} (see gateway/data/taxonomy.json, e.g. A1.04)",
+        {"codes": ", ".join(unknown)},
+    )
 
 
 class Policy(Strict):
@@ -427,12 +466,9 @@ class Policy(Strict):
     @field_validator("categories")
     @classmethod
     def _known_codes(cls, v: dict[str, CategoryRule]) -> dict[str, CategoryRule]:
-        unknown = [code for code in v if not taxonomy.is_code(code)]
+        unknown = unknown_codes(v)
         if unknown:
-            raise ValueError(
-                f"unknown taxonomy code(s): {', '.join(unknown)} "
-                "(see gateway/data/taxonomy.json, e.g. A1.04)"
-            )
+            raise unknown_codes_error(unknown)
         return v
 
     def rule(self, code: str, direction: str) -> DirectionRule:

@@ -1,4 +1,5 @@
-// The console works without this file; it only adds confirmations and local times.
+// The console works without this file; it only adds confirmations and the refresh of a
+// page that follows something running (a shadow run), set by data-refresh on <body>.
 "use strict";
 document.addEventListener("submit", function (event) {
   var form = event.target;
@@ -7,3 +8,9 @@ document.addEventListener("submit", function (event) {
     event.preventDefault();
   }
 });
+(function () {
+  var seconds = parseInt(document.body.getAttribute("data-refresh") || "0", 10);
+  if (seconds > 0) {
+    window.setTimeout(function () { window.location.reload(); }, seconds * 1000);
+  }
+})();
