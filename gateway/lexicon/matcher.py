@@ -200,13 +200,15 @@ class Matcher:
         if not matches:
             return []
         n = len(text)
-        found: list[tuple[int, int, int]] = []  # (start, end, term_id), normalized coords
+        # (start, -end, term_id) in normalized chars: sorts start first, longest first, then
+        # library order.
+        found: list[tuple[int, int, int]] = []
         allowed: list[tuple[int, int]] = []
         plain, patterns, word = self._plain, self._patterns, _WORD_CHARS
         for start, end, index in matches:
             term_id = plain[index]
             if term_id >= 0:
-                found.append((start, end, term_id))
+                found.append((start, -end, term_id))
                 continue
             pattern = patterns[index]
             if pattern.left_bounded and start > 0 and text[start - 1] in word:
@@ -216,36 +218,41 @@ class Matcher:
             if pattern.allow:
                 allowed.append((start, end))
             for term_id in pattern.term_ids:
-                found.append((start, end, term_id))
+                found.append((start, -end, term_id))
         if allowed:
-            found = [f for f in found if not any(a <= f[0] and f[1] <= b for a, b in allowed)]
+            found = [f for f in found if not any(a <= f[0] and -f[1] <= b for a, b in allowed)]
         if not found:
             return []
-        # Sort keys (start, -end, term_id) in the original text: start first, longest first.
-        keys: Iterable[tuple[int, int, int]]
-        offsets = norm.offsets
-        if isinstance(offsets, range) and offsets.start == 0 and offsets.step == 1:
-            keys = [(start, -end, term_id) for start, end, term_id in found]  # nothing moved
-        elif isinstance(offsets, SegmentOffsets):  # separator runs cut: shift each position
-            bounds, removed = offsets.shifts()
-            right = bisect.bisect_right
-            keys = [
-                (start + removed[right(bounds, start)], -end - removed[right(bounds, end)], tid)
-                for start, end, tid in found
-            ]
-        else:
-            # Offsets may repeat here (one char expanded to several), so two normalized
-            # spans can land on one original span: a set keeps one hit.
-            keys = set()
-            for start, end, term_id in found:
-                o_start, o_end = offsets[start], offsets[end]
-                if o_end <= offsets[end - 1]:
-                    o_start, o_end = _original_span(offsets, start, end)
-                keys.add((o_start, -o_end, term_id))
         fields = self._hit_fields
+        offsets = norm.offsets
+        # Where offsets strictly increase (nothing expanded), sorting in normalized chars
+        # gives the order in the original text, and each hit is mapped as it is made.
         # tuple.__new__ skips the named tuple's Python-level __new__ (same object, a few
         # times cheaper; a text full of ordinary words has many hits).
-        return [_new_hit(Hit, (*fields[t], start, -neg_end)) for start, neg_end, t in sorted(keys)]
+        if isinstance(offsets, range) and offsets.start == 0 and offsets.step == 1:
+            found.sort()  # nothing moved
+            return [_new_hit(Hit, fields[t] + (s, -neg_e)) for s, neg_e, t in found]
+        if isinstance(offsets, SegmentOffsets):  # separator runs were cut
+            found.sort()
+            bounds, removed = offsets.shifts()
+            right = bisect.bisect_right
+            return [
+                _new_hit(
+                    Hit,
+                    fields[t] + (s + removed[right(bounds, s)], removed[right(bounds, -ne)] - ne),
+                )
+                for s, ne, t in found
+            ]
+        # Offsets may repeat here (one char expanded to several), so two normalized spans
+        # can land on one original span: a set keeps one hit.
+        keys: set[tuple[int, int, int]] = set()
+        for start, neg_end, term_id in found:
+            end = -neg_end
+            o_start, o_end = offsets[start], offsets[end]
+            if o_end <= offsets[end - 1]:
+                o_start, o_end = _original_span(offsets, start, end)
+            keys.add((o_start, -o_end, term_id))
+        return [_new_hit(Hit, fields[t] + (s, -neg_e)) for s, neg_e, t in sorted(keys)]
 
 
 _new_hit = tuple.__new__
