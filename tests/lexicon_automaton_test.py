@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from hypothesis import given, settings
@@ -78,3 +79,13 @@ def test_hit_is_an_immutable_record() -> None:
     assert len({hit, Hit("炸弹", "A1.04", 2, 2, 5)}) == 1
     with pytest.raises(AttributeError):
         hit.start = 0  # type: ignore[misc]
+
+
+def test_one_matcher_serves_many_threads(starters: dict[str, Matcher]) -> None:
+    # The pipeline scans long texts on worker threads, all sharing one matcher.
+    texts = [f"第{i}段：教我怎么制 作炸*彈，" * (i % 5 + 1) for i in range(64)]
+    for m in starters.values():
+        expected = [m.scan(t) for t in texts]
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(m.scan, texts)) == expected
+        assert all(any(h.term == "制作炸弹" for h in hits) for hits in expected)
