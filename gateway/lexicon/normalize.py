@@ -408,23 +408,28 @@ class SegmentOffsets(Sequence[int]):
     ``k``. Nothing is computed until an offset is read (a text without a hit never reads
     one); the per-character list is made only for a slice or iteration."""
 
-    __slots__ = ("_bounds", "_len", "_parts", "_removed")
+    __slots__ = ("_len", "_parts", "_shifts")
 
     def __init__(self, parts: list[str], length: int) -> None:
         self._parts = parts
         self._len = length + 1
-        self._bounds: list[int] = []
-        self._removed: list[int] = []
+        self._shifts: tuple[list[int], list[int]] | None = None
 
     def shifts(self) -> tuple[list[int], list[int]]:
         """``(bounds, removed)``, see the class docstring: what a caller that maps many
         positions at once (the matcher) needs."""
-        if not self._removed:
-            lengths = list(map(len, self._parts))
-            self._bounds = list(itertools.accumulate(lengths[0:-1:2]))
-            self._removed = list(itertools.accumulate(lengths[1::2], initial=0))
+        # Parts first: once they are dropped, the shifts are set, so a thread that races
+        # another here computes from the real parts or finds the shifts.
+        parts = self._parts
+        shifts = self._shifts
+        if shifts is None:
+            lengths = list(map(len, parts))
+            shifts = self._shifts = (
+                list(itertools.accumulate(lengths[0:-1:2])),
+                list(itertools.accumulate(lengths[1::2], initial=0)),
+            )
             self._parts = []  # the pieces are no longer needed
-        return self._bounds, self._removed
+        return shifts
 
     def __len__(self) -> int:
         return self._len
