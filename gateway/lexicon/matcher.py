@@ -1,9 +1,7 @@
 """Aho-Corasick keyword matching over normalized text, with an allow list.
 
-The automaton is ``ahocorasick_rs`` (Rust). ``pyahocorasick`` was measured first and
-dropped: its trie nodes find a child by linear search, and the root of a Chinese library
-has thousands of children (one per distinct first character), so a 200-character text
-took ~950 us against a 60,000-term library, versus ~15 us here.
+The automaton is Rust (``daachorse``, else ``ahocorasick_rs``; see
+:mod:`gateway.lexicon.automaton`).
 
 A :class:`Matcher` is built once from a keyword library (terms, allow entries, variant
 settings) and is then read-only, so one instance can serve every request and thread.
@@ -20,6 +18,9 @@ Semantics:
 - a hit lying inside an occurrence of an allow entry is dropped (allow ``乌鲁木齐`` to keep
   a term ``木齐`` quiet there);
 - spans are in the ORIGINAL text.
+
+Cost: one automaton pass over the normalized text; Python work only per match, and the
+original offsets are looked up only for the hits that are kept.
 """
 
 from __future__ import annotations
@@ -27,10 +28,16 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
-import ahocorasick_rs
-
-from gateway.lexicon.normalize import DEFAULT_CONFIG, NormalizeConfig, Normalized, normalize
+from gateway.lexicon import automaton
+from gateway.lexicon.normalize import (
+    DEFAULT_CONFIG,
+    NormalizeConfig,
+    Normalized,
+    SegmentOffsets,
+    normalize,
+)
 from gateway.lexicon.variants import VariantConfig, expand
 
 
@@ -43,9 +50,13 @@ class Term:
     level: int = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """A matched term; ``start:end`` is the span in the original text."""
+class Hit(NamedTuple):
+    """A matched term; ``start:end`` is the span in the original text.
+
+    A named tuple rather than a frozen dataclass: a text can have dozens of hits, and a
+    frozen dataclass costs ~4x as much to create (its ``__init__`` goes through
+    ``object.__setattr__`` for every field).
+    """
 
     term: str
     category: str
@@ -71,6 +82,10 @@ def _is_word_char(ch: str) -> bool:
     return ch.isalnum() and ord(ch) < 0x0250
 
 
+# The same test as a set, for the scan loop (a membership test, no call).
+_WORD_CHARS = frozenset(c for c in map(chr, range(0x0250)) if _is_word_char(c))
+
+
 class Matcher:
     """Finds library terms (and their variants) in text; see the module docstring."""
 
@@ -80,7 +95,10 @@ class Matcher:
         allow: Iterable[str] = (),
         config: NormalizeConfig = DEFAULT_CONFIG,
         variants: VariantConfig | None = None,
+        backend: automaton.Backend | None = None,
     ) -> None:
+        """``backend`` picks the automaton implementation (default: the fastest installed);
+        every backend gives the same hits."""
         self._config = config
         self._terms: tuple[Term, ...] = tuple(dict.fromkeys(terms))
         ids_by_key: dict[str, list[int]] = {}
@@ -112,18 +130,28 @@ class Matcher:
             )
             for key in keys
         )
+        # Most keys stand for one term and need no boundary or allow check: the scan loop
+        # takes those in one step (the term id here; -1 sends a key to the full check).
+        self._plain: tuple[int, ...] = tuple(
+            p.term_ids[0]
+            if len(p.term_ids) == 1 and not (p.allow or p.left_bounded or p.right_bounded)
+            else -1
+            for p in self._patterns
+        )
+        self._hit_fields: tuple[tuple[str, str, int], ...] = tuple(
+            (t.text, t.category, t.level) for t in self._terms
+        )
         self._keys: tuple[str, ...] = tuple(keys)
         self._max_len = max((len(k) for k in keys), default=0)
-        self._automaton: ahocorasick_rs.AhoCorasick | None = (
-            ahocorasick_rs.AhoCorasick(
-                keys,
-                matchkind=ahocorasick_rs.MatchKind.Standard,
-                # Measured fastest for 60k CJK terms (DFA: 1.5x slower, 5x the memory).
-                implementation=ahocorasick_rs.Implementation.ContiguousNFA,
-            )
-            if keys
-            else None
+        self._backend: automaton.Backend = backend or automaton.available()[0]
+        self._find_all: automaton.FindAll | None = (
+            automaton.build(keys, self._backend) if keys else None
         )
+
+    @property
+    def backend(self) -> automaton.Backend:
+        """The automaton implementation in use (see :mod:`gateway.lexicon.automaton`)."""
+        return self._backend
 
     @property
     def max_term_len(self) -> int:
@@ -165,40 +193,69 @@ class Matcher:
 
     def scan_normalized(self, norm: Normalized) -> list[Hit]:
         """Like :meth:`scan` for a caller that normalized with this matcher's config."""
-        if self._automaton is None:
+        if self._find_all is None:
             return []
         text = norm.text
+        matches = self._find_all(text)
+        if not matches:
+            return []
         n = len(text)
-        found: list[tuple[int, int, int]] = []  # (start, end, term_id), normalized coords
+        # (start, -end, term_id) in normalized chars: sorts start first, longest first, then
+        # library order.
+        found: list[tuple[int, int, int]] = []
         allowed: list[tuple[int, int]] = []
-        patterns = self._patterns
-        for index, start, end in self._automaton.find_matches_as_indexes(text, overlapping=True):
-            pattern = patterns[index]
-            if pattern.left_bounded and start > 0 and _is_word_char(text[start - 1]):
+        plain, patterns, word = self._plain, self._patterns, _WORD_CHARS
+        for start, end, index in matches:
+            term_id = plain[index]
+            if term_id >= 0:
+                found.append((start, -end, term_id))
                 continue
-            if pattern.right_bounded and end < n and _is_word_char(text[end]):
+            pattern = patterns[index]
+            if pattern.left_bounded and start > 0 and text[start - 1] in word:
+                continue
+            if pattern.right_bounded and end < n and text[end] in word:
                 continue
             if pattern.allow:
                 allowed.append((start, end))
             for term_id in pattern.term_ids:
-                found.append((start, end, term_id))
+                found.append((start, -end, term_id))
+        if allowed:
+            found = [f for f in found if not any(a <= f[0] and -f[1] <= b for a, b in allowed)]
         if not found:
             return []
-        if allowed:
-            found = [f for f in found if not any(a <= f[0] and f[1] <= b for a, b in allowed)]
+        fields = self._hit_fields
         offsets = norm.offsets
-        spans: set[tuple[int, int, int]] = set()  # (start, -end, term_id): sorts as wanted
-        for start, end, term_id in found:
+        # Where offsets strictly increase (nothing expanded), sorting in normalized chars
+        # gives the order in the original text, and each hit is mapped as it is made.
+        # tuple.__new__ skips the named tuple's Python-level __new__ (same object, a few
+        # times cheaper; a text full of ordinary words has many hits).
+        if isinstance(offsets, range) and offsets.start == 0 and offsets.step == 1:
+            found.sort()  # nothing moved
+            return [_new_hit(Hit, fields[t] + (s, -neg_e)) for s, neg_e, t in found]
+        if isinstance(offsets, SegmentOffsets):  # separator runs were cut
+            found.sort()
+            bounds, removed = offsets.shifts()
+            right = bisect.bisect_right
+            return [
+                _new_hit(
+                    Hit,
+                    fields[t] + (s + removed[right(bounds, s)], removed[right(bounds, -ne)] - ne),
+                )
+                for s, ne, t in found
+            ]
+        # Offsets may repeat here (one char expanded to several), so two normalized spans
+        # can land on one original span: a set keeps one hit.
+        keys: set[tuple[int, int, int]] = set()
+        for start, neg_end, term_id in found:
+            end = -neg_end
             o_start, o_end = offsets[start], offsets[end]
             if o_end <= offsets[end - 1]:
                 o_start, o_end = _original_span(offsets, start, end)
-            spans.add((o_start, -o_end, term_id))
-        terms = self._terms
-        return [
-            Hit(t.text, t.category, t.level, start, -neg_end)
-            for start, neg_end, term_id in sorted(spans)
-            for t in (terms[term_id],)
-        ]
+            keys.add((o_start, -o_end, term_id))
+        return [_new_hit(Hit, fields[t] + (s, -neg_e)) for s, neg_e, t in sorted(keys)]
+
+
+_new_hit = tuple.__new__
 
 
 def _original_span(offsets: Sequence[int], start: int, end: int) -> tuple[int, int]:

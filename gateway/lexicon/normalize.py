@@ -44,10 +44,10 @@ import bisect
 import itertools
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import overload
+from typing import NamedTuple, overload
 
 from gateway.lexicon import charclass
 
@@ -73,13 +73,17 @@ class NormalizeConfig:
     strip_marks: bool = True  # combining accents, enclosing circles ...
 
 
-@dataclass(frozen=True, slots=True)
-class Normalized:
+class Normalized(NamedTuple):
     """Normalized text plus, for each of its characters, the index in the original text.
 
     ``len(offsets) == len(text) + 1``; the last entry is the original length, so the
     original span of normalized ``text[i:j]`` starts at ``offsets[i]``. ``offsets`` is a
-    ``range`` when nothing moved (no memory per character), else a tuple.
+    ``range`` when nothing moved (no memory per character), else a sequence computed on
+    first use (:class:`SegmentOffsets`) or a tuple.
+
+    A named tuple rather than a frozen dataclass: one is made per text on the hot path, and
+    a frozen dataclass costs a few times as much to create. Equality compares the offsets
+    as values, whatever their type.
     """
 
     text: str
@@ -90,15 +94,16 @@ class Normalized:
             return NotImplemented
         return self.text == other.text and tuple(self.offsets) == tuple(other.offsets)
 
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
     def __hash__(self) -> int:
         return hash(self.text)
 
 
 DEFAULT_CONFIG = NormalizeConfig()
 
-
-# The most frequent chars that map to another char in Chinese text (measured on COLD).
-_COMMON_MAPPED = "，？！：（）；"
 
 # Chars NFKC would expand that are kept as they are. The ellipsis is in about one Chinese
 # comment in seven; expanding it to "..." helps no match, and keeping it one char keeps
@@ -172,12 +177,10 @@ class _Tables:
 
     one_to_one: dict[int, int]  # BMP chars whose normalization is one other char
     mapped: re.Pattern[str]  # any char of one_to_one
-    common: tuple[tuple[str, str], ...]  # frequent one_to_one pairs, replaced first
     special: re.Pattern[str]  # chars that need the cluster-by-cluster path (astral too)
     unsafe: frozenset[str]  # special or strippable-separator chars: no safe cut next to them
     extenders: frozenset[int]  # chars that join the cluster before them
-    separator: re.Pattern[str]  # any strippable separator (a cheap pre-check for runs)
-    separator_run: re.Pattern[str]  # a separator run with CJK chars on both sides
+    separator_run: re.Pattern[str]  # a separator run with CJK chars on both sides (group 1)
     cjk: frozenset[str]  # BMP chars that normalize to a CJK char
     clusters: dict[str, _ClusterInfo]  # cluster -> mapped info, bounded, per config
 
@@ -245,7 +248,6 @@ def _tables(config: NormalizeConfig) -> _Tables:
     sep_class = charclass.char_class(separators)
     return _Tables(
         one_to_one=one_to_one,
-        common=tuple((c, chr(one_to_one[ord(c)])) for c in _COMMON_MAPPED if ord(c) in one_to_one),
         mapped=re.compile(f"[{charclass.char_class(c for c in one_to_one if c < 0x10000)}]"),
         # One astral range keeps the class fast (a bitmap for the BMP part).
         special=re.compile(
@@ -253,13 +255,32 @@ def _tables(config: NormalizeConfig) -> _Tables:
         ),
         unsafe=frozenset(chr(c) for c in special | separators),
         extenders=frozenset(extenders),
-        separator=re.compile(f"[{sep_class}]"),
-        # The lookbehind fails at once inside a run, and the possessive run never backtracks,
-        # so a long run costs one pass however it ends.
-        separator_run=re.compile(f"(?<=[{cjk_class}])[{sep_class}]++(?=[{cjk_class}])"),
+        # Starting with the separator class lets the regex engine skip to the next separator
+        # in a C loop (most chars are not separators) instead of trying a match at every
+        # position. The lookbehind (the char before the run is CJK) fails at once inside a
+        # run, and the possessive run never backtracks, so a long run costs one pass however
+        # it ends. The group makes ``split`` return the runs too (see SegmentOffsets).
+        separator_run=re.compile(
+            f"([{sep_class}](?<=[{cjk_class}][{sep_class}])[{sep_class}]*+)(?=[{cjk_class}])"
+        ),
         cjk=frozenset(chr(c) for c in cjk),
         clusters={},
     )
+
+
+# The tables of the config used last: one identity test instead of hashing the config
+# (a dataclass hash, in Python) on every call. Replaced whole, so threads see a consistent pair.
+_last_tables: tuple[NormalizeConfig, _Tables] | None = None
+
+
+def _tables_for(config: NormalizeConfig) -> _Tables:
+    global _last_tables
+    last = _last_tables
+    if last is not None and last[0] is config:
+        return last[1]
+    tables = _tables(config)
+    _last_tables = (config, tables)
+    return tables
 
 
 def normalize(text: str, config: NormalizeConfig = DEFAULT_CONFIG) -> Normalized:
@@ -267,11 +288,11 @@ def normalize(text: str, config: NormalizeConfig = DEFAULT_CONFIG) -> Normalized
     if text.isascii():
         # ASCII is NFKC already, has no CJK and no invisible characters: one C call.
         return Normalized(text.lower() if config.casefold else text, range(len(text) + 1))
-    tables = _tables(config)
-    regions = _special_regions(text, tables)
-    if not regions:
+    tables = _tables_for(config)
+    if tables.special.search(text) is None:  # most text: one regex pass finds nothing
         out, offsets = _normalize_simple(text, config, tables)
         return Normalized(out, offsets)
+    regions = _special_regions(text, tables)
     # Mixed text: the cluster path only around special chars (an ellipsis, an emoji), the
     # fast path in between. Cutting is exact at a "safe cut" (see _special_regions).
     pieces: list[str] = []
@@ -370,44 +391,65 @@ def _normalize_simple(
     text: str, config: NormalizeConfig, tables: _Tables
 ) -> tuple[str, Sequence[int]]:
     """Text without special chars: every char maps to exactly one char, so only separator
-    runs move offsets. Replacing each distinct mapped char with ``str.replace`` beats a
-    ``str.translate`` over the whole text (a dict lookup per char) by about 3x."""
-    out = text
-    table = tables.one_to_one
-    # Full-width punctuation is in nearly every Chinese text: replace it unconditionally
-    # (a C-level scan each), then look for whatever else needs mapping.
-    for ch, repl in tables.common:
-        if ch in out:
-            out = out.replace(ch, repl)
-    if tables.mapped.search(out) is not None:
-        for ch in set(tables.mapped.findall(out)):
-            out = out.replace(ch, chr(table[ord(ch)]))
+    runs move offsets. The runs are cut first (one regex pass in C), then the chars are
+    mapped; mapping one char to one char commutes with cutting, and the runs are found in
+    the original text because the separator classes were computed on original chars.
+    Offsets are worked out from the pieces only if someone reads them (a text without a
+    hit never does)."""
     n = len(text)
-    if not config.strip_separators_between_cjk or tables.separator.search(text) is None:
-        return out, range(n + 1)
-    # Separator classes were computed on original chars, so the runs are found in `text`;
-    # mapping is one char to one char here, so the spans hold in `out` too.
-    runs = [m.span() for m in tables.separator_run.finditer(text)]
-    if not runs:
-        return out, range(n + 1)
-    kept = [0] + [end for _, end in runs]  # original starts of the kept segments
-    ends = [start for start, _ in runs] + [n]
-    pieces = [out[a:b] for a, b in zip(kept, ends, strict=True)]
-    return "".join(pieces), _SegmentOffsets(kept, [len(p) for p in pieces], n)
+    if not config.strip_separators_between_cjk:
+        return _map_one_to_one(text, tables), range(n + 1)
+    # [kept, run, kept, run, ..., kept]: the runs come back because the pattern has a group.
+    parts = tables.separator_run.split(text)
+    if len(parts) == 1:
+        return _map_one_to_one(text, tables), range(n + 1)
+    out = _map_one_to_one("".join(parts[::2]), tables)
+    return out, SegmentOffsets(parts, len(out))
 
 
-class _SegmentOffsets(Sequence[int]):
-    """Offsets of a text from which separator runs were cut: kept segment ``k`` starts at
-    original ``starts[k]`` and is ``lengths[k]`` chars long. Built from the run list alone;
-    the per-character tuple is made only if someone asks for a slice or iterates."""
+def _map_one_to_one(text: str, tables: _Tables) -> str:
+    """Replacing each distinct mapped char with ``str.replace`` beats a ``str.translate``
+    over the whole text (a dict lookup per char) by about 3x. Called after separator runs
+    were cut, which takes most full-width punctuation out of Chinese text."""
+    first = tables.mapped.search(text)
+    if first is None:
+        return text
+    table = tables.one_to_one
+    for ch in set(tables.mapped.findall(text, first.start())):
+        text = text.replace(ch, chr(table[ord(ch)]))
+    return text
 
-    __slots__ = ("_cum", "_len", "_n", "_starts")
 
-    def __init__(self, starts: list[int], lengths: list[int], n: int) -> None:
-        self._starts = starts
-        self._cum = list(itertools.accumulate(lengths, initial=0))  # normalized seg starts
-        self._len = self._cum[-1] + 1
-        self._n = n
+class SegmentOffsets(Sequence[int]):
+    """Offsets of a text from which separator runs were cut, from the pieces of the cut
+    (``[kept, run, kept, run, ..., kept]``). Normalized position ``i`` comes from original
+    position ``i + removed[bisect_right(bounds, i)]``, where ``bounds`` are the normalized
+    starts of kept pieces 1.. and ``removed[k]`` counts the chars cut before kept piece
+    ``k``. Nothing is computed until an offset is read (a text without a hit never reads
+    one); the per-character list is made only for a slice or iteration."""
+
+    __slots__ = ("_len", "_parts", "_shifts")
+
+    def __init__(self, parts: list[str], length: int) -> None:
+        self._parts = parts
+        self._len = length + 1
+        self._shifts: tuple[list[int], list[int]] | None = None
+
+    def shifts(self) -> tuple[list[int], list[int]]:
+        """``(bounds, removed)``, see the class docstring: what a caller that maps many
+        positions at once (the matcher) needs."""
+        # Parts first: once they are dropped, the shifts are set, so a thread that races
+        # another here computes from the real parts or finds the shifts.
+        parts = self._parts
+        shifts = self._shifts
+        if shifts is None:
+            lengths = list(map(len, parts))
+            shifts = self._shifts = (
+                list(itertools.accumulate(lengths[0:-1:2])),
+                list(itertools.accumulate(lengths[1::2], initial=0)),
+            )
+            self._parts = []  # the pieces are no longer needed
+        return shifts
 
     def __len__(self) -> int:
         return self._len
@@ -418,15 +460,23 @@ class _SegmentOffsets(Sequence[int]):
     def __getitem__(self, i: slice) -> Sequence[int]: ...
     def __getitem__(self, i: int | slice) -> int | Sequence[int]:
         if isinstance(i, slice):
-            return tuple(self[j] for j in range(*i.indices(self._len)))
+            return tuple(self._all()[i])
         if i < 0:
             i += self._len
         if not 0 <= i < self._len:
             raise IndexError(i)
-        if i == self._len - 1:
-            return self._n
-        k = bisect.bisect_right(self._cum, i) - 1
-        return self._starts[k] + (i - self._cum[k])
+        bounds, removed = self.shifts()
+        return i + removed[bisect.bisect_right(bounds, i)]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._all())
+
+    def _all(self) -> list[int]:
+        bounds, removed = self.shifts()
+        out: list[int] = []
+        for start, end, shift in zip([0, *bounds], [*bounds, self._len], removed, strict=True):
+            out.extend(range(start + shift, end + shift))
+        return out
 
 
 def _normalize_clusters(text: str, config: NormalizeConfig, tables: _Tables) -> Normalized:
