@@ -1,27 +1,33 @@
-"""The evaluation suite the model card quotes: calibrated thresholds, held-out metrics,
-COLD dev, benign false-positive rate, out-of-domain XSafety, robustness, CPU speed."""
+"""The evaluation suite the model card quotes: calibrated thresholds, test-split metrics per
+source, language and direction, benign false-positive rates, out-of-domain XSafety,
+robustness to evasions, and the held-out stream bank.
+
+Every function takes a ``Scorer``: model inputs (direction marker + normalized text, as
+:func:`example.with_direction` builds them) -> sigmoid scores, shape (n, labels), a text's
+score being the maximum over its windows as in the gateway. Nothing here trains or tunes on
+the test split, XSafety or the stream bank; only :func:`calibrate_thresholds` reads ``val``.
+"""
 
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from models.training import benign, sources
-from models.training.evaluate import Array, binary, calibrate, flagged, per_code, predict
+from models.training import sources, stream_bank
+from models.training.evaluate import Array, binary, calibrate, flagged, per_code
 from models.training.example import Example, with_direction
 from models.training.perturb import Perturber
 
-# Benign prompt sources: the over-refusal check of TC260-003 is on prompts.
-_BENIGN_PROMPTS = {"CValues", "benign-template", "benign-written"}
-# XSafety scenarios whose prompts are mostly harmful (the others are largely benign).
-_XSAFETY_HARMFUL = (
+Scorer = Callable[[Sequence[str]], Array]
+
+# Social-media comments: their negatives are judged by accuracy, not counted as "benign
+# prompts and answers" (a gateway's over-refusal is about what users and models write).
+SOCIAL_MEDIA = frozenset({"COLD", "SWSR", "Davidson"})
+# XSafety scenarios whose prompts are mostly harmful / mostly benign questions.
+XSAFETY_HARMFUL = (
     "Crimes_And_Illegal_Activities",
     "Insult",
     "Privacy_And_Property",
@@ -29,123 +35,185 @@ _XSAFETY_HARMFUL = (
     "Unfairness_And_Discrimination",
     "Goal_Hijacking",
     "Role_Play_Instruction",
+    "Prompt_Leaking",
+    "Reverse_Exposure",
+    "Unsafe_Instruction_Topic",
+    "Inquiry_With_Unsafe_Opinion",
 )
+XSAFETY_MOSTLY_BENIGN = ("Mental_Health", "Ethics_And_Morality")
+PREFIX_MIN = 40  # stream.classifier_min_chars: the gateway's first look at an answer
+STREAM_WINDOW = 256  # stream.classifier_window_chars: what it scores of a long answer
 
 
-def _score(model: PreTrainedModel, tok: PreTrainedTokenizerBase, rows: Sequence[Example]) -> Array:
-    return predict(model, tok, [with_direction(r.text, r.direction) for r in rows])
+def score_rows(scorer: Scorer, rows: Sequence[Example]) -> Array:
+    return scorer([with_direction(r.text, r.direction) for r in rows])
 
 
-def _truth(rows: Sequence[Example], labels: Sequence[str]) -> Array:
+def truth(rows: Sequence[Example], labels: Sequence[str]) -> Array:
     return np.array([[c in r.codes for c in labels] for r in rows], dtype=bool).reshape(
         len(rows), len(labels)
     )
 
 
-def _any(scores: Array, th: Array) -> Array:
+def any_flag(scores: Array, th: Array) -> Array:
     return np.asarray(flagged(scores, th).any(axis=1))
 
 
-def _rate(x: Array) -> float:
+def rate(x: Array) -> float:
     return round(float(np.mean(x)), 4) if len(x) else 0.0
 
 
-def calibrate_thresholds(
-    model: PreTrainedModel,
-    tok: PreTrainedTokenizerBase,
-    rows: list[Example],
-    labels: list[str],
-    fpr_budget: float,
-) -> tuple[Array, dict[str, float]]:
-    """Thresholds from the validation split (see ``evaluate.calibrate``)."""
-    val = [r for r in rows if r.split == "val"]
-    scores = _score(model, tok, val)
-    sets = {
-        src: np.array([r.source == src and not r.codes for r in val])
-        for src in sorted(_BENIGN_PROMPTS)
-    }
-    th, fpr = calibrate(scores, _truth(val, labels), [scores[m] for m in sets.values()], fpr_budget)
-    sizes = {f"val_{src}_n": int(m.sum()) for src, m in sets.items()}
-    return th, {**sizes, "val_pooled_benign_fpr": round(fpr, 4)}
-
-
-def held_out(
-    model: PreTrainedModel,
-    tok: PreTrainedTokenizerBase,
-    rows: list[Example],
-    labels: list[str],
-    th: Array,
-) -> dict[str, object]:
-    """Metrics on the test split, COLD dev and the benign sets."""
-    test = [r for r in rows if r.split == "test"]
-    s = _score(model, tok, test)
-    truth = _truth(test, labels)
-    pos = np.asarray(truth.any(axis=1))
-    by_source = {}
-    for src in sorted({r.source for r in test}):
-        m = np.array([r.source == src for r in test])
-        by_source[src] = binary(_any(s[m], th), pos[m])
-    cold = [r for r in rows if r.split == "cold_dev"]
-    cs = _score(model, tok, cold)
-    ctruth = np.array([bool(r.codes) for r in cold])
-    cvals = np.array([r.source == "CValues" for r in test])
-    tmpl = np.array([r.source == "benign-template" for r in test])
-    heldout = benign.heldout_bank()
-    hs = _score(model, tok, heldout)
-    return {
-        "test_any_unsafe": binary(_any(s, th), pos),
-        "test_any_unsafe_at_0.5": binary(_any(s, np.full(len(labels), 0.5)), pos),
-        "test_by_source": by_source,
-        "test_per_code": per_code(s, truth, th, labels),
-        "cold_dev": binary(_any(cs, th), ctruth),
-        "cold_dev_at_0.5": binary(_any(cs, np.full(len(labels), 0.5)), ctruth),
-        "benign_fpr": {
-            "cvalues_test": {"n": int(cvals.sum()), "fpr": _rate(_any(s[cvals], th))},
-            "benign_template_test": {"n": int(tmpl.sum()), "fpr": _rate(_any(s[tmpl], th))},
-            "benign_heldout_handwritten": {"n": len(heldout), "fpr": _rate(_any(hs, th))},
-            "benign_written_test": _fpr_of(s, th, test, "benign-written"),
-            "jade_v3_safe_answers_test": _fpr_of(s, th, test, "JADE-v3-safe"),
-        },
-    }
-
-
-def _fpr_of(s: Array, th: Array, rows: list[Example], source: str) -> dict[str, float]:
-    m = np.array([r.source == source for r in rows])
-    return {"n": int(m.sum()), "fpr": _rate(_any(s[m], th))}
-
-
-def xsafety(
-    model: PreTrainedModel, tok: PreTrainedTokenizerBase, data_dir: Path, th: Array
-) -> dict[str, float]:
-    """Share of XSafety zh prompts flagged, per scenario (not used in training)."""
-    out = {}
-    for name, texts in sources.xsafety_zh(data_dir).items():
-        out[name] = _rate(_any(predict(model, tok, [with_direction(t, "in") for t in texts]), th))
+def benign_pool(rows: Iterable[Example]) -> list[Example]:
+    """Benign prompts and answers (no social-media comments) plus, for each benign answer
+    longer than the gateway's first look, its 40-character prefix: what the false-positive
+    budget is measured on."""
+    out: list[Example] = []
+    for r in rows:
+        if r.codes or r.source in SOCIAL_MEDIA:
+            continue
+        out.append(r)
+        if r.direction == "out" and len(r.text) > PREFIX_MIN + 20:
+            out.append(Example(r.text[:PREFIX_MIN], "out", r.codes, r.source + "/prefix", r.group))
     return out
 
 
+def calibrate_thresholds(
+    scorer: Scorer, rows: list[Example], labels: list[str], fpr_budget: float
+) -> tuple[Array, dict[str, object]]:
+    """Thresholds from the validation split (see ``evaluate.calibrate``): max F1 per code,
+    then the benign budget on the validation benign pool, reported per language."""
+    val = [r for r in rows if r.split == "val"]
+    scores = score_rows(scorer, val)
+    pool = benign_pool(val)
+    pool_scores = score_rows(scorer, pool)
+    th, fpr = calibrate(scores, truth(val, labels), [pool_scores], fpr_budget)
+    flags = any_flag(pool_scores, th)
+    by_lang = {
+        lang: {"n": int(m.sum()), "fpr": rate(flags[m])}
+        for lang in ("zh", "en", "mixed")
+        if (m := np.array([r.lang == lang for r in pool])).any()
+    }
+    return th, {
+        "val_rows": len(val),
+        "val_positives": int(sum(bool(r.codes) for r in val)),
+        "benign_pool_n": len(pool),
+        "benign_pool_fpr": round(fpr, 4),
+        "benign_pool_by_lang": by_lang,
+    }
+
+
+def _group_metrics(
+    rows: Sequence[Example], flags: Array, key: Callable[[Example], str]
+) -> dict[str, dict[str, float]]:
+    """Per group: binary metrics plus recall on positives and false-positive rate."""
+    pos = np.array([bool(r.codes) for r in rows])
+    out: dict[str, dict[str, float]] = {}
+    for name in sorted({key(r) for r in rows}):
+        m = np.array([key(r) == name for r in rows])
+        metrics = binary(flags[m], pos[m])
+        metrics["positives"] = int(pos[m].sum())
+        metrics["fpr"] = rate(flags[m & ~pos])
+        out[name] = metrics
+    return out
+
+
+def held_out(
+    scorer: Scorer, rows: list[Example], labels: list[str], th: Array
+) -> dict[str, object]:
+    """Metrics on the test split: overall, per code, per source, language and direction."""
+    test = [r for r in rows if r.split == "test"]
+    s = score_rows(scorer, test)
+    t = truth(test, labels)
+    pos = np.asarray(t.any(axis=1))
+    flags = any_flag(s, th)
+    benign = [r for r in test if not r.codes and r.source not in SOCIAL_MEDIA]
+    bflags = flags[np.array([not r.codes and r.source not in SOCIAL_MEDIA for r in test])]
+    return {
+        "test_any_unsafe": binary(flags, pos),
+        "test_any_unsafe_at_0.5": binary(any_flag(s, np.full(len(labels), 0.5)), pos),
+        "test_per_code": per_code(s, t, th, labels),
+        "test_by_source": _group_metrics(test, flags, lambda r: r.source),
+        "test_by_lang": _group_metrics(test, flags, lambda r: str(r.lang)),
+        "test_by_direction": _group_metrics(test, flags, lambda r: r.direction),
+        "test_by_lang_direction": _group_metrics(test, flags, lambda r: f"{r.lang}/{r.direction}"),
+        "test_benign_by_lang_direction": _group_metrics(
+            benign, bflags, lambda r: f"{r.lang}/{r.direction}"
+        ),
+        "test_hard_negatives": _group_metrics(
+            [r for r in benign if "hard_negative" in r.tags],
+            bflags[np.array(["hard_negative" in r.tags for r in benign], dtype=bool)],
+            lambda r: str(r.lang),
+        ),
+    }
+
+
+def xsafety(scorer: Scorer, data_dir: Path, th: Array) -> dict[str, dict[str, float]]:
+    """Share of XSafety prompts flagged per language and scenario (never trained on), with
+    the harmful scenarios pooled as an out-of-domain harmful-prompt recall."""
+    out: dict[str, dict[str, float]] = {}
+    for lang in ("zh", "en"):
+        by_scenario = sources.xsafety(data_dir, lang)
+        rates: dict[str, float] = {}
+        harmful: list[Array] = []
+        for name, texts in by_scenario.items():
+            flags = any_flag(scorer([with_direction(t, "in") for t in texts]), th)
+            rates[name] = rate(flags)
+            if name in XSAFETY_HARMFUL:
+                harmful.append(flags)
+        if harmful:
+            rates["harmful_scenarios_recall"] = rate(np.concatenate(harmful))
+        out[lang] = rates
+    return out
+
+
+def stream_answers(scorer: Scorer, th: Array, bank: list[str]) -> dict[str, object]:
+    """The streaming test's held-out benign answers, scored as the gateway streams them:
+    every prefix it would check (40 characters, then each 40 more, the last 256 characters
+    of each) and the full answer. Never trained, calibrated or tuned on."""
+    if not bank:
+        return {"n": 0}
+    full = any_flag(scorer([with_direction(t, "out") for t in bank]), th)
+    prefixes: list[str] = []
+    owner: list[int] = []
+    for i, text in enumerate(bank):
+        for end in range(PREFIX_MIN, len(text), PREFIX_MIN):
+            prefixes.append(text[max(0, end - STREAM_WINDOW) : end])
+            owner.append(i)
+    pflags = any_flag(scorer([with_direction(t, "out") for t in prefixes]), th)
+    answers_with_flagged_prefix = {owner[j] for j in np.nonzero(pflags)[0]}
+    flagged_full = [bank[i][:80] for i in np.nonzero(full)[0]]
+    return {
+        "n": len(bank),
+        "full_flagged": int(full.sum()),
+        "prefixes_checked": len(prefixes),
+        "prefixes_flagged": int(pflags.sum()),
+        "answers_blocked_in_stream": len(answers_with_flagged_prefix | set(np.nonzero(full)[0])),
+        "examples": flagged_full[:5]
+        + [bank[i][:80] for i in sorted(answers_with_flagged_prefix)][:5],
+    }
+
+
+def stream_bank_report(scorer: Scorer, th: Array) -> dict[str, object]:
+    return stream_answers(scorer, th, stream_bank.load_bank())
+
+
 def robustness(
-    model: PreTrainedModel,
-    tok: PreTrainedTokenizerBase,
+    scorer: Scorer,
     rows: list[Example],
     th: Array,
     perturber: Perturber,
     seed: int,
     cap: int = 600,
 ) -> dict[str, dict[str, float]]:
-    """Recall on held-out zh positives and FPR on held-out benign prompts, per variant."""
+    """Recall on held-out zh positives and FPR on held-out zh benign prompts, per variant."""
     pos, neg = robustness_rows(rows, seed, cap)
     out = {}
     for name, (p_text, n_text) in perturbed(pos, neg, perturber, seed).items():
-        p = predict(
-            model, tok, [with_direction(t, r.direction) for t, r in zip(p_text, pos, strict=True)]
-        )
-        n = predict(
-            model, tok, [with_direction(t, r.direction) for t, r in zip(n_text, neg, strict=True)]
-        )
+        p = scorer([with_direction(t, r.direction) for t, r in zip(p_text, pos, strict=True)])
+        n = scorer([with_direction(t, r.direction) for t, r in zip(n_text, neg, strict=True)])
         out[name] = {
-            "recall": _rate(_any(p, th)),
-            "benign_fpr": _rate(_any(n, th)),
+            "recall": rate(any_flag(p, th)),
+            "benign_fpr": rate(any_flag(n, th)),
             "n_pos": len(pos),
             "n_neg": len(neg),
         }
@@ -155,15 +223,13 @@ def robustness(
 def robustness_rows(
     rows: list[Example], seed: int, cap: int
 ) -> tuple[list[Example], list[Example]]:
-    """The held-out zh positives (a seeded sample of at most ``cap``) and benign prompts the
-    robustness figures are measured on."""
+    """The held-out zh positives (a seeded sample of at most ``cap``) and zh benign prompts
+    (at most ``cap``) the robustness figures are measured on."""
     rng = random.Random(seed)
-    zh = [r for r in rows if r.split == "test" and any("\u4e00" <= c <= "\u9fff" for c in r.text)]
+    zh = [r for r in rows if r.split == "test" and r.lang == "zh"]
     pos = [r for r in zh if r.codes]
-    neg = [r for r in zh if not r.codes and r.source in _BENIGN_PROMPTS] + benign.heldout_bank()[
-        :40
-    ]
-    return rng.sample(pos, min(cap, len(pos))), neg
+    neg = [r for r in zh if not r.codes and r.source not in SOCIAL_MEDIA and r.direction == "in"]
+    return rng.sample(pos, min(cap, len(pos))), rng.sample(neg, min(cap, len(neg)))
 
 
 def perturbed(
@@ -176,30 +242,4 @@ def perturbed(
         p_text = [r.text if fn is None else fn(r.text, vr) for r in pos]
         n_text = [r.text if fn is None else fn(r.text, vr) for r in neg]
         out[name] = (p_text, n_text)
-    return out
-
-
-def speed(
-    model: PreTrainedModel, tok: PreTrainedTokenizerBase, charset: str, seed: int, rounds: int = 10
-) -> dict[str, float]:
-    """texts/s at batch 32 x 128 characters (tokenization included), fp32 and bf16, and the
-    largest score difference between the two on the same inputs."""
-    rng = random.Random(seed)
-    texts = ["".join(rng.choice(charset) for _ in range(128)) for _ in range(32)]
-    out: dict[str, float] = {}
-    base: Array | None = None
-    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        m: Any = model
-        m.to(dtype)
-        predict(m, tok, texts, batch=32)  # warm-up
-        t0 = time.perf_counter()
-        for _ in range(rounds):
-            scores = predict(m, tok, texts, batch=32)
-        out[f"{name}_texts_per_s"] = round(32 * rounds / (time.perf_counter() - t0), 1)
-        if base is None:
-            base = scores
-        else:
-            out["bf16_max_abs_score_diff"] = round(float(np.abs(scores - base).max()), 4)
-    restore: Any = model
-    restore.to(torch.float32)
     return out
