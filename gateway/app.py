@@ -44,7 +44,7 @@ def load_classifier(settings: Settings, metrics: Metrics) -> Classifier | None:
     if spec.lower() in ("", "none", "off"):
         return None
     if spec.lower() == "auto":
-        shipped = Path(__file__).resolve().parent.parent / "models" / "zh_safety_small"
+        shipped = Path(__file__).resolve().parent.parent / "models" / "zh_safety_ngram"
         if not (shipped / "config.json").exists() or importlib.util.find_spec("torch") is None:
             log.info("no classifier: the shipped model or torch is not installed")
             return None

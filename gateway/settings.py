@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     policy: Path = DEFAULT_POLICY
     policy_reload_interval: float = Field(1.0, ge=0)  # seconds between file checks; 0 = off
     policy_cache_dir: Path = Path("var/gateway/policy-cache")  # bundles from other replicas
-    # "auto": the shipped model (models/zh_safety_small) when torch is installed, else none;
+    # "auto": the shipped model (models/zh_safety_ngram) when torch is installed, else none;
     # or a local model directory, an http(s) URL of another gateway, a hub id, or "none".
     classifier: str = "auto"
     classifier_device: Literal["auto", "cpu", "cuda", "hpu"] = "auto"

@@ -114,11 +114,9 @@ class PinyinTable:
         path.write_text("\n".join(lines) + "\n", "utf-8")
 
     def of_codepoints(self, cps: np.ndarray) -> np.ndarray:
-        """Syllable number per code point (0 for anything that is not a Chinese character)."""
-        out = np.zeros(len(cps), dtype=np.int64)
-        bmp = cps < 0x10000
-        out[bmp] = self._by_cp[cps[bmp]]
-        return out
+        """Syllable number per code point (0 for anything that is not a Chinese character;
+        astral code points read as U+FFFF, which has none)."""
+        return self._by_cp[np.minimum(cps, 0xFFFF)]  # type: ignore[no-any-return]
 
     def segment(self, word: str) -> list[int] | None:
         """A latin word read as pinyin syllables (fewest syllables), or None if it is not
@@ -143,27 +141,45 @@ class PinyinTable:
 
 
 def _rolling(seq: np.ndarray, orders: Sequence[int]) -> list[np.ndarray]:
-    """Polynomial hashes of every n-gram of ``seq`` for each order in ``orders`` (ascending,
-    contiguous from 1 or not: orders below the smallest are computed and dropped). int64
+    """Polynomial hashes of every n-gram of ``seq`` for each order in ``orders`` (ascending;
+    an order longer than ``seq`` gives an empty array; orders not asked for are computed on
+    the way and dropped). int64
     arithmetic wraps, which is what a hash wants; few numpy calls, since on a busy CPU each
     call costs microseconds whatever the array size."""
     out: list[np.ndarray] = []
     h = seq
     for n in range(1, max(orders) + 1):
-        if n > 1:
-            if len(h) <= 1:
-                break
+        if n > 1:  # both sides are empty once n exceeds the length
             h = h[:-1] * _PRIME + seq[n - 1 :]
         if n in orders:
             out.append(h)
     return out
 
 
+def _letter_table() -> np.ndarray:
+    """True for BMP code points that are letters (any script, Chinese included)."""
+    import unicodedata
+
+    return np.array(
+        [unicodedata.category(chr(c)).startswith("L") for c in range(0x10000)], dtype=bool
+    )
+
+
+_LETTER = _letter_table()
+
+
+def _any_letter(letters: np.ndarray, n: int) -> np.ndarray:
+    """For each n-gram start, whether the n-gram holds a letter (a windowed OR)."""
+    counts = np.concatenate(([0], np.cumsum(letters, dtype=np.int64)))
+    return np.asarray(counts[n:] - counts[:-n] > 0)
+
+
 def _buckets(h: np.ndarray, buckets: int) -> np.ndarray:
-    """Mix the raw hashes (so nearby values spread) and reduce them to bucket ids."""
-    u = h.view(np.uint64)
-    u = u ^ (u >> np.uint64(31))
-    u = u * _MIX
+    """Reduce raw hashes to bucket ids: a multiplicative hash, keeping the top bits when
+    ``buckets`` is a power of two (two numpy calls), else the remainder of a mixed value."""
+    u = h.view(np.uint64) * _MIX
+    if buckets & (buckets - 1) == 0:
+        return (u >> np.uint64(64 - buckets.bit_length() + 1)).view(np.int64)
     u = u ^ (u >> np.uint64(29))
     return (u % np.uint64(buckets)).astype(np.int64)
 
@@ -187,18 +203,24 @@ class Featurizer:
         starts = range(0, max(1, len(body) - overlap), step)
         return direction, [body[s : s + size] for s in starts]
 
-    def rows(self, text: str) -> list[list[int]]:
-        """One row per window: ``[direction, id, id, ...]``."""
+    def rows(self, text: str) -> list[np.ndarray]:
+        """One int64 row per window: ``[direction, id, id, ...]``."""
         direction, windows = self.split(text)
-        return [[direction, *self.ids(w).tolist()] for w in windows]
+        head = np.array([direction], dtype=np.int64)
+        return [np.concatenate((head, self.ids(w))) for w in windows]
 
     def ids(self, text: str) -> np.ndarray:
-        """Feature ids of one window (no direction)."""
+        """Feature ids of one window (no direction). Character n-grams without a letter
+        (digits, punctuation, spaces, symbols only: list numbers, table rules, code
+        indentation) are left out: layout says nothing about harm, and a model that learnt
+        "numbered list" from risky answers flagged benign lists and tables."""
         cfg = self.config
         if not text:
             return np.zeros(0, dtype=np.int64)
         cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
         parts = _rolling(cps, cfg.char_orders)
+        letters = _LETTER[np.minimum(cps, 0xFFFF)]  # astral (emoji, rare Han): not letters
+        parts = [h[_any_letter(letters, n)] for h, n in zip(parts, cfg.char_orders, strict=True)]
         syllables = self._syllables(text, cps)
         if len(syllables) and cfg.pinyin_orders:
             parts += _rolling(syllables + _PINYIN_BASE, cfg.pinyin_orders)

@@ -50,12 +50,14 @@ def test_rows_carry_the_direction_and_windows(pinyin: PinyinTable) -> None:
     assert [r[0] for r in f.rows("[IN] 你好")] == [1]
     assert [r[0] for r in f.rows("[OUT] 你好")] == [2]
     assert [r[0] for r in f.rows("你好")] == [0]
-    assert f.rows("[IN] 你好")[0][1:] == f.rows("[OUT] 你好")[0][1:]
+    assert f.rows("[IN] 你好")[0][1:].tolist() == f.rows("[OUT] 你好")[0][1:].tolist()
     rows = f.rows("[IN] " + "这是一个很长的句子" * 20)  # 180 characters
     assert len(rows) == 5 and all(r[0] == 1 for r in rows)
-    assert f.rows("") == [[0]]  # an empty text is still scored once
+    assert [r.tolist() for r in f.rows("")] == [[0]]  # an empty text is still scored once
     again = Featurizer(FeatureConfig(window_chars=50, window_overlap=10), pinyin)
-    assert again.rows("测试 test") == f.rows("测试 test")  # stable ids, no per-process salt
+    ids = again.rows("测试 test")[0].tolist()
+    assert ids == f.rows("测试 test")[0].tolist()  # stable ids, no per-process salt
+    assert all(0 <= i < 4096 for i in Featurizer(FeatureConfig(buckets=4096), pinyin).ids("测试"))
 
 
 def test_model_directory_loads_as_its_own_kind(ngram_dir: Path) -> None:
@@ -127,3 +129,15 @@ async def test_long_text_scores_the_max_over_its_windows(ngram_dir: Path) -> Non
             v, max(w[code] for w in per_window if isinstance(w, dict)), abs_tol=1e-4
         )
     await clf.aclose()
+
+
+def test_feature_ids_are_pinned(pinyin: PinyinTable) -> None:
+    """Shipped weights are indexed by these ids: a change to the hashing or the pinyin table
+    must come with a retrained model, never silently."""
+    ids = Featurizer(FeatureConfig(), pinyin).ids("炸弹 ok").tolist()
+    assert ids == [
+        518405, 427055, 315502, 67967, 77514, 512179, 300433, 359762,
+        427828, 80987, 81318, 194006, 348510, 214080, 286932, 301499,
+    ]  # fmt: skip
+    # Layout alone (list numbers, table rules, spaces) has no features.
+    assert len(Featurizer(FeatureConfig(), pinyin).ids("1. 2. | --- |\n  ")) == 0

@@ -50,3 +50,18 @@ def test_a_policy_that_would_become_invalid_is_left_as_it_was(policy: Path) -> N
     with pytest.raises(PolicyError):
         write_thresholds(policy, {"A2.02": 0.3})  # under its review_threshold
     assert policy.read_text("utf-8") == text
+
+
+def test_an_inline_rule_without_a_threshold_gets_one(policy: Path) -> None:
+    text = policy.read_text("utf-8")
+    assert "A1.05: {input: {action: block}, output: {action: block}}" in text
+    changed = write_thresholds(policy, {"A1.05": 0.45})
+    rules = load_policy(policy).policy.categories["A1.05"]
+    assert rules.input is not None and rules.output is not None
+    assert (rules.input.threshold, rules.output.threshold) == (0.45, 0.45)
+    assert rules.input.action.value == "block" and changed == ["A1.05"]
+    after = policy.read_text("utf-8")
+    assert (
+        "A1.05: {input: {action: block, threshold: 0.45}, output: {action: block, threshold: 0.45}}"
+        in after
+    )

@@ -38,8 +38,8 @@ class DataConfig:
     # positives get one, some benign rows too, so "looks cloaked" alone means nothing.
     variant_rate_pos: float = 0.5
     variant_rate_neg: float = 0.15
-    # Benign answers also appear as their prefixes (at least 40 characters): a stream is
-    # scored on the answer so far, so a benign answer must stay benign when cut short.
+    # Benign answers also appear as a stream shows them (the answer so far, at least 40
+    # characters, its last 256 once longer): a benign answer must stay benign when cut short.
     prefix_rate: float = 0.5
     no_direction_rate: float = 0.15  # share of training rows shown without [IN]/[OUT]
     # Copies of each row of the project's data files: the closest text to real traffic, and

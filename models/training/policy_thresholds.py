@@ -15,11 +15,14 @@ from gateway.policy.loader import PolicyError, load_policy
 
 _KEY = re.compile(r"^  (?P<code>[A-Z]\d(?:\.\d\d)?):")
 _THRESHOLD = re.compile(r"(?<![\w])threshold: *[0-9.]+")
+# A direction rule written inline without a threshold: ``input: {action: block}``.
+_BARE_RULE = re.compile(r"(?P<head>\b(?:input|output): *\{action: *\w+)(?P<tail> *\})")
 
 
 def write_thresholds(policy: Path, thresholds: Mapping[str, float]) -> list[str]:
     """Set ``threshold`` under each code of ``thresholds`` in the policy's ``categories``
-    section (both directions); returns the codes whose values changed."""
+    section (both directions; added to an inline rule that has none); returns the codes
+    whose values changed."""
     original = policy.read_text("utf-8")
     lines = original.splitlines(keepends=True)
     changed: set[str] = set()
@@ -39,7 +42,11 @@ def write_thresholds(policy: Path, thresholds: Mapping[str, float]) -> list[str]
             code = None  # a comment or key at the category level ends the previous block
         if code is None:
             continue
-        new = _THRESHOLD.sub(f"threshold: {thresholds[code]:g}", line)
+        value = f"threshold: {thresholds[code]:g}"
+        new = _THRESHOLD.sub(value, line)
+        # A code the model now scores whose rule had no threshold (it used the defaults'):
+        # the calibrated one is added inline, so the code is not left at the default 0.8.
+        new = _BARE_RULE.sub(rf"\g<head>, {value}\g<tail>", new)
         if new != line:
             changed.add(code)
             lines[i] = new

@@ -63,41 +63,62 @@ def rate(x: Array) -> float:
     return round(float(np.mean(x)), 4) if len(x) else 0.0
 
 
-def benign_pool(rows: Iterable[Example]) -> list[Example]:
-    """Benign prompts and answers (no social-media comments) plus, for each benign answer
-    longer than the gateway's first look, its 40-character prefix: what the false-positive
-    budget is measured on."""
-    out: list[Example] = []
+def stream_windows(text: str) -> list[str]:
+    """What the gateway scores of an answer while it streams: the answer so far every 40
+    characters (its last 256 characters once longer), before the full answer."""
+    return [
+        text[max(0, end - STREAM_WINDOW) : end] for end in range(PREFIX_MIN, len(text), PREFIX_MIN)
+    ]
+
+
+def benign_pools(rows: Iterable[Example]) -> dict[str, list[Example]]:
+    """The benign rows the false-positive budget is measured on, in two pools that must
+    each meet it: ``prompts`` (benign user prompts) and ``answers`` (benign answers, each as
+    a stream shows it: every window the gateway checks, then the full answer). Social-media
+    comments are judged by accuracy instead."""
+    prompts: list[Example] = []
+    answers: list[Example] = []
     for r in rows:
         if r.codes or r.source in SOCIAL_MEDIA:
             continue
-        out.append(r)
-        if r.direction == "out" and len(r.text) > PREFIX_MIN + 20:
-            out.append(Example(r.text[:PREFIX_MIN], "out", r.codes, r.source + "/prefix", r.group))
-    return out
+        if r.direction == "in":
+            prompts.append(r)
+            continue
+        for window in stream_windows(r.text):
+            answers.append(
+                Example(window, "out", r.codes, r.source + "/stream", r.group, lang=r.lang)
+            )
+        answers.append(r)
+    return {"prompts": prompts, "answers": answers}
 
 
 def calibrate_thresholds(
     scorer: Scorer, rows: list[Example], labels: list[str], fpr_budget: float
 ) -> tuple[Array, dict[str, object]]:
     """Thresholds from the validation split (see ``evaluate.calibrate``): max F1 per code,
-    then the benign budget on the validation benign pool, reported per language."""
+    then the benign budget on each validation benign pool, reported per pool and language."""
     val = [r for r in rows if r.split == "val"]
     scores = score_rows(scorer, val)
-    pool = benign_pool(val)
-    pool_scores = score_rows(scorer, pool)
-    th, fpr = calibrate(scores, truth(val, labels), [pool_scores], fpr_budget)
-    flags = any_flag(pool_scores, th)
+    pools = benign_pools(val)
+    pool_scores = {name: score_rows(scorer, pool) for name, pool in pools.items()}
+    th, fpr = calibrate(scores, truth(val, labels), list(pool_scores.values()), fpr_budget)
+    everything = [r for pool in pools.values() for r in pool]
+    flags = np.concatenate([any_flag(s, th) for s in pool_scores.values()])
     by_lang = {
         lang: {"n": int(m.sum()), "fpr": rate(flags[m])}
         for lang in ("zh", "en", "mixed")
-        if (m := np.array([r.lang == lang for r in pool])).any()
+        if (m := np.array([r.lang == lang for r in everything])).any()
     }
     return th, {
         "val_rows": len(val),
         "val_positives": int(sum(bool(r.codes) for r in val)),
-        "benign_pool_n": len(pool),
-        "benign_pool_fpr": round(fpr, 4),
+        "benign_pool_n": len(everything),
+        "benign_pool_fpr": rate(flags),
+        "benign_pools": {
+            name: {"n": len(pools[name]), "fpr": rate(any_flag(s, th))}
+            for name, s in pool_scores.items()
+        },
+        "benign_pool_max_fpr": round(fpr, 4),
         "benign_pool_by_lang": by_lang,
     }
 
@@ -176,9 +197,9 @@ def stream_answers(scorer: Scorer, th: Array, bank: list[str]) -> dict[str, obje
     prefixes: list[str] = []
     owner: list[int] = []
     for i, text in enumerate(bank):
-        for end in range(PREFIX_MIN, len(text), PREFIX_MIN):
-            prefixes.append(text[max(0, end - STREAM_WINDOW) : end])
-            owner.append(i)
+        windows = stream_windows(text)
+        prefixes += windows
+        owner += [i] * len(windows)
     pflags = any_flag(scorer([with_direction(t, "out") for t in prefixes]), th)
     answers_with_flagged_prefix = {owner[j] for j in np.nonzero(pflags)[0]}
     flagged_full = [bank[i][:80] for i in np.nonzero(full)[0]]

@@ -34,7 +34,7 @@ class NgramConfig:
     hidden: int = 128
     epochs: float = 6.0
     batch_size: int = 64
-    lr: float = 0.2  # embeddings: SGD per row, as fastText (scaled by the batch size)
+    lr: float = 0.5  # embeddings: SGD per row, as fastText (scaled by the batch size)
     head_lr: float = 0.002
     seed: int = 0
     max_minutes: float = 40.0
@@ -159,7 +159,7 @@ def score(
     net: NgramNet, featurizer: Featurizer, texts: Sequence[str], batch: int = 256
 ) -> np.ndarray:
     """Sigmoid scores per text, the maximum over its windows (as the gateway scores it)."""
-    rows: list[list[int]] = []
+    rows: list[np.ndarray] = []
     owner: list[int] = []
     for i, text in enumerate(texts):
         for row in featurizer.rows(text):
