@@ -13,7 +13,7 @@ from gateway.taxonomy import is_code
 from models.local import LocalClassifier
 
 MODEL = Path(__file__).resolve().parent.parent / "models" / "zh_safety_ngram"
-THRESHOLDS: dict[str, float] = json.loads((MODEL / "thresholds.json").read_text())
+THRESHOLDS: dict[str, dict[str, float]] = json.loads((MODEL / "thresholds.json").read_text())
 
 
 @pytest.fixture()
@@ -24,8 +24,8 @@ async def clf() -> LocalClassifier:
     await classifier.aclose()
 
 
-def _flagged(scores: dict[str, float]) -> list[str]:
-    return [c for c, s in scores.items() if s >= THRESHOLDS[c]]
+def _flagged(scores: dict[str, float], direction: str = "input") -> list[str]:
+    return [c for c, s in scores.items() if s >= THRESHOLDS[direction][c]]
 
 
 def test_directory_is_small_and_complete() -> None:
@@ -36,8 +36,9 @@ def test_directory_is_small_and_complete() -> None:
     config = json.loads((MODEL / "config.json").read_text())
     assert config["model_type"] == "char_ngram" and config["text_normalization"] == "gateway"
     codes = set(config["id2label"].values())
-    assert all(is_code(c) for c in codes) and set(THRESHOLDS) == codes
-    assert all(0.0 < t < 1.0 for t in THRESHOLDS.values())
+    assert all(is_code(c) for c in codes)
+    for by_code in THRESHOLDS.values():
+        assert set(by_code) == codes and all(0.0 < t < 1.0 for t in by_code.values())
 
 
 # The issue's benign examples: an English answer streamed word by word (every prefix the
@@ -57,7 +58,11 @@ async def test_the_issues_benign_texts_are_not_flagged(
     clf: LocalClassifier, direction: str
 ) -> None:
     results = await clf.classify(BENIGN, direction=direction)
-    flagged = {t: _flagged(s) for t, s in zip(BENIGN, results, strict=True) if _flagged(s)}
+    flagged = {
+        t: _flagged(s, direction)
+        for t, s in zip(BENIGN, results, strict=True)
+        if _flagged(s, direction)
+    }
     assert flagged == {}
 
 

@@ -50,10 +50,13 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_thresholds_reach_the_policy_and_the_pipeline_is_evaluated(tiny_model: Path) -> None:
     metrics = json.loads((tiny_model / "metrics.json").read_text())
     policy = load_policy(Path(metrics["pipeline_policy"])).policy
-    for code, t in metrics["thresholds"].items():
+    th = metrics["thresholds"]
+    assert set(th["input"]) == set(th["output"]) == set(metrics["labels"])
+    for code in metrics["labels"]:
         rules = policy.categories[code]
         assert rules.input is not None and rules.output is not None
-        assert rules.input.threshold == t and rules.output.threshold == t, code
+        assert rules.input.threshold == th["input"][code], code
+        assert rules.output.threshold == th["output"][code], code
     sets = metrics["pipeline"]
     assert {"test", "benign_prompts", "robustness/original"} <= set(sets)
     assert {f"robustness/{v}" for v in ("homophone", "pinyin", "traditional")} <= set(sets)
@@ -85,8 +88,9 @@ def test_thresholds_and_metrics_cover_every_label(tiny_model: Path) -> None:
     config = json.loads((tiny_model / "config.json").read_text())
     thresholds = json.loads((tiny_model / "thresholds.json").read_text())
     metrics = json.loads((tiny_model / "metrics.json").read_text())
-    assert set(thresholds) == set(config["id2label"].values())
-    assert all(0.0 < t < 1.0 for t in thresholds.values())
+    for direction in ("input", "output"):
+        assert set(thresholds[direction]) == set(config["id2label"].values())
+        assert all(0.0 < t < 1.0 for t in thresholds[direction].values())
     assert {"zh", "en", "mixed"} <= set(metrics["test_by_lang"])
     assert set(metrics["test_by_direction"]) == {"in", "out"}
     assert {"COLD", "zh_harmful", "en_prompts_benign", "KdConv", "GSM8K"} <= set(
@@ -97,6 +101,8 @@ def test_thresholds_and_metrics_cover_every_label(tiny_model: Path) -> None:
     assert metrics["stream_bank"]["n"] > 400 and metrics["stream_bank"]["prefixes_checked"] > 0
     cal = metrics["calibration"]
     assert cal["benign_pool_n"] > 0 and set(cal["benign_pool_by_lang"]) >= {"zh", "en"}
+    pools = cal["benign_pools"]
+    assert pools["answers"]["checks"] > pools["answers"]["n"] > 0 and pools["prompts"]["n"] > 0
     assert set(metrics["robustness"]) == {
         "original",
         "homophone",

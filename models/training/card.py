@@ -95,6 +95,7 @@ def _test_section(m: dict[str, Any]) -> str:
 def _benign_section(m: dict[str, Any]) -> str:
     cal = m["calibration"]
     by_lang = cal["benign_pool_by_lang"]
+    pools = cal["benign_pools"]
     return (
         "## Benign text: false positives (TC260-003 over-refusal limit: 5%)\n\n"
         "Benign prompts and answers of the test split (social-media comments excluded), by "
@@ -103,13 +104,17 @@ def _benign_section(m: dict[str, Any]) -> str:
         + "\n\nHard negatives only (benign texts about crime, drugs, discrimination, health, "
         "law, finance, history or safety):\n\n"
         + _groups(m["test_hard_negatives"], "language")
-        + f"\n\n**Calibration.** Thresholds: max F1 per code on the validation split "
-        f"({cal['val_rows']} rows, {cal['val_positives']} positives), then raised where cheapest "
-        f"until at most {m['config']['fpr_budget']:.1%} of the validation benign pool is "
-        f"flagged. The pool: {cal['benign_pool_n']} benign prompts and answers across "
-        "languages and domains, plus the 40-character prefix of every longer benign answer "
-        "(the gateway's first look at a stream). Flagged at the calibrated thresholds: "
-        f"{cal['benign_pool_fpr']:.2%} overall; "
+        + f"\n\n**Calibration.** Thresholds start at max F1 per code on the validation split "
+        f"({cal['val_rows']} rows, {cal['val_positives']} positives; codes with fewer than 30 "
+        "validation positives share one threshold, never below 0.2), then are raised where "
+        "cheapest in recall, per direction: input thresholds until at most "
+        f"{pools['prompts']['budget']:.1%} of {pools['prompts']['n']} benign validation prompts "
+        f"are flagged ({pools['prompts']['fpr']:.2%} left); output thresholds until at most "
+        f"{pools['answers']['budget']:.1%} of {pools['answers']['n']} benign validation answers "
+        f"would be cut off in a stream, any of {pools['answers']['checks']} checks counted "
+        f"(every 40 characters, the last 256 characters each, then the full answer; "
+        f"{pools['answers']['fpr']:.2%} left). Flagged in the whole pool of "
+        f"{cal['benign_pool_n']}: {cal['benign_pool_fpr']:.2%}; "
         + ", ".join(
             f"{_LANG_NAMES.get(k, k)} {v['fpr']:.2%} (n={v['n']})" for k, v in by_lang.items()
         )
@@ -129,8 +134,8 @@ def _stream_bank(m: dict[str, Any]) -> str:
         f"{sb['full_flagged']} of {sb['n']} full answers flagged; {sb['prefixes_flagged']} of "
         f"{sb['prefixes_checked']} stream checks (every 40 characters, the last 256 "
         f"characters each) flagged; {sb['answers_blocked_in_stream']} answers would be cut "
-        "off in a stream at the calibrated thresholds (model only; the policy's review "
-        "thresholds and actions decide what is blocked).\n"
+        "off in a stream at the calibrated output thresholds (model only; the policy's "
+        "actions decide what is blocked).\n"
     )
 
 
@@ -211,10 +216,15 @@ def _pipeline_section(m: dict[str, Any]) -> str:
 
 
 def _codes_section(m: dict[str, Any]) -> str:
-    return "## Labels and thresholds\n\n" + _table(
-        ["code", "threshold", "test precision", "test recall", "test F1", "test support"],
+    th = m["thresholds"]
+    return "## Labels and thresholds\n\n" + (
+        "`thresholds.json` holds one threshold per code and direction (`input` for prompts, "
+        "`output` for answers), written into the policy by `--policy`.\n\n"
+    ) + _table(
+        ["code", "input threshold", "output threshold", "test precision", "test recall",
+         "test F1", "test support"],
         [
-            [c, m["thresholds"][c],
+            [c, th["input"][c], th["output"][c],
              *(m["test_per_code"][c][k] for k in ("precision", "recall", "f1", "support"))]
             for c in m["labels"]
         ],

@@ -79,7 +79,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--fpr-budget",
         type=float,
         default=0.015,
-        help="benign false-positive rate the thresholds must meet on the validation pool",
+        help="share of benign validation prompts the input thresholds may flag",
+    )
+    p.add_argument(
+        "--answer-fpr-budget",
+        type=float,
+        default=0.005,
+        help="share of benign validation answers the output thresholds may cut off in a "
+        "stream (any of its checks flagged)",
     )
     p.add_argument(
         "--eval-only",
@@ -146,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
         ),
         threads=args.threads,
         fpr_budget=args.fpr_budget,
+        answer_budget=args.answer_fpr_budget,
         policy=args.policy,
     )
     m = run_recipe(cfg, eval_only=args.eval_only)

@@ -37,8 +37,9 @@ def predict(
 
 
 def flagged(scores: Array, thresholds: Array) -> Array:
-    """Boolean matrix: code score at or above its threshold."""
-    return np.asarray(scores >= thresholds[None, :])
+    """Boolean matrix: code score at or above its threshold (one threshold per code, or one
+    row of thresholds per text when texts differ in direction)."""
+    return np.asarray(scores >= (thresholds if thresholds.ndim == 2 else thresholds[None, :]))
 
 
 def binary(pred: Array, truth: Array) -> dict[str, float]:
@@ -98,6 +99,12 @@ def calibrate(
        to 0.99 and halved recall to remove a single benign row.
 
     Returns the thresholds and the highest benign-pool FPR they leave on the calibration data."""
+    th = f1_thresholds(scores, truth, min_support)
+    return meet_budget(th, scores[truth.any(axis=1)], benign, fpr_budget)
+
+
+def f1_thresholds(scores: Array, truth: Array, min_support: int = 30) -> Array:
+    """Step 1 of :func:`calibrate`: max-F1 thresholds, thin codes sharing one."""
     n_labels = scores.shape[1]
     th = np.full(n_labels, 0.5)
     thin = [j for j in range(n_labels) if truth[:, j].sum() < min_support]
@@ -111,7 +118,16 @@ def calibrate(
         pooled_truth = np.asarray(truth[:, thin].any(axis=1))
         shared = _best_f1(scores[:, thin].max(axis=1), pooled_truth, 0.5)
         th[thin] = max(shared, _SHARED_FLOOR)
-    positives = scores[truth.any(axis=1)]
+    return th
+
+
+def meet_budget(
+    th: Array, positives: Array, benign: Sequence[Array], fpr_budget: float
+) -> tuple[Array, float]:
+    """Step 2 of :func:`calibrate`: raise thresholds, cheapest first in ``positives`` lost,
+    until every pool in ``benign`` is flagged at most ``fpr_budget``. Returns the new
+    thresholds and the highest pool FPR left."""
+    th = th.copy()
     for _ in range(1000):
         over = [b for b in benign if _rate_any(b, th) > fpr_budget]
         if not over:

@@ -44,7 +44,10 @@ class RecipeConfig:
     init: Path | None = None
     threads: int = 1
     max_chars: int = 6000
-    fpr_budget: float = 0.015  # benign validation pool; TC260-003 allows 5% on prompts
+    fpr_budget: float = 0.015  # benign validation prompts; TC260-003 allows 5% on prompts
+    # Benign validation answers cut off at any check of a stream: a blocked benign answer is
+    # the most visible failure (an answer stopped mid-sentence), so outputs get a tighter one.
+    answer_budget: float = 0.005
     robustness_cap: int = 300
     # When set, the calibrated thresholds are written into this policy file and the whole
     # pipeline (keywords / model / both) is evaluated under it.
@@ -110,7 +113,8 @@ def run(cfg: RecipeConfig, eval_only: bool = False) -> dict[str, object]:
         from models.training.pipeline_report import pipeline_metrics
         from models.training.policy_thresholds import write_thresholds
 
-        changed = write_thresholds(cfg.policy, metrics["thresholds"])  # type: ignore[arg-type]
+        th: Any = metrics["thresholds"]
+        changed = write_thresholds(cfg.policy, th["input"], th["output"])
         log.info("thresholds written to %s (changed: %s)", cfg.policy, ", ".join(changed))
         metrics["pipeline"] = pipeline_metrics(
             cfg.out, cfg.policy, p.rows, p.perturber, cfg.train.seed, cfg.robustness_cap
@@ -163,8 +167,13 @@ def evaluate(cfg: RecipeConfig, p: Prepared, stats: dict[str, float]) -> dict[st
     """Calibrate thresholds on the validation split and measure the saved model on the test
     split and the held-out checks."""
     scorer = scorer_for(cfg)
-    th, cal = report.calibrate_thresholds(scorer, p.rows, p.labels, cfg.fpr_budget)
-    thresholds = {c: round(float(t), 3) for c, t in zip(p.labels, th, strict=True)}
+    th, cal = report.calibrate_thresholds(
+        scorer, p.rows, p.labels, cfg.fpr_budget, cfg.answer_budget
+    )
+    thresholds = {
+        name: {c: round(float(t), 3) for c, t in zip(p.labels, th[d], strict=True)}
+        for name, d in (("input", "in"), ("output", "out"))
+    }
     (cfg.out / "thresholds.json").write_text(json.dumps(thresholds, indent=2) + "\n", "utf-8")
     seed = cfg.train.seed
     started = time.perf_counter()
@@ -182,6 +191,7 @@ def evaluate(cfg: RecipeConfig, p: Prepared, stats: dict[str, float]) -> dict[st
             "data": {**asdict(cfg.data), "data_dir": str(cfg.data.data_dir)},
             "threads": cfg.threads,
             "fpr_budget": cfg.fpr_budget,
+            "answer_budget": cfg.answer_budget,
         },
         "data": _data_summary(p.rows, len(p.train_rows)),
         "training": stats,

@@ -16,12 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from models.training import sources, stream_bank
-from models.training.evaluate import Array, binary, calibrate, flagged, per_code
+from models.training import sources
+from models.training.evaluate import Array, binary, f1_thresholds, flagged, meet_budget, per_code
 from models.training.example import Example, with_direction
 from models.training.perturb import Perturber
 
 Scorer = Callable[[Sequence[str]], Array]
+# Thresholds per direction: "in" for prompts, "out" for answers (the policy has both).
+Thresholds = dict[str, Array]
 
 # Social-media comments: their negatives are judged by accuracy, not counted as "benign
 # prompts and answers" (a gateway's over-refusal is about what users and models write).
@@ -59,6 +61,13 @@ def any_flag(scores: Array, th: Array) -> Array:
     return np.asarray(flagged(scores, th).any(axis=1))
 
 
+def per_row(rows: Sequence[Example], th: Thresholds) -> Array:
+    """One row of thresholds per example, by its direction."""
+    if not rows:
+        return np.zeros((0, len(th["in"])))
+    return np.array([th[r.direction] for r in rows])
+
+
 def rate(x: Array) -> float:
     return round(float(np.mean(x)), 4) if len(x) else 0.0
 
@@ -93,17 +102,37 @@ def benign_pools(rows: Iterable[Example]) -> dict[str, list[Example]]:
 
 
 def calibrate_thresholds(
-    scorer: Scorer, rows: list[Example], labels: list[str], fpr_budget: float
-) -> tuple[Array, dict[str, object]]:
-    """Thresholds from the validation split (see ``evaluate.calibrate``): max F1 per code,
-    then the benign budget on each validation benign pool, reported per pool and language."""
+    scorer: Scorer,
+    rows: list[Example],
+    labels: list[str],
+    fpr_budget: float,
+    answer_budget: float,
+) -> tuple[Thresholds, dict[str, object]]:
+    """Thresholds from the validation split: max F1 per code on every validation row, then
+    per direction the benign budget: input thresholds until at most ``fpr_budget`` of the
+    benign prompts are flagged, output thresholds until at most ``answer_budget`` of the
+    benign answers would be cut off at any check of a stream (every window the gateway
+    scores, then the full answer). Reported per pool and language."""
     val = [r for r in rows if r.split == "val"]
     scores = score_rows(scorer, val)
+    t = truth(val, labels)
+    start = f1_thresholds(scores, t)
     pools = benign_pools(val)
-    pool_scores = {name: score_rows(scorer, pool) for name, pool in pools.items()}
-    th, fpr = calibrate(scores, truth(val, labels), list(pool_scores.values()), fpr_budget)
-    everything = [r for pool in pools.values() for r in pool]
-    flags = np.concatenate([any_flag(s, th) for s in pool_scores.values()])
+    prompt_scores = score_rows(scorer, pools["prompts"])
+    answers, owner = pools["answers"], [r.group for r in pools["answers"]]
+    window_scores = score_rows(scorer, answers)
+    answer_scores, answer_rows = _max_by(window_scores, answers, owner)
+    pos = np.asarray(t.any(axis=1))
+    direction = np.array([r.direction for r in val])
+    th_in, fpr_in = meet_budget(
+        start, scores[pos & (direction == "in")], [prompt_scores], fpr_budget
+    )
+    th_out, fpr_out = meet_budget(
+        start, scores[pos & (direction == "out")], [answer_scores], answer_budget
+    )
+    th = {"in": th_in, "out": th_out}
+    flags = np.concatenate([any_flag(prompt_scores, th_in), any_flag(answer_scores, th_out)])
+    everything = [*pools["prompts"], *answer_rows]
     by_lang = {
         lang: {"n": int(m.sum()), "fpr": rate(flags[m])}
         for lang in ("zh", "en", "mixed")
@@ -111,16 +140,34 @@ def calibrate_thresholds(
     }
     return th, {
         "val_rows": len(val),
-        "val_positives": int(sum(bool(r.codes) for r in val)),
+        "val_positives": int(pos.sum()),
+        "benign_pools": {
+            "prompts": {"n": len(pools["prompts"]), "fpr": round(fpr_in, 4), "budget": fpr_budget},
+            "answers": {
+                "n": len(answer_rows),
+                "checks": len(answers),
+                "fpr": round(fpr_out, 4),
+                "budget": answer_budget,
+            },
+        },
         "benign_pool_n": len(everything),
         "benign_pool_fpr": rate(flags),
-        "benign_pools": {
-            name: {"n": len(pools[name]), "fpr": rate(any_flag(s, th))}
-            for name, s in pool_scores.items()
-        },
-        "benign_pool_max_fpr": round(fpr, 4),
         "benign_pool_by_lang": by_lang,
     }
+
+
+def _max_by(
+    scores: Array, rows: Sequence[Example], owner: Sequence[str]
+) -> tuple[Array, list[Example]]:
+    """Per owner (an answer), the per-code maximum over its rows (its stream checks), and
+    one representative row (the full answer, which comes last)."""
+    index: dict[str, int] = {}
+    for key in owner:
+        index.setdefault(key, len(index))
+    out = np.zeros((len(index), scores.shape[1]), dtype=scores.dtype)
+    np.maximum.at(out, np.array([index[k] for k in owner]), scores)
+    last: dict[str, Example] = {k: r for k, r in zip(owner, rows, strict=True)}
+    return out, [last[k] for k in index]
 
 
 def _group_metrics(
@@ -139,13 +186,15 @@ def _group_metrics(
 
 
 def held_out(
-    scorer: Scorer, rows: list[Example], labels: list[str], th: Array
+    scorer: Scorer, rows: list[Example], labels: list[str], thresholds: Thresholds
 ) -> dict[str, object]:
-    """Metrics on the test split: overall, per code, per source, language and direction."""
+    """Metrics on the test split: overall, per code, per source, language and direction
+    (each row judged by its direction's thresholds)."""
     test = [r for r in rows if r.split == "test"]
     s = score_rows(scorer, test)
     t = truth(test, labels)
     pos = np.asarray(t.any(axis=1))
+    th = per_row(test, thresholds)
     flags = any_flag(s, th)
     benign = [r for r in test if not r.codes and r.source not in SOCIAL_MEDIA]
     bflags = flags[np.array([not r.codes and r.source not in SOCIAL_MEDIA for r in test])]
@@ -168,7 +217,7 @@ def held_out(
     }
 
 
-def xsafety(scorer: Scorer, data_dir: Path, th: Array) -> dict[str, dict[str, float]]:
+def xsafety(scorer: Scorer, data_dir: Path, th: Thresholds) -> dict[str, dict[str, float]]:
     """Share of XSafety prompts flagged per language and scenario (never trained on), with
     the harmful scenarios pooled as an out-of-domain harmful-prompt recall."""
     out: dict[str, dict[str, float]] = {}
@@ -177,7 +226,7 @@ def xsafety(scorer: Scorer, data_dir: Path, th: Array) -> dict[str, dict[str, fl
         rates: dict[str, float] = {}
         harmful: list[Array] = []
         for name, texts in by_scenario.items():
-            flags = any_flag(scorer([with_direction(t, "in") for t in texts]), th)
+            flags = any_flag(scorer([with_direction(t, "in") for t in texts]), th["in"])
             rates[name] = rate(flags)
             if name in XSAFETY_HARMFUL:
                 harmful.append(flags)
@@ -187,12 +236,13 @@ def xsafety(scorer: Scorer, data_dir: Path, th: Array) -> dict[str, dict[str, fl
     return out
 
 
-def stream_answers(scorer: Scorer, th: Array, bank: list[str]) -> dict[str, object]:
+def stream_answers(scorer: Scorer, thresholds: Thresholds, bank: list[str]) -> dict[str, object]:
     """The streaming test's held-out benign answers, scored as the gateway streams them:
     every prefix it would check (40 characters, then each 40 more, the last 256 characters
     of each) and the full answer. Never trained, calibrated or tuned on."""
     if not bank:
         return {"n": 0}
+    th = thresholds["out"]
     full = any_flag(scorer([with_direction(t, "out") for t in bank]), th)
     prefixes: list[str] = []
     owner: list[int] = []
@@ -214,27 +264,24 @@ def stream_answers(scorer: Scorer, th: Array, bank: list[str]) -> dict[str, obje
     }
 
 
-def stream_bank_report(scorer: Scorer, th: Array) -> dict[str, object]:
-    return stream_answers(scorer, th, stream_bank.load_bank())
-
-
 def robustness(
     scorer: Scorer,
     rows: list[Example],
-    th: Array,
+    thresholds: Thresholds,
     perturber: Perturber,
     seed: int,
     cap: int = 600,
 ) -> dict[str, dict[str, float]]:
     """Recall on held-out zh positives and FPR on held-out zh benign prompts, per variant."""
     pos, neg = robustness_rows(rows, seed, cap)
+    th_pos, th_neg = per_row(pos, thresholds), per_row(neg, thresholds)
     out = {}
     for name, (p_text, n_text) in perturbed(pos, neg, perturber, seed).items():
         p = scorer([with_direction(t, r.direction) for t, r in zip(p_text, pos, strict=True)])
         n = scorer([with_direction(t, r.direction) for t, r in zip(n_text, neg, strict=True)])
         out[name] = {
-            "recall": rate(any_flag(p, th)),
-            "benign_fpr": rate(any_flag(n, th)),
+            "recall": rate(any_flag(p, th_pos)),
+            "benign_fpr": rate(any_flag(n, th_neg)),
             "n_pos": len(pos),
             "n_neg": len(neg),
         }
