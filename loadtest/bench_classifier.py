@@ -305,7 +305,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--max-wait-us", type=int, default=2000)
     p.add_argument("--compile", action="store_true", help="torch.compile (CUDA graphs on cuda)")
-    p.add_argument("--dtype", default="", help="float32, bfloat16, ... (default: the loader's auto)")
+    p.add_argument(
+        "--dtype", default="", help="float32, bfloat16, ... (default: the loader's auto)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = p.parse_args(argv)

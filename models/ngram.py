@@ -36,12 +36,20 @@ _LENGTHS = (64, 128, 256, 512, 1024, 2048, 4096)
 _BATCHES = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
+# Pseudo-count of the learnt prior vector in a bag's mean: a text with few n-grams ("Sure!",
+# "This is") is pulled toward the prior instead of being judged as confidently as a long one
+# by a handful of n-grams (a plain mean scored "Sure!" 1.0 as a jailbreak).
+PRIOR_WEIGHT = 16.0
+
+
 class NgramNet(nn.Module):
-    """Mean of hashed n-gram embeddings + direction embedding -> GELU layer -> logits."""
+    """Smoothed mean of hashed n-gram embeddings (``(sum + k * prior) / (n + k)``) plus a
+    direction embedding -> GELU layer -> logits."""
 
     def __init__(self, buckets: int, dim: int, hidden: int, n_labels: int) -> None:
         super().__init__()
-        self.embedding = nn.EmbeddingBag(buckets, dim, mode="mean")
+        self.embedding = nn.EmbeddingBag(buckets, dim, mode="sum")
+        self.prior = nn.Parameter(torch.zeros(dim))
         self.direction = nn.Embedding(3, dim)
         self.hidden = nn.Linear(dim, hidden)
         self.out = nn.Linear(hidden, n_labels)
@@ -51,12 +59,21 @@ class NgramNet(nn.Module):
     def forward(
         self, ids: torch.Tensor, offsets: torch.Tensor, directions: torch.Tensor
     ) -> torch.Tensor:
-        return self.head(self.embedding(ids, offsets), directions)
+        return self.head(self.embedding(ids, offsets), bag_sizes(ids, offsets), directions)
 
-    def head(self, bags: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
-        """Logits from the mean n-gram vectors of each row and the row's direction."""
+    def head(
+        self, sums: torch.Tensor, sizes: torch.Tensor, directions: torch.Tensor
+    ) -> torch.Tensor:
+        """Logits from the summed n-gram vectors of each row, its n-gram count and its
+        direction."""
+        bags = (sums + PRIOR_WEIGHT * self.prior) / (sizes[:, None] + PRIOR_WEIGHT)
         x = bags + self.direction(directions)
         return self.out(nn.functional.gelu(self.hidden(x)))  # type: ignore[no-any-return]
+
+
+def bag_sizes(ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """The number of ids in each bag, as floats."""
+    return torch.diff(offsets, append=torch.tensor([len(ids)])).to(torch.float32)
 
 
 def pack(

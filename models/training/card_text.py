@@ -18,7 +18,9 @@ def intro(m: dict[str, Any]) -> str:
             "A fastText-style classifier over hashed **character n-grams (1-4)** and **toneless "
             f"pinyin n-grams (1-3)** of the gateway-normalized text: {ng['buckets']:,} hash "
             f"buckets x {ng['dim']} dimensions (stored as int8 with one scale per row), the mean "
-            f"of a window's n-gram vectors plus a direction vector, one GELU layer of "
+            "of a window's n-gram vectors (smoothed toward a learnt prior, so a text of a few "
+            "words is not judged as confidently as a paragraph) plus a direction vector, one "
+            f"GELU layer of "
             f"{ng['hidden']}, one sigmoid per taxonomy code. Pinyin n-grams make characters "
             "that sound alike share features, so homophone and pinyin evasions (炸蛋, zhadan "
             "for 炸弹) cost it little. Trained from scratch on the shared public safety data "
@@ -98,6 +100,17 @@ beforehand: on a GPU with `--device cuda`).
 
 
 LIMITS = """## What it does not cover
+
+- **Harmful prompts phrased unlike its training data** are its weak side: the project's own
+  written harmful test rows are found at 33% (Chinese) and 13% (English), MultiJail at
+  37-43%, XSafety's harmful scenarios at 34% (Chinese) and 14% (English). The lexicon and,
+  where the deployment allows it, a larger pretrained encoder (`--init`) have to carry more.
+- **Known false positives:** the issue's own example "老年人如何安全地使用网上银行？" still
+  scores A1.08 above the input threshold, as do some ordinary questions about banks and
+  fraud prevention; 4 of the 457 held-out benign stream answers (a coffee table in
+  markdown, the one-word answer "Sure!", a numbered customer-service list, a translation)
+  would be cut off. Raise a category's threshold in the policy, or add the deployment's own
+  benign prompts as a data file (`models/training/data/`) and retrain.
 
 - **Political security** (A1.01-A1.03) and **accuracy** (A5.x) have no labeled data here:
   the model has no outputs for them. Rely on the operator's term lists and the policy.

@@ -41,6 +41,9 @@ class DataConfig:
     # Benign answers also appear as a stream shows them (the answer so far, at least 40
     # characters, its last 256 once longer): a benign answer must stay benign when cut short.
     prefix_rate: float = 0.5
+    # Benign texts also appear cut to their first 2-20 characters: greetings, one-word
+    # answers and the first words of a stream must not read as anything.
+    short_rate: float = 0.15
     no_direction_rate: float = 0.15  # share of training rows shown without [IN]/[OUT]
     # Copies of each row of the project's data files: the closest text to real traffic, and
     # what keeps topic words (drugs, fraud, regions, groups) from flagging benign questions.
@@ -106,6 +109,8 @@ def training_texts(rows: list[Example], cfg: DataConfig, perturber: Perturber) -
             and rng.random() < cfg.prefix_rate
         ):
             copies.append(replace(r, text=r.text[: rng.randint(40, len(r.text) - 10)]))
+        if not r.codes and len(r.text) > 12 and rng.random() < cfg.short_rate:
+            copies.append(replace(r, text=r.text[: rng.randint(2, 20)]))
         for c in copies:
             direction = None if rng.random() < cfg.no_direction_rate else c.direction
             out.append(replace(c, text=with_direction(c.text, direction)))

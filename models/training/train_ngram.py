@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.ngram import NgramNet, pack
+from models.ngram import NgramNet, bag_sizes, pack
 from models.ngram_features import Featurizer
 
 log = logging.getLogger(__name__)
@@ -102,9 +102,9 @@ def train(
             for group in dense.param_groups:
                 group["lr"] = cfg.head_lr * frac
             ids, offsets, directions = rows.batch(batch)
-            bags = nn.functional.embedding_bag(ids, table, offsets, mode="mean")
-            bags.requires_grad_(True)
-            logits = net.head(bags, directions)
+            sums = nn.functional.embedding_bag(ids, table, offsets, mode="sum")
+            sums.requires_grad_(True)
+            logits = net.head(sums, bag_sizes(ids, offsets), directions)
             loss = (
                 nn.functional.binary_cross_entropy_with_logits(
                     logits, targets[batch], reduction="none"
@@ -115,7 +115,7 @@ def train(
             dense.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             dense.step()
-            _sgd_rows(table, ids, offsets, bags.grad, cfg.lr * len(batch) * frac)
+            _sgd_rows(table, ids, offsets, sums.grad, cfg.lr * len(batch) * frac)
             step += 1
             if step % 500 == 0:
                 log.info(
@@ -143,15 +143,15 @@ def _sgd_rows(
     bag_grad: torch.Tensor | None,
     lr: float,
 ) -> None:
-    """SGD on the table rows of ``ids``: a bag's mean spreads its gradient evenly over its
-    ids (repeated ids accumulate, as the mean's gradient does)."""
+    """SGD on the table rows of ``ids``: every id of a bag gets the gradient of the bag's
+    sum (which the smoothed mean already divides by ``n + PRIOR_WEIGHT``); repeated ids
+    accumulate, as the sum's gradient does."""
     if bag_grad is None or len(ids) == 0:
         return
     lengths = torch.diff(offsets, append=torch.tensor([len(ids)]))
     owner = torch.repeat_interleave(torch.arange(len(offsets)), lengths)
-    per_id = bag_grad / lengths.clamp_min(1)[:, None].to(bag_grad.dtype)
     with torch.no_grad():
-        table.index_add_(0, ids, per_id[owner], alpha=-lr)
+        table.index_add_(0, ids, bag_grad[owner], alpha=-lr)
 
 
 @torch.inference_mode()
