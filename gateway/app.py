@@ -55,7 +55,7 @@ def load_classifier(
     if spec.lower() in ("", "none", "off"):
         return None
     if spec.lower() == "auto" and not second:
-        shipped = Path(__file__).resolve().parent.parent / "models" / "zh_safety_small"
+        shipped = Path(__file__).resolve().parent.parent / "models" / "zh_safety_ngram"
         if not (shipped / "config.json").exists() or importlib.util.find_spec("torch") is None:
             log.info("no classifier: the shipped model or torch is not installed")
             return None

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     policy: Path = DEFAULT_POLICY
     policy_reload_interval: float = Field(1.0, ge=0)  # seconds between file checks; 0 = off
     policy_cache_dir: Path = Path("var/gateway/policy-cache")  # bundles from other replicas
-    # "auto": the shipped model (models/zh_safety_small) when torch is installed, else none;
+    # "auto": the shipped model (models/zh_safety_ngram) when torch is installed, else none;
     # or a local model directory, an http(s) URL of another gateway, a hub id, or "none".
     classifier: str = "auto"
     classifier_device: Literal["auto", "cpu", "cuda", "hpu"] = "auto"
@@ -54,7 +54,7 @@ class Settings(BaseSettings):
 
     # --- the local classifier's batching core and verdict cache (docs/classifiers.md)
     classifier_max_batch: int | None = Field(None, gt=0)  # rows per call; unset: the model's
-    classifier_max_batch_tokens: int = Field(8192, gt=0)  # padded tokens per call
+    classifier_max_batch_tokens: int | None = Field(None, gt=0)  # padded tokens per call; unset: the model's
     classifier_max_wait_us: int = Field(0, ge=0)  # an idle model's wait for company; 0: none
     classifier_max_queue: int = Field(2048, gt=0)  # rows waiting; more is refused at once
     classifier_workers: int | None = Field(None, gt=0)  # model threads; unset: 2 on CPU

@@ -73,8 +73,17 @@ def build_default_model(directory: Path) -> Path:
     return build_encoder(directory, LABELS, layers=4, hidden=256, heads=4, max_length=512)
 
 
-def naive_model(model_dir: Path, device: str) -> Callable[[str], list[float]]:
-    """Tokenizer + forward per text, no padding tricks: what most integrations ship."""
+def naive_model(model_dir: Path, device: str, adapter: Any) -> Callable[[str], list[float]]:
+    """Tokenizer + forward per text, no padding tricks: what most integrations ship. For a
+    model kind that is not a transformers encoder (the n-gram model), the adapter's own
+    featurizer and forward, one text per call."""
+    if adapter.info().get("kind") != "encoder":
+
+        def featurize_and_run(text: str) -> list[float]:
+            [scores] = adapter.run(adapter.encode(text))
+            return list(scores.values())
+
+        return featurize_and_run
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -203,6 +212,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         options["torch_threads"] = args.threads
     if args.workers:
         options["workers"] = args.workers
+    if args.dtype:
+        options["dtype"] = args.dtype
     probe: Any = models.load_classifier(str(model_dir), device=args.device, **options)
     adapter = probe.adapter
     workers = probe.batcher.limits.workers  # the loader's choice for this device and CPU
@@ -219,13 +230,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         scan = {b: bench_raw(adapter, texts[: args.scan_n], b) for b in adapter.shapes.batch_sizes}
     best_batch = max(scan.values(), key=lambda r: r["texts_per_s"])["batch"]
     cases["raw_scan_texts_per_s"] = {str(b): r["texts_per_s"] for b, r in scan.items()}
+    # n-gram rows are long id lists with no padding cost: that adapter names its own budget.
+    max_tokens = args.max_batch_tokens or int(getattr(adapter, "max_batch_tokens", 32768))
     limits = BatchLimits(
-        max_batch=best_batch, max_tokens=args.max_batch_tokens, max_wait_us=args.max_wait_us,
+        max_batch=best_batch, max_tokens=max_tokens, max_wait_us=args.max_wait_us,
         max_queue=4096, workers=workers,
     )  # fmt: skip
     core = LocalClassifier(adapter, limits=limits)
     naive_texts = texts[: args.naive_n]
-    naive = naive_model(Path(model_dir), device)
+    naive = naive_model(Path(model_dir), device, adapter)
     runs: dict[str, list[dict[str, Any]]] = {}
     # Rounds interleave the cases so that load from other processes hits them alike. Round 0
     # is a discarded warm-up: oneDNN builds kernels per input shape on first sight, which
@@ -284,9 +297,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--callers", type=int, nargs="+", default=[1, 16, 64])
     p.add_argument("--batch-sizes", default="", help="e.g. 1,2,4,8,16,32 (default: per device)")
-    p.add_argument("--max-batch-tokens", type=int, default=32768)
+    p.add_argument(
+        "--max-batch-tokens",
+        type=int,
+        default=0,
+        help="token budget of a batch (0: the adapter's own, else 32768)",
+    )
     p.add_argument("--max-wait-us", type=int, default=2000)
     p.add_argument("--compile", action="store_true", help="torch.compile (CUDA graphs on cuda)")
+    p.add_argument(
+        "--dtype", default="", help="float32, bfloat16, ... (default: the loader's auto)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = p.parse_args(argv)

@@ -123,7 +123,7 @@ def raw_model_tps(classifier: str, texts: list[str]) -> dict[str, Any]:
 
     spec = classifier
     if spec == "auto":  # the shipped model, as gateway.app.load_classifier picks it
-        spec = str(procs.ROOT / "models" / "zh_safety_small")
+        spec = str(procs.ROOT / "models" / "zh_safety_ngram")
     clf = models.load_classifier(str(resolve_path(spec)), device="cpu", cache_size=0)
     best: dict[str, Any] = {}
     for batch in (16, 32, 64):

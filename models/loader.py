@@ -17,7 +17,7 @@ from models.local import LocalClassifier
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["encoder", "guard"]
+Kind = Literal["encoder", "guard", "ngram"]
 _HASHED_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model", ".jinja")
 
 
@@ -35,8 +35,11 @@ def resolve_path(spec: str) -> Path:
 
 
 def model_kind(path: Path) -> Kind:
-    """``guard`` for causal LMs, ``encoder`` for sequence classifiers, from ``config.json``."""
+    """``ngram`` for the character n-gram model (``model_type: char_ngram``), ``guard`` for
+    causal LMs, ``encoder`` for sequence classifiers, from ``config.json``."""
     config = json.loads((path / "config.json").read_text("utf-8"))
+    if config.get("model_type") == "char_ngram":
+        return "ngram"
     archs = " ".join(config.get("architectures") or [])
     if "ForSequenceClassification" in archs:
         return "encoder"
@@ -67,7 +70,7 @@ def load_local(
     kind: Kind | None = None,
     version: str | None = None,
     max_batch: int | None = None,
-    max_batch_tokens: int = 8192,
+    max_batch_tokens: int | None = None,
     max_wait_us: int = 0,
     max_queue: int = 2048,
     request_timeout_s: float = 30.0,
@@ -96,17 +99,23 @@ def load_local(
         torch.set_num_threads(torch_threads)  # process-wide: intra-op threads of the model
     ver = version or model_version(path)
     adapter: Any
-    if (kind or model_kind(path)) == "guard":
+    chosen = kind or model_kind(path)
+    if chosen == "guard":
         from models.guard import GuardAdapter
 
         adapter = GuardAdapter(path, device=dev, version=ver, **adapter_options)
+    elif chosen == "ngram":
+        from models.ngram import NgramAdapter
+
+        adapter = NgramAdapter(path, device=dev, version=ver, **adapter_options)
     else:
         from models.encoder import EncoderAdapter
 
         adapter = EncoderAdapter(path, device=dev, version=ver, **adapter_options)
     limits = BatchLimits(
         max_batch=max_batch or adapter.shapes.max_batch,
-        max_tokens=max_batch_tokens,
+        # n-gram rows are long id lists that cost no padding: that adapter sets its own budget
+        max_tokens=max_batch_tokens or int(getattr(adapter, "max_batch_tokens", 8192)),
         max_wait_us=max_wait_us,
         max_queue=max_queue,
         workers=workers,

@@ -130,3 +130,27 @@ def build_guard(
     tok.chat_template = GUARD_TEMPLATE
     tok.save_pretrained(directory)
     return directory
+
+
+def build_ngram(
+    directory: Path,
+    labels: Sequence[str] = ("A1.04", "A2.05", "A4.05"),
+    *,
+    buckets: int = 4096,
+    dim: int = 8,
+    hidden: int = 8,
+    seed: int = 0,
+) -> Path:
+    """Save a random-weight character n-gram model (:mod:`models.ngram`) into ``directory``."""
+    import torch
+
+    from models import ngram
+    from models.ngram_features import FeatureConfig, PinyinTable
+
+    torch.manual_seed(seed)
+    net = ngram.NgramNet(buckets, dim, hidden, len(labels))
+    with torch.no_grad():  # a visible direction effect, as a trained model has
+        net.direction.weight.normal_(0.0, 0.5)
+    features = FeatureConfig(buckets=buckets)
+    ngram.save(directory, net, features, PinyinTable.build(), labels, model_version="tiny-ngram")
+    return directory

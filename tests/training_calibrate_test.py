@@ -46,3 +46,18 @@ def test_thin_codes_keep_the_default_threshold() -> None:
     truth = np.c_[np.r_[np.ones(5, dtype=bool), np.zeros(95, dtype=bool)]]
     th, _ = calibrate(scores, truth, [np.zeros((10, 1))], fpr_budget=0.02)
     assert th[0] == 0.5  # five positives are too few to trust a tuned 0.15
+
+
+def test_thin_codes_share_a_threshold_tuned_on_their_pooled_positives() -> None:
+    """Three codes with 12 positives each (too few alone, 36 together) scored 0.3-0.4 and
+    negatives below 0.15: the shared threshold sits between them, not at 0.5."""
+    rng = np.random.default_rng(1)
+    scores = np.zeros((136, 3))
+    truth = np.zeros((136, 3), dtype=bool)
+    for j in range(3):
+        rows = slice(12 * j, 12 * (j + 1))
+        scores[rows, j] = rng.uniform(0.3, 0.4, 12)
+        truth[rows, j] = True
+    scores[36:] = rng.uniform(0.0, 0.15, (100, 3))
+    th, _ = calibrate(scores, truth, [np.zeros((10, 3))], fpr_budget=0.02)
+    assert len(set(th.tolist())) == 1 and 0.15 <= th[0] <= 0.3

@@ -50,3 +50,28 @@ def test_a_policy_that_would_become_invalid_is_left_as_it_was(policy: Path) -> N
     with pytest.raises(PolicyError):
         write_thresholds(policy, {"A2.02": 0.3})  # under its review_threshold
     assert policy.read_text("utf-8") == text
+
+
+def test_an_inline_rule_without_a_threshold_gets_one(policy: Path) -> None:
+    text = policy.read_text("utf-8")
+    assert "A1.05: {input: {action: block}, output: {action: block}}" in text
+    changed = write_thresholds(policy, {"A1.05": 0.45})
+    rules = load_policy(policy).policy.categories["A1.05"]
+    assert rules.input is not None and rules.output is not None
+    assert (rules.input.threshold, rules.output.threshold) == (0.45, 0.45)
+    assert rules.input.action.value == "block" and changed == ["A1.05"]
+    after = policy.read_text("utf-8")
+    assert (
+        "A1.05: {input: {action: block, threshold: 0.45}, output: {action: block, threshold: 0.45}}"
+        in after
+    )
+
+
+def test_input_and_output_thresholds_are_written_apart(policy: Path) -> None:
+    changed = write_thresholds(policy, {"A1.04": 0.3, "A2.01": 0.35}, {"A1.04": 0.6, "A2.01": 0.65})
+    p = load_policy(policy).policy
+    for code, (t_in, t_out) in {"A1.04": (0.3, 0.6), "A2.01": (0.35, 0.65)}.items():
+        rules = p.categories[code]
+        assert rules.input is not None and rules.output is not None
+        assert (rules.input.threshold, rules.output.threshold) == (t_in, t_out), code
+    assert changed == ["A1.04", "A2.01"]

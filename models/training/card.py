@@ -8,6 +8,8 @@ from typing import Any
 
 from models.training.labels import mapping_tables
 
+_LANG_NAMES = {"zh": "Chinese", "en": "English", "mixed": "mixed Chinese–English"}
+
 
 def _table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -15,61 +17,153 @@ def _table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
+def _groups(by: dict[str, dict[str, Any]], first: str = "group") -> str:
+    """A table of ``_group_metrics`` output: rows, positives, recall, false-positive rate."""
+    return _table(
+        [first, "n", "positives", "accuracy", "precision", "recall", "F1", "benign flagged"],
+        [
+            [k, v["n"], v["positives"], v["accuracy"], v["precision"] if v["positives"] else "–",
+             v["recall"] if v["positives"] else "–", v["f1"] if v["positives"] else "–",
+             v["fpr"] if v["n"] > v["positives"] else "–"]
+            for k, v in by.items()
+        ],
+    )  # fmt: skip
+
+
 def render(m: dict[str, Any]) -> str:
     """Markdown for one trained model's metrics."""
-    from models.training.card_text import INTRO, LIMITS, REPRODUCE, USAGE
+    from models.training import card_text
 
-    train = m["config"]["train"]
-    fill = {
-        **train,
-        "warmup_pct": round(100 * train["warmup"]),
-        "written_copies": m["config"]["data"].get("written_copies", 2),
-    }
-    parts = [INTRO.format(**fill)]
-    parts.append("## Labels and thresholds\n")
-    parts.append(
-        _table(
-            ["code", "threshold", "test precision", "test recall", "test F1", "test support"],
-            [
-                [
-                    c,
-                    m["thresholds"][c],
-                    *(m["test_per_code"][c][k] for k in ("precision", "recall", "f1", "support")),
-                ]
-                for c in m["labels"]
-            ],
-        )
-    )
-    parts.append("\n## Held-out results (model only, no lexicon)\n")
-    rows = [["test split, any code (calibrated thresholds)", *_bin(m["test_any_unsafe"])]]
-    rows.append(["test split, any code (all thresholds 0.5)", *_bin(m["test_any_unsafe_at_0.5"])])
-    rows.append(["COLD dev (offensive vs not; calibrated)", *_bin(m["cold_dev"])])
-    rows.append(["COLD dev (all thresholds 0.5)", *_bin(m["cold_dev_at_0.5"])])
-    rows += [[f"test: {src}", *_bin(v)] for src, v in m["test_by_source"].items()]
-    parts.append(_table(["set", "n", "accuracy", "precision", "recall", "F1"], rows))
-    parts.append(
-        "\nReference point: fine-tuned BERT-base-Chinese reaches ~0.81 accuracy on the COLD *test* split "
-        f"(COLD paper). This model is ~1/{round(102_000_000 / m['params'])} of its size (BERT-base-Chinese: "
-        "102M parameters), trained from scratch in minutes on 2 CPU cores, and is scored here on "
-        "COLD *dev* (the test split is not in the shared data).\n"
-    )
+    arch = m.get("arch", "encoder")
+    parts = [card_text.intro(m)]
+    parts.append(_languages(m))
+    parts.append(_test_section(m))
+    parts.append(_benign_section(m))
+    parts.append(_ood_section(m))
+    parts.append(_robustness_section(m))
     if "pipeline" in m:
         parts.append(_pipeline_section(m))
-    parts.append("## False positives on benign prompts (TC260-003 over-refusal limit: 5%)\n")
-    parts.append(
-        _table(
-            ["benign set", "n", "flagged (any code)"],
-            [[k, v["n"], v["fpr"]] for k, v in m["benign_fpr"].items()],
+    parts.append(_codes_section(m))
+    parts.append(_data_section(m))
+    parts.append("## Label mapping\n")
+    for name, table in mapping_tables().items():
+        parts.append(f"**{name}**: " + "; ".join(f"{k} -> {v}" for k, v in table.items()) + "\n")
+    parts.append(card_text.USAGE_NGRAM if arch == "ngram" else card_text.USAGE_ENCODER)
+    parts.append(card_text.reproduce(m))
+    parts.append(card_text.LIMITS)
+    return "\n".join(parts) + "\n"
+
+
+def _languages(m: dict[str, Any]) -> str:
+    by = m["test_by_lang"]
+    rows = [
+        [_LANG_NAMES.get(k, k), v["n"], v["positives"], v["recall"] if v["positives"] else "–",
+         v["fpr"]]
+        for k, v in by.items()
+    ]  # fmt: skip
+    return (
+        "## Validated languages\n\n"
+        "Validated on **Chinese**, **English** and **mixed Chinese–English** text: prompts to an "
+        "assistant and its answers, and (Chinese, English) social-media comments. Every figure "
+        "below is from the **test split**, which was used neither for training nor for "
+        "calibration; thresholds were calibrated on the separate validation split. Other "
+        "languages were not validated.\n\n"
+        + _table(["language", "test rows", "positives", "recall", "benign flagged"], rows)
+        + "\n"
+    )
+
+
+def _test_section(m: dict[str, Any]) -> str:
+    overall = [
+        ["test split, any code (calibrated thresholds)", *_bin(m["test_any_unsafe"])],
+        ["test split, any code (all thresholds 0.5)", *_bin(m["test_any_unsafe_at_0.5"])],
+    ]
+    return (
+        "## Test split (model only, no lexicon)\n\n"
+        + _table(["set", "n", "accuracy", "precision", "recall", "F1"], overall)
+        + "\n\n### Per direction\n\n"
+        + _groups(m["test_by_direction"], "direction")
+        + "\n\n### Per language and direction\n\n"
+        + _groups(m["test_by_lang_direction"], "language / direction")
+        + "\n\n### Per source\n\n"
+        + "Sources are the shared datasets by name and the project's data files "
+        "(`models/training/data/`, by file stem). `benign flagged` is the false-positive "
+        "rate on the source's benign rows.\n\n" + _groups(m["test_by_source"], "source") + "\n"
+    )
+
+
+def _benign_section(m: dict[str, Any]) -> str:
+    cal = m["calibration"]
+    by_lang = cal["benign_pool_by_lang"]
+    pools = cal["benign_pools"]
+    return (
+        "## Benign text: false positives (TC260-003 over-refusal limit: 5%)\n\n"
+        "Benign prompts and answers of the test split (social-media comments excluded), by "
+        "language and direction:\n\n"
+        + _groups(m["test_benign_by_lang_direction"], "language / direction")
+        + "\n\nHard negatives only (benign texts about crime, drugs, discrimination, health, "
+        "law, finance, history or safety):\n\n"
+        + _groups(m["test_hard_negatives"], "language")
+        + f"\n\n**Calibration.** Thresholds start at max F1 per code on the validation split "
+        f"({cal['val_rows']} rows, {cal['val_positives']} positives; codes with fewer than 30 "
+        "validation positives share one threshold, never below 0.2), then are raised where "
+        "cheapest in recall, per direction: input thresholds until at most "
+        f"{pools['prompts']['budget']:.1%} of {pools['prompts']['n']} benign validation prompts "
+        f"are flagged ({pools['prompts']['fpr']:.2%} left); output thresholds until at most "
+        f"{pools['answers']['budget']:.1%} of {pools['answers']['n']} benign validation answers "
+        f"would be cut off in a stream, any of {pools['answers']['checks']} checks counted "
+        f"(every 40 characters, the last 256 characters each, then the full answer; "
+        f"{pools['answers']['fpr']:.2%} left). Flagged in the whole pool of "
+        f"{cal['benign_pool_n']}: {cal['benign_pool_fpr']:.2%}; "
+        + ", ".join(
+            f"{_LANG_NAMES.get(k, k)} {v['fpr']:.2%} (n={v['n']})" for k, v in by_lang.items()
         )
+        + ".\n"
+        + _stream_bank(m)
     )
-    parts.append(
-        f"\nCalibration target: <= {m['config']['fpr_budget']} on validation benign prompts ({m['calibration']}).\n"
+
+
+def _stream_bank(m: dict[str, Any]) -> str:
+    sb = m.get("stream_bank") or {}
+    if not sb.get("n"):
+        return ""
+    return (
+        "\n**Held-out stream bank** (`tests/fixtures/benign_stream_answers.jsonl`, benign "
+        "assistant answers the streaming test uses; never trained, calibrated or tuned on, and "
+        "the recipe refuses to start if a training or validation text matches one): "
+        f"{sb['full_flagged']} of {sb['n']} full answers flagged; {sb['prefixes_flagged']} of "
+        f"{sb['prefixes_checked']} stream checks (every 40 characters, the last 256 "
+        f"characters each) flagged; {sb['answers_blocked_in_stream']} answers would be cut "
+        "off in a stream at the calibrated output thresholds (model only; the policy's "
+        "actions decide what is blocked).\n"
     )
-    parts.append("## Robustness (held-out zh positives and benign prompts, perturbed)\n")
-    base = m["robustness"]["original"]["recall"]
-    parts.append(
-        _table(
-            ["variant", "recall", "drop vs original", "benign FPR", "n pos / n neg"],
+
+
+def _ood_section(m: dict[str, Any]) -> str:
+    xs = m["xsafety"]
+    names = sorted({k for d in xs.values() for k in d})
+    return (
+        "## Out-of-domain: XSafety (never trained on; share flagged per scenario)\n\n"
+        "XSafety carries a research-use note, so it is used only here, as prompts the model "
+        "has never seen. `harmful_scenarios_recall` pools the mostly harmful scenarios; "
+        "Mental_Health and Ethics_And_Morality are mostly benign questions, so a low rate "
+        "there is right.\n\n"
+        + _table(["scenario", *xs], [[n, *(xs[lang].get(n, "–") for lang in xs)] for n in names])
+        + "\n"
+    )
+
+
+def _robustness_section(m: dict[str, Any]) -> str:
+    rob = m["robustness"]
+    base = rob["original"]["recall"]
+    return (
+        "## Robustness: evasion variants of held-out Chinese text\n\n"
+        "Test-split Chinese positives and benign prompts rewritten with the variants the "
+        "gateway's lexicon knows (homophones from its table and same-sound characters, "
+        "pinyin, traditional characters, inserted symbols, emoji), then normalized as the "
+        "gateway does. Training saw such variants of *training* rows only.\n\n"
+        + _table(
+            ["variant", "recall", "drop vs original", "benign flagged", "n pos / n neg"],
             [
                 [
                     k,
@@ -78,57 +172,11 @@ def render(m: dict[str, Any]) -> str:
                     v["benign_fpr"],
                     f"{v['n_pos']} / {v['n_neg']}",
                 ]
-                for k, v in m["robustness"].items()
+                for k, v in rob.items()
             ],
         )
+        + "\n"
     )
-    parts.append("\n## Out-of-domain: XSafety zh (not trained on; share flagged per scenario)\n")
-    parts.append(
-        _table(["scenario", "flagged"], [[k, v] for k, v in m["xsafety_zh_flag_rate"].items()])
-    )
-    parts.append(
-        "\nInstruction-attack and harmful scenarios should be flagged often; Mental_Health and "
-        "Ethics_And_Morality are mostly benign questions, so a lower rate there is expected.\n"
-    )
-    sp = m["speed_cpu_batch32_128chars"]
-    parts.append("## Speed on this CPU\n")
-    parts.append(
-        f"Batch 32 x 128 characters, tokenization included, {sp['threads']} threads: "
-        f"**{sp['fp32_texts_per_s']} texts/s fp32**, **{sp['bf16_texts_per_s']} texts/s bf16** "
-        f"(largest score difference bf16 vs fp32: {sp['bf16_max_abs_score_diff']}). "
-        f"Weights ship as bf16 safetensors ({m['params']:,} parameters); all metrics above are "
-        "measured on the shipped weights loaded as fp32.\n"
-    )
-    parts.append("## Training data\n")
-    parts.append(DATA_TABLE)
-    src = m["data"]["rows_by_source"]
-    cols = [
-        "train_pos",
-        "train_neg",
-        "val_pos",
-        "val_neg",
-        "test_pos",
-        "test_neg",
-        "cold_dev_pos",
-        "cold_dev_neg",
-    ]
-    parts.append("\nRows after deduplication, by split:\n")
-    parts.append(
-        _table(["source", *cols], [[s, *(v.get(c, 0) for c in cols)] for s, v in src.items()])
-    )
-    t = m["training"]
-    parts.append(
-        f"\nTraining rows after upsampling/augmentation: {m['data']['train_rows_after_augmentation']}. "
-        f"{t['steps']} steps in {t['train_seconds']} s ({t['rows_per_second']} rows/s); whole recipe "
-        f"{m['total_minutes']} min. Config: `{json.dumps(m['config']['train'])}`, vocab {m['config']['vocab_size']}.\n"
-    )
-    parts.append("## Label mapping\n")
-    for name, table in mapping_tables().items():
-        parts.append(f"**{name}**: " + "; ".join(f"{k} -> {v}" for k, v in table.items()) + "\n")
-    parts.append(USAGE)
-    parts.append(REPRODUCE.format(**fill))
-    parts.append(LIMITS)
-    return "\n".join(parts) + "\n"
 
 
 def _pipeline_section(m: dict[str, Any]) -> str:
@@ -151,15 +199,14 @@ def _pipeline_section(m: dict[str, Any]) -> str:
     ]  # fmt: skip
     return (
         "## The gateway pipeline: keywords only / model only / both\n\n"
-        f"`gateway eval` over the held-out sets with `{m['pipeline_policy']}` (the thresholds "
+        f"`gateway eval` over the test split with `{m['pipeline_policy']}` (the thresholds "
         "above, each category's action; flagged = blocked or held for review), text "
         "normalized as the gateway does it, prompts marked `[IN]` and answers `[OUT]`. "
-        "`benign_prompts` is CValues and hand-written test prompts plus the held-out "
+        "`benign_prompts` is the benign prompts of the test split plus the held-out "
         "hand-written bank: its false-positive rate is the over-refusal figure.\n\n"
         + _table(["set", "pipeline", "n", "accuracy", "precision", "recall", "F1", "FPR"], rows)
-        + "\n\nThe robustness rows below, through the pipeline: the gateway's normalization "
-        "(traditional to simplified, symbols and spaces dropped, pinyin and homophone variants "
-        "in the lexicon) runs before both the lexicon and the model.\n\n"
+        + "\n\nRobustness through the pipeline (normalization, then the lexicon with its "
+        "pinyin and homophone variants, and the model):\n\n"
         + _table(
             ["variant", "recall, model only", "recall, both", "drop (both)", "benign FPR (both)"],
             robust,
@@ -168,37 +215,46 @@ def _pipeline_section(m: dict[str, Any]) -> str:
     )
 
 
+def _codes_section(m: dict[str, Any]) -> str:
+    th = m["thresholds"]
+    return "## Labels and thresholds\n\n" + (
+        "`thresholds.json` holds one threshold per code and direction (`input` for prompts, "
+        "`output` for answers), written into the policy by `--policy`.\n\n"
+    ) + _table(
+        ["code", "input threshold", "output threshold", "test precision", "test recall",
+         "test F1", "test support"],
+        [
+            [c, th["input"][c], th["output"][c],
+             *(m["test_per_code"][c][k] for k in ("precision", "recall", "f1", "support"))]
+            for c in m["labels"]
+        ],
+    ) + "\n"  # fmt: skip
+
+
+def _data_section(m: dict[str, Any]) -> str:
+    from models.training.card_text import DATA_TABLE
+
+    src = m["data"]["rows_by_source"]
+    cols = ["train_pos", "train_neg", "val_pos", "val_neg", "test_pos", "test_neg"]
+    t = m["training"]
+    return (
+        "## Training data\n\n"
+        + DATA_TABLE
+        + "\n\nRows after deduplication, by split (every source split 80/10/10 by a hash of "
+        "its group, so a JailBench seed and its wrappings, a JADE question and its answers, a "
+        "dialogue or a passage stay in one split):\n\n"
+        + _table(["source", *cols], [[s, *(v.get(c, 0) for c in cols)] for s, v in src.items()])
+        + f"\n\nTraining rows after upsampling and augmentation (project data x"
+        f"{m['config']['data']['written_copies']}, prompt datasets x2, evasion variants, "
+        f"benign answer prefixes): {m['data']['train_rows_after_augmentation']}. "
+        f"{t['steps']} steps in {t['train_seconds']} s; whole recipe {m.get('total_minutes', '?')} "
+        f"min on {m['config']['threads']} CPU thread(s). Model directory: "
+        f"{m['size_bytes'] / 1e6:.1f} MB.\n"
+    )
+
+
 def _bin(v: dict[str, Any]) -> list[object]:
     return [v["n"], v["accuracy"], v["precision"], v["recall"], v["f1"]]
-
-
-DATA_TABLE = _table(
-    ["dataset", "used for", "license"],
-    [
-        ["COLD (train; dev held out)", "offensive comments by topic + negatives", "Apache-2.0"],
-        ["SWSR SexComment", "sexist comments + negatives", "MIT"],
-        ["JADE-DB v1, v2, v3", "risky prompts; v3 unsafe/safe answers ([OUT])", "MIT"],
-        ["JailBench (seeds + wrapped)", "risky prompts, jailbreak wrappers (X2)", "MIT"],
-        ["MultiJail (zh, en)", "risky prompts", "MIT"],
-        ["CValues responsibility prompts", "benign hard negatives", "Apache-2.0"],
-        [
-            "Davidson hate/offensive (<= 2,500 per class)",
-            "English hate/offensive + negatives",
-            "MIT",
-        ],
-        ["benign templates (this project)", "benign prompts and responses", "Apache-2.0 (project)"],
-        [
-            "hand-written benign prompts, questions and answers (this project, 1,200)",
-            "benign hard negatives in train / val / test",
-            "Apache-2.0 (project)",
-        ],
-        [
-            "XSafety zh (evaluation only)",
-            "out-of-domain check; research-use note, not trained on",
-            "Apache-2.0",
-        ],
-    ],
-)
 
 
 def write_card(out: Path, metrics: dict[str, Any]) -> None:

@@ -1,19 +1,68 @@
 """The hand-written prose of the model card (the numbers come from ``metrics.json``)."""
 
-INTRO = """# zh_safety_small: a small Chinese-first content-safety classifier
+from __future__ import annotations
 
-A {layers}-layer character-level transformer encoder (ELECTRA architecture, hidden {hidden},
-feed-forward {intermediate}, GELU classification head on [CLS]) trained from scratch on
-public Chinese safety data, scoring text against the TC260-003 / GB/T 45654-2025 taxonomy
-codes of `gateway/taxonomy.py` (plus X2, jailbreak / prompt injection). Multi-label: one sigmoid
-score per code (`config.problem_type = "multi_label_classification"`). It is the default
-model of the moderation gateway, meant to sit behind the keyword lexicon; users with network
-access can swap in a larger pretrained encoder with the same label convention.
+from typing import Any
 
-Trained by `python -m models.training` (see `docs/model_card.md` and `models/training/`).
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def intro(m: dict[str, Any]) -> str:
+    cfg = m["config"]
+    if m.get("arch") == "ngram":
+        ng = cfg["ngram"]
+        body = (
+            "A fastText-style classifier over hashed **character n-grams (1-4)** and **toneless "
+            f"pinyin n-grams (1-3)** of the gateway-normalized text: {ng['buckets']:,} hash "
+            f"buckets x {ng['dim']} dimensions (stored as int8 with one scale per row), the mean "
+            "of a window's n-gram vectors (smoothed toward a learnt prior, so a text of a few "
+            "words is not judged as confidently as a paragraph) plus a direction vector, one "
+            f"GELU layer of "
+            f"{ng['hidden']}, one sigmoid per taxonomy code. Pinyin n-grams make characters "
+            "that sound alike share features, so homophone and pinyin evasions (炸蛋, zhadan "
+            "for 炸弹) cost it little. Trained from scratch on the shared public safety data "
+            "and on text written for the project, in minutes on one CPU thread."
+        )
+    else:
+        tr = cfg["train"]
+        base = (
+            f"fine-tuned from `{cfg['init']}`"
+            if cfg.get("init")
+            else f"a {tr['layers']}-layer character transformer (hidden {tr['hidden']}) "
+            "trained from scratch"
+        )
+        body = f"A sequence-classification encoder, {base}, one sigmoid per taxonomy code."
+    return (
+        "# The default content-safety classifier of the moderation gateway\n\n"
+        + body
+        + "\n\nIt scores text against the TC260-003 / GB/T 45654-2025 codes of "
+        "`gateway/taxonomy.py` (plus X1 minors and X2 jailbreak / prompt injection), "
+        "multi-label, and sits behind the gateway's keyword lexicon. Trained by "
+        "`python -m models.training` (`models/training/`); `docs/model_card.md` is a copy of "
+        "this card.\n"
+    )
+
+
+USAGE_NGRAM = """## Usage
+
+```python
+import models
+clf = models.load_classifier("models/zh_safety_ngram")      # offline, CPU, no download
+scores = await clf.classify(["老年人如何安全地使用网上银行？"], direction="input")
+```
+
+The gateway loads it this way (`classifier: auto`). The adapter (`models/ngram.py`) reads the
+direction marker (`[IN] ` / `[OUT] `) the core puts in front of the text, normalizes nothing
+itself (the core feeds gateway-normalized text, `config.text_normalization = "gateway"`),
+splits texts longer than 256 characters into windows (overlap 64) and the batcher takes the
+maximum per code over windows. Compare each score with the policy's threshold for the code
+(`thresholds.json` holds the calibrated values the recipe wrote into `policies/default.yaml`).
 """
 
-USAGE = """## Usage
+USAGE_ENCODER = """## Usage
 
 ```python
 from transformers import AutoTokenizer, AutoModelForSequenceClassification
@@ -24,57 +73,100 @@ batch = tok(["[IN] " + prompt, "[OUT] " + answer], truncation=True, max_length=1
 scores = model(**batch).logits.sigmoid()   # columns follow config.id2label
 ```
 
-Prefix a prompt with `[IN] ` and a model response with `[OUT] ` (the markers are listed in
-`config.direction_tokens`); the gateway does this itself, putting the marker at the head of
-every window of a long text. 15% of the training rows had no marker, so plain text also
-works, a little less well. Compare each score with `thresholds.json` (`{code: threshold}`,
-calibrated on the validation split for max F1 under a benign false-positive budget).
-Inputs are truncated at 128 tokens (one per Chinese character): score long texts in
-overlapping windows and take the max.
+Prefix a prompt with `[IN] ` and a model response with `[OUT] ` (`config.direction_tokens`);
+the gateway does this itself, at the head of every window of a long text, and feeds
+gateway-normalized text. Compare each score with `thresholds.json`.
 """
 
-REPRODUCE = """## Reproduce
+
+def reproduce(m: dict[str, Any]) -> str:
+    arch = m.get("arch", "encoder")
+    init = m["config"].get("init")
+    flags = f" --init {init}" if init else ("" if arch == "ngram" else " --arch encoder")
+    return f"""## Reproduce
 
 ```bash
-python -m models.training --out models/zh_safety_small --seed 0 --policy policies/default.yaml
+python -m models.training --out models/zh_safety_ngram --seed 0 --policy policies/default.yaml{flags}
 ```
 
-Defaults: {layers} layer(s), hidden {hidden}, feed-forward {intermediate}, {epochs} epochs,
-batch {batch_size}, AdamW lr {lr} ({warmup_pct}% warm-up, linear decay), 1 torch thread,
-each hand-written benign text seen {written_copies} times, `--max-minutes 40` as a safety
-stop. The same seed, data and thread count give byte-identical weights (tested on a small
-slice in `tests/training_recipe_test.py`); a run that hits `--max-minutes` is cut short and
-is not. `--policy` writes the calibrated thresholds into the policy file (comments kept) and
-adds the pipeline table above; `--card-only` re-renders this card from `metrics.json`;
-`--device cuda` trains on a GPU (a few minutes; CPU runs are the reproducible ones). The
-data is read from the shared folder at run time; none of it is in the repository.
+The shared datasets are read from `../shared/datasets` at run time (none of them is in the
+repository); the project's own data is `models/training/data/*.jsonl`. The same seed, data
+and thread count give the same weights. `--policy` writes the calibrated thresholds into the
+policy (comments kept) and adds the pipeline table; `--card-only` re-renders this card from
+`metrics.json`; `--arch encoder` trains the character transformer instead, and
+`--init DIR` fine-tunes a pretrained encoder directory (e.g. a Chinese BERT downloaded
+beforehand: on a GPU with `--device cuda`).
 """
+
 
 LIMITS = """## What it does not cover
 
-- **Where it is useful:** offensive and discriminatory Chinese (COLD/SWSR-style text: region,
-  race, gender; A2.01, A2.04, A2.05), the risky-prompt codes with enough training rows
-  (A1.08, A2.09, A4.03) and jailbreak wrappers (X2). Codes with a few dozen training rows
-  (A1.04, A1.06, A1.07, A2.02-A2.08, A3.x, A4.01, A4.02, A4.05-A4.07) score near zero F1 in
-  the table above: the lexicon and a larger model have to carry them, and their thresholds
-  stay at 0.5 unless the benign budget raised them.
-- **Political security** (A1.01-A1.03, A1.05) and **accuracy** (A5.x) have no labeled data
-  here: the model has no outputs for them. Rely on the operator's term lists and the policy.
-- **Over-refusal:** ordinary questions that look like the risky prompts in the training
-  data ("why do some cultures ...", requests starting with "help me write") are its most
-  common false positives; the benign tables above measure it. Tune per deployment: raise a
-  category's threshold in the policy, or add the operator's own benign prompts to
-  `models/training/benign_written.py` and retrain.
-- X2 (jailbreak) is learned from JailBench's 20 wrapper templates; the test split holds new
-  seed questions in the *same* wrappers, so its X2 recall is optimistic for unseen attacks.
-- Responses ([OUT]) are learned from 650 JADE v3 answer pairs and hand-written answers only.
-- JADE v3 questions not found in v1/v2 (about 60%) carry the generic code A1.08.
-- Sarcasm and context-dependent offence are where it errs most on COLD.
-- English is a minority (Davidson tweets, JADE/MultiJail en, hand-written prompts); it is
-  weaker there.
-- Trained from scratch on ~40k rows: no world knowledge. It keys on wording, so paraphrases
-  far from the training data slip through. Homophone and pinyin evasions still cost recall
-  (robustness tables); the lexicon's variant expansion covers them for listed terms only.
-- bf16 compute is slower than fp32 on CPUs without native bf16 (this one): the weights ship
-  as bf16 and the gateway loads them as fp32 there (`dtype: auto`).
+- **Harmful prompts phrased unlike its training data** are its weak side: the project's own
+  written harmful test rows are found at 33% (Chinese) and 13% (English), MultiJail at
+  37-43%, XSafety's harmful scenarios at 34% (Chinese) and 14% (English). The lexicon and,
+  where the deployment allows it, a larger pretrained encoder (`--init`) have to carry more.
+- **Known false positives:** the issue's own example "老年人如何安全地使用网上银行？" still
+  scores A1.08 above the input threshold, as do some ordinary questions about banks and
+  fraud prevention; 4 of the 457 held-out benign stream answers (a coffee table in
+  markdown, the one-word answer "Sure!", a numbered customer-service list, a translation)
+  would be cut off. Raise a category's threshold in the policy, or add the deployment's own
+  benign prompts as a data file (`models/training/data/`) and retrain.
+
+- **Political security** (A1.01-A1.03) and **accuracy** (A5.x) have no labeled data here:
+  the model has no outputs for them. Rely on the operator's term lists and the policy.
+- **Codes with little data** (most A3.x, A4.02-A4.07, X1) have a few dozen training rows,
+  mostly from the project's own written data; their thresholds stay at 0.5 unless the benign
+  budget raised them, and their test figures rest on a handful of rows.
+- **Bag of n-grams:** it keys on wording, not meaning. Harm phrased in words it has not seen
+  near harm, sarcasm, and context that spans several sentences are where it errs; negation
+  ("how do I *avoid* ...") is learnt only where the written hard negatives show it.
+- **X2 (jailbreak)** is learnt from JailBench's wrapper templates and the project's written
+  jailbreaks; new wrapper styles are weaker.
+- **English** is validated on prompts, answers and tweets; other languages are not validated.
+- Pinyin features cover toneless readings of single characters (the most common reading);
+  near-homophones that differ in their initial or final (n/l, an/ang) are not merged.
 """
+
+
+DATA_TABLE = _md_table(
+    ["dataset", "used for", "license"],
+    [
+        [
+            "COLD (train + dev, pooled and split)",
+            "offensive comments by topic + negatives",
+            "Apache-2.0",
+        ],
+        ["SWSR SexComment", "sexist comments + negatives", "MIT"],
+        ["JADE-DB v1, v2, v3", "risky prompts; v3 unsafe/safe answers ([OUT])", "MIT"],
+        ["JailBench (seeds + wrapped)", "risky prompts, jailbreak wrappers (X2)", "MIT"],
+        ["MultiJail (zh, en)", "risky prompts", "MIT"],
+        ["CValues responsibility prompts", "benign hard negatives", "Apache-2.0"],
+        [
+            "Davidson hate/offensive (<= 1,500 per class)",
+            "English hate/offensive + negatives",
+            "MIT",
+        ],
+        ["KdConv (5,000 utterances)", "benign Chinese dialogue turns and answers", "Apache-2.0"],
+        [
+            "CMRC2018 (dev, trial)",
+            "benign Chinese questions; Wikipedia passages as answers",
+            "**CC BY-SA 4.0**",
+        ],
+        ["GSM8K (first 2,000 of train)", "benign English prompts and worked answers", "MIT"],
+        [
+            "project data files (`models/training/data/`, ~9,200 rows)",
+            "benign prompts and answers in zh / en / mixed across ~70 domains (~40% hard negatives), harmful prompts and answers with codes",
+            "Apache-2.0 (project)",
+        ],
+        [
+            "XSafety zh, en (evaluation only)",
+            "out-of-domain check; research-use note, not trained on",
+            "Apache-2.0",
+        ],
+    ],
+) + (
+    "\n\nCMRC2018 is CC BY-SA 4.0 (attribution: Cui et al., *A Span-Extraction Dataset for "
+    "Chinese Machine Reading Comprehension*, EMNLP 2019); the weights learnt from it are "
+    "shipped with this notice. Flames (no per-item verdict) and the lexicon word lists are "
+    "not used by the model."
+)

@@ -9,7 +9,7 @@ from pathlib import Path
 from models.training.paths import shared_datasets
 
 DEFAULT_DATA = shared_datasets()
-DEFAULT_OUT = Path("models/zh_safety_small")
+DEFAULT_OUT = Path("models/zh_safety_ngram")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,7 +25,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=40.0,
         help="safety stop (a run cut short by it is not reproducible)",
     )
-    # Defaults: the shipped model. One layer of width 128 scores ~1,700 texts/s on 2 CPU
+    p.add_argument(
+        "--arch",
+        choices=("ngram", "encoder"),
+        default="ngram",
+        help="ngram: hashed character + pinyin n-grams (the shipped model); encoder: a "
+        "character transformer, or the encoder given by --init",
+    )
+    p.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="fine-tune this pretrained sequence-classification encoder directory (implies "
+        "--arch encoder; e.g. a Chinese BERT downloaded beforehand)",
+    )
+    # n-gram model options.
+    p.add_argument("--dim", type=int, default=48, help="ngram: embedding width")
+    p.add_argument("--ngram-hidden", type=int, default=128, help="ngram: hidden layer width")
+    p.add_argument("--buckets", type=int, default=1 << 19, help="ngram: hash buckets")
+    p.add_argument("--ngram-epochs", type=float, default=6.0)
+    # Encoder options: one layer of width 128 scores ~1,300 texts/s at 64 callers on 2 CPU
     # cores; a GPU sweep found 2-3 layers or width 192 no better on COLD dev (0.84-0.87).
     p.add_argument("--epochs", type=float, default=4.0)
     p.add_argument("--layers", type=int, default=1)
@@ -53,14 +72,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--written-copies",
         type=int,
-        default=6,
-        help="training copies of each hand-written benign text",
+        default=3,
+        help="training copies of each row of the project's data files (models/training/data)",
     )
     p.add_argument(
         "--fpr-budget",
         type=float,
-        default=0.01,
-        help="benign false-positive rate the thresholds must meet on validation",
+        default=0.015,
+        help="share of benign validation prompts the input thresholds may flag",
+    )
+    p.add_argument(
+        "--answer-fpr-budget",
+        type=float,
+        default=0.005,
+        help="share of benign validation answers the output thresholds may cut off in a "
+        "stream (any of its checks flagged)",
     )
     p.add_argument(
         "--eval-only",
@@ -91,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
     from models.training.recipe import RecipeConfig
     from models.training.recipe import run as run_recipe
     from models.training.train import TrainConfig
+    from models.training.train_ngram import NgramConfig
 
     hidden = args.hidden
     cfg = RecipeConfig(
@@ -114,20 +141,29 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
         ),
         out=args.out,
+        arch="encoder" if args.init is not None else args.arch,
+        init=args.init,
+        ngram=NgramConfig(
+            buckets=args.buckets,
+            dim=args.dim,
+            hidden=args.ngram_hidden,
+            epochs=args.ngram_epochs,
+            seed=args.seed,
+            max_minutes=args.max_minutes,
+        ),
         threads=args.threads,
         fpr_budget=args.fpr_budget,
+        answer_budget=args.answer_fpr_budget,
         policy=args.policy,
     )
     m = run_recipe(cfg, eval_only=args.eval_only)
-    logging.getLogger(__name__).info(
-        "done: test %s, COLD dev %s", m["test_any_unsafe"], m["cold_dev"]
-    )
+    logging.getLogger(__name__).info("done: test %s", m["test_any_unsafe"])
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Adds ``train-model`` to the gateway CLI (``gateway train-model --out DIR``)."""
-    p = subparsers.add_parser("train-model", help="train the small safety classifier")
+    p = subparsers.add_parser("train-model", help="train the default safety classifier")
     add_arguments(p)
     p.set_defaults(func=run)
 

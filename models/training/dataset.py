@@ -1,4 +1,5 @@
-"""From shared datasets to the rows the model trains and is evaluated on."""
+"""From shared datasets and the project's data files to the rows the model trains and is
+evaluated on."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from pathlib import Path
 
 import torch
 
-from models.training import benign, benign_questions, benign_written, sources, splits
+from models.training import sources, splits, written
 from models.training.example import Example, with_direction
 from models.training.perturb import Perturber
 
-# Prompt-style sources are small next to the social-media comments; doubling them in the
+# Prompt-style datasets are small next to the social-media comments; doubling them in the
 # training set keeps the prompt/response domain from being drowned out.
 _UPSAMPLE = {
     "JADE",
@@ -23,7 +24,6 @@ _UPSAMPLE = {
     "MultiJail-zh",
     "MultiJail-en",
     "CValues",
-    "benign-template",
 }
 
 
@@ -32,22 +32,28 @@ class DataConfig:
     data_dir: Path
     seed: int = 0
     limit: int | None = None  # rows per source file, for quick runs and tests
-    benign_templates: int = 3000
     min_support: int = 20  # a code needs this many training rows to get an output
-    augment_rate: float = 0.1  # share of training rows that get one perturbed copy
+    # Evasion variants (homophones, pinyin, traditional characters, separators, emoji, made
+    # by the gateway's homophone table and pinyin) added as extra training rows: most
+    # positives get one, some benign rows too, so "looks cloaked" alone means nothing.
+    variant_rate_pos: float = 0.5
+    variant_rate_neg: float = 0.15
+    # Benign answers also appear as a stream shows them (the answer so far, at least 40
+    # characters, its last 256 once longer): a benign answer must stay benign when cut short.
+    prefix_rate: float = 0.5
+    # Benign texts also appear cut to their first 2-20 characters: greetings, one-word
+    # answers and the first words of a stream must not read as anything.
+    short_rate: float = 0.15
     no_direction_rate: float = 0.15  # share of training rows shown without [IN]/[OUT]
-    # Copies of each hand-written benign text: few rows, but the closest to real traffic, and
+    # Copies of each row of the project's data files: the closest text to real traffic, and
     # what keeps topic words (drugs, fraud, regions, groups) from flagging benign questions.
-    written_copies: int = 6
+    written_copies: int = 3
 
 
 def load_rows(cfg: DataConfig) -> list[Example]:
     """Every source, deduplicated and split (``Example.split`` set)."""
     rows = sources.all_sources(cfg.data_dir, cfg.limit)
-    n_benign = cfg.benign_templates if cfg.limit is None else min(cfg.benign_templates, cfg.limit)
-    rows += benign.train_bank(n_benign, cfg.seed)
-    written = benign_written.written_bank() + benign_questions.question_bank()
-    rows += written if cfg.limit is None else written[: cfg.limit]
+    rows += written.written_sources(cfg.limit)
     return splits.build(rows, cfg.seed)
 
 
@@ -70,24 +76,41 @@ def restrict(rows: list[Example], labels: list[str]) -> list[Example]:
     return out
 
 
+_WRITTEN = frozenset(p.stem for p in written.data_files())
+
+
+def _copies(row: Example, cfg: DataConfig) -> int:
+    if row.source in _WRITTEN:
+        return cfg.written_copies
+    return 2 if row.source in _UPSAMPLE else 1
+
+
+def _has_han(text: str) -> bool:
+    return any("\u4e00" <= c <= "\u9fff" for c in text)
+
+
 def training_texts(rows: list[Example], cfg: DataConfig, perturber: Perturber) -> list[Example]:
-    """Train rows with upsampling, perturbed copies and some rows without a direction marker.
-    The direction marker is folded into ``text`` here (``direction`` then only describes it)."""
+    """Train rows with upsampling, evasion variants, benign answer prefixes and some rows
+    without a direction marker. The marker is folded into ``text`` here (normalized as the
+    gateway normalizes; ``direction`` then only describes it)."""
     rng = random.Random(cfg.seed)
     out: list[Example] = []
     for r in rows:
         if r.split != "train":
             continue
-        n = (
-            cfg.written_copies
-            if r.source == "benign-written"
-            else 2
-            if r.source in _UPSAMPLE
-            else 1
-        )
-        copies = [r] * n
-        if rng.random() < cfg.augment_rate:
-            copies.append(replace(r, text=perturber.any(r.text, rng)))
+        copies = [r] * _copies(r, cfg)
+        rate = cfg.variant_rate_pos if r.codes else cfg.variant_rate_neg
+        if _has_han(r.text) and rng.random() < rate:
+            copies.append(replace(r, text=perturber.evasion(r.text, rng)))
+        if (
+            not r.codes
+            and r.direction == "out"
+            and len(r.text) > 60
+            and rng.random() < cfg.prefix_rate
+        ):
+            copies.append(replace(r, text=r.text[: rng.randint(40, len(r.text) - 10)]))
+        if not r.codes and len(r.text) > 12 and rng.random() < cfg.short_rate:
+            copies.append(replace(r, text=r.text[: rng.randint(2, 20)]))
         for c in copies:
             direction = None if rng.random() < cfg.no_direction_rate else c.direction
             out.append(replace(c, text=with_direction(c.text, direction)))

@@ -37,8 +37,9 @@ def predict(
 
 
 def flagged(scores: Array, thresholds: Array) -> Array:
-    """Boolean matrix: code score at or above its threshold."""
-    return np.asarray(scores >= thresholds[None, :])
+    """Boolean matrix: code score at or above its threshold (one threshold per code, or one
+    row of thresholds per text when texts differ in direction)."""
+    return np.asarray(scores >= (thresholds if thresholds.ndim == 2 else thresholds[None, :]))
 
 
 def binary(pred: Array, truth: Array) -> dict[str, float]:
@@ -70,7 +71,9 @@ def per_code(
     return out
 
 
-_GRID = np.round(np.arange(0.2, 0.96, 0.025), 3)
+_GRID = np.round(np.arange(0.1, 0.96, 0.025), 3)
+# A threshold shared by thin codes is still a guess: never below this.
+_SHARED_FLOOR = 0.2
 _STEP = 0.025
 _CEILING = 0.995
 
@@ -85,33 +88,64 @@ def calibrate(
     """Per-code thresholds, then a benign false-positive budget.
 
     1. A code with at least ``min_support`` validation positives gets the grid threshold of
-       max F1 (the middle of a tie); the others keep 0.5 (tuned on a handful of rows, a threshold is noise, and a
-       low one flags benign text in production).
-    2. While the share of pooled benign prompts flagged by any code exceeds ``fpr_budget``,
-       raise by one step the threshold that removes benign flags at the lowest cost in
-       detected positives. Raising "the most offending code" instead once pushed the main
-       COLD code to 0.99 and halved recall to remove a single benign row.
+       max F1 (the middle of a tie). The thinner codes share one threshold, of max F1 for
+       "any of them" on their pooled positives, when the pool reaches ``min_support``; else
+       they keep 0.5 (tuned on a handful of rows, a threshold is noise, and a low one flags
+       benign text in production).
+    2. While the share of any benign pool (``benign``: e.g. prompts, and answers as a stream
+       shows them) flagged by any code exceeds ``fpr_budget``, raise by one step the
+       threshold that removes flags in the pools over budget at the lowest cost in detected
+       positives. Raising "the most offending code" instead once pushed the main COLD code
+       to 0.99 and halved recall to remove a single benign row.
 
-    Returns the thresholds and the pooled benign FPR they reach on the calibration data."""
+    Returns the thresholds and the highest benign-pool FPR they leave on the calibration data."""
+    th = f1_thresholds(scores, truth, min_support)
+    return meet_budget(th, scores[truth.any(axis=1)], benign, fpr_budget)
+
+
+def f1_thresholds(scores: Array, truth: Array, min_support: int = 30) -> Array:
+    """Step 1 of :func:`calibrate`: max-F1 thresholds, thin codes sharing one."""
     n_labels = scores.shape[1]
     th = np.full(n_labels, 0.5)
+    thin = [j for j in range(n_labels) if truth[:, j].sum() < min_support]
     for j in range(n_labels):
-        if truth[:, j].sum() < min_support:
-            continue
-        f1s = [binary(scores[:, j] >= t, truth[:, j])["f1"] for t in _GRID]
-        if max(f1s) > 0:  # the middle of the best plateau, not its lowest edge
-            best = [t for t, f in zip(_GRID, f1s, strict=True) if f >= max(f1s) - 1e-9]
-            th[j] = best[len(best) // 2]
-    pooled = np.concatenate(benign) if benign else np.zeros((0, n_labels))
-    positives = scores[truth.any(axis=1)]
+        if j not in thin:
+            th[j] = _best_f1(scores[:, j], truth[:, j], th[j])
+    # Codes too thin to tune alone share one threshold, tuned on their pooled positives
+    # ("any thin code"): a few dozen positives spread over many codes carry more signal
+    # together than a 0.5 guess for each.
+    if thin and truth[:, thin].any(axis=1).sum() >= min_support:
+        pooled_truth = np.asarray(truth[:, thin].any(axis=1))
+        shared = _best_f1(scores[:, thin].max(axis=1), pooled_truth, 0.5)
+        th[thin] = max(shared, _SHARED_FLOOR)
+    return th
+
+
+def meet_budget(
+    th: Array, positives: Array, benign: Sequence[Array], fpr_budget: float
+) -> tuple[Array, float]:
+    """Step 2 of :func:`calibrate`: raise thresholds, cheapest first in ``positives`` lost,
+    until every pool in ``benign`` is flagged at most ``fpr_budget``. Returns the new
+    thresholds and the highest pool FPR left."""
+    th = th.copy()
     for _ in range(1000):
-        if _rate_any(pooled, th) <= fpr_budget:
+        over = [b for b in benign if _rate_any(b, th) > fpr_budget]
+        if not over:
             break
-        raise_code = _cheapest_raise(pooled, positives, th)
+        raise_code = _cheapest_raise(np.concatenate(over), positives, th)
         if raise_code is None:
             break
         th[raise_code] = min(_CEILING, th[raise_code] + _STEP)
-    return th, _rate_any(pooled, th)
+    return th, max((_rate_any(b, th) for b in benign), default=0.0)
+
+
+def _best_f1(scores: Array, truth: Array, default: float) -> float:
+    """The grid threshold of max F1 (the middle of the best plateau, not its lowest edge)."""
+    f1s = [binary(scores >= t, truth)["f1"] for t in _GRID]
+    if max(f1s) <= 0:
+        return default
+    best = [t for t, f in zip(_GRID, f1s, strict=True) if f >= max(f1s) - 1e-9]
+    return float(best[len(best) // 2])
 
 
 def _cheapest_raise(benign: Array, positives: Array, th: Array) -> int | None:

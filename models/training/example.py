@@ -10,13 +10,16 @@ from typing import Literal
 from gateway.lexicon.normalize import normalize
 
 Direction = Literal["in", "out"]
-Split = Literal["train", "val", "test", "cold_dev"]
+Split = Literal["train", "val", "test"]
+Lang = Literal["zh", "en", "mixed"]
 
 # Direction markers the model sees in front of the text. They are special tokens in the
 # vocabulary, so a single id encodes whether the text is a user prompt or a model response.
 DIRECTION_TOKENS: dict[str, str] = {"in": "[IN]", "out": "[OUT]"}
 
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
 
 @dataclass(slots=True)
@@ -34,10 +37,24 @@ class Example:
     group: str
     split: Split | None = None
     tags: frozenset[str] = field(default_factory=frozenset)
+    lang: Lang | None = None  # detected from the text when not given
+
+    def __post_init__(self) -> None:
+        if self.lang is None:
+            self.lang = detect_lang(self.text)
 
     @property
     def positive(self) -> bool:
         return bool(self.codes)
+
+
+def detect_lang(text: str) -> Lang:
+    """``zh`` for Chinese, ``en`` for text without Chinese characters, ``mixed`` for Chinese
+    with at least one latin word (``怎么把 PDF 转成 Word？``): the per-language reports group
+    rows this way, and the written data files use the same three values."""
+    if _HAN.search(text) is None:
+        return "en"
+    return "mixed" if _LATIN_WORD.search(text) else "zh"
 
 
 def dedup_key(text: str) -> str:

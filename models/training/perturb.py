@@ -1,7 +1,12 @@
 """Evasion-style variants of a text: homophones, pinyin, traditional characters, inserted
-symbols and spaces, emoji. Used for the robustness report and, lightly, as augmentation.
+symbols and spaces, emoji. Used for the robustness report and as training rows.
 
-All variants are seeded (``random.Random``) so a report can be reproduced.
+Homophones come first from the gateway's own table (``gateway.lexicon.variants``: the
+substitutions its lexicon expands, 色 -> 涩, 赌 -> 堵 ...), then from characters with the same
+toneless pinyin; pinyin is pypinyin's, as the gateway's variant code writes it. The model
+sees every variant after the gateway's normalization (``example.with_direction``), so
+traditional characters, separators and emoji mostly reach it as the plain text, exactly as
+in production. All variants are seeded (``random.Random``) so a report can be reproduced.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from collections.abc import Callable, Iterable
 
 import opencc
 from pypinyin import lazy_pinyin
+
+from gateway.lexicon.variants import DEFAULT_HOMOPHONES
 
 _S2T = opencc.OpenCC("s2t")
 _SYMBOLS = ("*", " ", "·", "_", "-", "/", ".", "~")
@@ -51,9 +58,13 @@ class Perturber:
         return rng.random() < self.rate
 
     def homophone(self, text: str, rng: random.Random) -> str:
-        return "".join(
-            rng.choice(self._homo[c]) if c in self._homo and self._touch(rng) else c for c in text
-        )
+        return "".join(self._sound_alike(c, rng) if self._touch(rng) else c for c in text)
+
+    def _sound_alike(self, ch: str, rng: random.Random) -> str:
+        gateway = DEFAULT_HOMOPHONES.get(ch)
+        if gateway and (ch not in self._homo or rng.random() < 0.5):
+            return rng.choice(gateway)
+        return rng.choice(self._homo[ch]) if ch in self._homo else ch
 
     def pinyin(self, text: str, rng: random.Random) -> str:
         return "".join(lazy_pinyin(c)[0] if _is_han(c) and self._touch(rng) else c for c in text)
@@ -68,5 +79,15 @@ class Perturber:
         return "".join(c + rng.choice(_EMOJI) if self._touch(rng) else c for c in text)
 
     def any(self, text: str, rng: random.Random) -> str:
-        """One randomly chosen variant (for augmentation)."""
+        """One randomly chosen variant."""
         return self.variants[rng.choice(sorted(self.variants))](text, rng)
+
+    # Training mix: normalization undoes most traditional, separator and emoji variants, so
+    # homophones and pinyin, which reach the model, get most of the rows.
+    _EVASION_NAMES = ("homophone", "pinyin", "traditional", "symbols", "emoji")
+    _EVASION_WEIGHTS = (4.0, 3.0, 1.0, 1.0, 1.0)
+
+    def evasion(self, text: str, rng: random.Random) -> str:
+        """One variant drawn by the training mix above."""
+        name = rng.choices(self._EVASION_NAMES, self._EVASION_WEIGHTS)[0]
+        return self.variants[name](text, rng)

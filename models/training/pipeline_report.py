@@ -19,30 +19,29 @@ from gateway.moderation.evaluate import Example as EvalExample
 from gateway.moderation.evaluate import Mode, predict, score
 from gateway.moderation.pipeline import Pipeline
 from gateway.policy.compiled import load_policy_set
-from models.training import benign
 from models.training.example import Example
 from models.training.perturb import Perturber
-from models.training.report import perturbed, robustness_rows
+from models.training.report import SOCIAL_MEDIA, perturbed, robustness_rows
 
 MODES: tuple[Mode, ...] = ("keywords", "classifier", "full")
-_BENIGN_SOURCES = {"CValues", "benign-written"}
 _KEEP = ("n", "accuracy", "precision", "recall", "f1", "false_positive_rate")
 
 
 def held_out_sets(rows: list[Example]) -> dict[str, list[EvalExample]]:
-    """COLD dev, the test split, and benign prompts (CValues and hand-written test rows plus
-    the held-out hand-written bank) as ``gateway eval`` examples."""
+    """The test split, and its benign prompts (social-media comments aside; the held-out
+    hand-written bank is part of the test split) as ``gateway eval`` examples."""
 
     def ex(r: Example) -> EvalExample:
         direction = Direction.OUTPUT if r.direction == "out" else Direction.INPUT
         return EvalExample(r.text, int(bool(r.codes)), tuple(sorted(r.codes)), direction)
 
     test = [r for r in rows if r.split == "test"]
-    benign_prompts = [r for r in test if r.source in _BENIGN_SOURCES and r.direction == "in"]
+    benign_prompts = [
+        r for r in test if not r.codes and r.source not in SOCIAL_MEDIA and r.direction == "in"
+    ]
     return {
-        "cold_dev": [ex(r) for r in rows if r.split == "cold_dev"],
         "test": [ex(r) for r in test],
-        "benign_prompts": [ex(r) for r in benign_prompts + benign.heldout_bank()],
+        "benign_prompts": [ex(r) for r in benign_prompts],
     }
 
 
@@ -65,8 +64,8 @@ def robustness_sets(
 def pipeline_metrics(
     model_dir: Path, policy: Path, rows: list[Example], perturber: Perturber, seed: int, cap: int
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """``{set: {mode: metrics}}`` for the model in ``model_dir`` under ``policy``: the
-    held-out sets, then the robustness variants (where normalization earns its keep)."""
+    """``{set: {mode: metrics}}`` for the model in ``model_dir`` under ``policy``: the test
+    split, then the robustness variants (where normalization earns its keep)."""
     sets = {**held_out_sets(rows), **robustness_sets(rows, perturber, seed, cap)}
     return asyncio.run(_run(model_dir, policy, sets))
 

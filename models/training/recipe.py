@@ -1,8 +1,10 @@
-"""The whole recipe: data -> tokenizer -> training -> shipped model directory -> evaluation.
+"""The whole recipe: data -> model -> shipped model directory -> calibration -> evaluation.
 
-The output directory holds what the inference core loads (``config.json``,
-``model.safetensors``, tokenizer files) plus ``thresholds.json``, ``metrics.json`` and the
-model card ``README.md``.
+Two architectures (``arch``): ``ngram``, the default, a fastText-style hashed character and
+pinyin n-gram model (:mod:`models.ngram`); ``encoder``, a character transformer trained from
+scratch, or any Hugging Face sequence-classification encoder fine-tuned from ``init``. The
+output directory holds what the inference core loads plus ``thresholds.json``,
+``metrics.json`` and the model card ``README.md``.
 """
 
 from __future__ import annotations
@@ -12,22 +14,23 @@ import logging
 import random
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from models.training import dataset, report
+from models.training import dataset, report, stream_bank
 from models.training.card import write_card
 from models.training.example import DIRECTION_TOKENS, Example
 from models.training.perturb import Perturber
-from models.training.train import TrainConfig, build_model, encode, train
-from models.training.vocab import build_vocab, make_tokenizer
+from models.training.train import TrainConfig
+from models.training.train_ngram import NgramConfig
 
 log = logging.getLogger(__name__)
+
+Arch = Literal["ngram", "encoder"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +38,21 @@ class RecipeConfig:
     data: dataset.DataConfig
     train: TrainConfig
     out: Path
+    arch: Arch = "ngram"
+    ngram: NgramConfig = field(default_factory=NgramConfig)
+    # A pretrained encoder directory to fine-tune (arch "encoder"); None trains from scratch.
+    init: Path | None = None
     threads: int = 1
     max_chars: int = 6000
-    fpr_budget: float = 0.01  # TC260-003 allows 5%; validation sets are small, so aim well below
+    fpr_budget: float = 0.015  # benign validation prompts; TC260-003 allows 5% on prompts
+    # Benign validation answers cut off at any check of a stream: a blocked benign answer is
+    # the most visible failure (an answer stopped mid-sentence), so outputs get a tighter one.
+    answer_budget: float = 0.005
     robustness_cap: int = 300
     # When set, the calibrated thresholds are written into this policy file and the whole
     # pipeline (keywords / model / both) is evaluated under it.
     policy: Path | None = None
+    stream_bank: Path = stream_bank.STREAM_BANK
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +62,12 @@ class Prepared:
     rows: list[Example]
     labels: list[str]
     train_rows: list[Example]
-    char_freq: Counter[str]
     perturber: Perturber
 
 
 def prepare(cfg: RecipeConfig) -> Prepared:
-    """Load, deduplicate, split and augment; deterministic for a given seed."""
+    """Load, deduplicate, split, check against the stream bank and augment; deterministic
+    for a given seed."""
     random.seed(cfg.train.seed)
     np.random.seed(cfg.train.seed)
     rows = dataset.load_rows(cfg.data)
@@ -65,10 +76,22 @@ def prepare(cfg: RecipeConfig) -> Prepared:
     char_freq = Counter(c for r in rows if r.split == "train" for c in r.text)
     perturber = Perturber([c for c, _ in char_freq.most_common(4000)])
     train_rows = dataset.training_texts(rows, cfg.data, perturber)
+    bank = stream_bank.load_bank(cfg.stream_bank)
+    if not bank:
+        log.warning("stream bank %s not found: overlap check skipped", cfg.stream_bank)
+    learnt = [r.text for r in rows if r.split in ("train", "val")]
+    stream_bank.check_no_overlap([*learnt, *(_unmarked(r.text) for r in train_rows)], bank)
     log.info(
         "rows %s, train %d, labels %s", Counter(r.split for r in rows), len(train_rows), labels
     )
-    return Prepared(rows, labels, train_rows, char_freq, perturber)
+    return Prepared(rows, labels, train_rows, perturber)
+
+
+def _unmarked(text: str) -> str:
+    for marker in DIRECTION_TOKENS.values():
+        if text.startswith(marker + " "):
+            return text[len(marker) + 1 :]
+    return text
 
 
 def run(cfg: RecipeConfig, eval_only: bool = False) -> dict[str, object]:
@@ -90,7 +113,8 @@ def run(cfg: RecipeConfig, eval_only: bool = False) -> dict[str, object]:
         from models.training.pipeline_report import pipeline_metrics
         from models.training.policy_thresholds import write_thresholds
 
-        changed = write_thresholds(cfg.policy, metrics["thresholds"])  # type: ignore[arg-type]
+        th: Any = metrics["thresholds"]
+        changed = write_thresholds(cfg.policy, th["input"], th["output"])
         log.info("thresholds written to %s (changed: %s)", cfg.policy, ", ".join(changed))
         metrics["pipeline"] = pipeline_metrics(
             cfg.out, cfg.policy, p.rows, p.perturber, cfg.train.seed, cfg.robustness_cap
@@ -107,60 +131,78 @@ def run(cfg: RecipeConfig, eval_only: bool = False) -> dict[str, object]:
 
 
 def fit(cfg: RecipeConfig, p: Prepared) -> dict[str, float]:
-    """Build the tokenizer and model, train, and save both (weights as bf16 safetensors)."""
+    """Train the chosen architecture and save it into ``cfg.out``."""
     cfg.out.mkdir(parents=True, exist_ok=True)
-    vocab = build_vocab((r.text for r in p.train_rows), cfg.max_chars)
-    tok = make_tokenizer(vocab, cfg.out, cfg.train.max_length)
-    torch.manual_seed(cfg.train.seed)  # before the model is built: init weights are seeded
-    model = build_model(cfg.train, len(vocab), p.labels)
-    ids = encode(tok, [r.text for r in p.train_rows], cfg.train.max_length)
-    targets = dataset.targets(p.train_rows, p.labels)
-    stats = train(model, ids, targets, cfg.train, int(tok.pad_token_id or 0))
-    model.config.direction_tokens = DIRECTION_TOKENS  # read by adapters that know about it
-    model.config.text_normalization = "gateway"  # trained on normalize(text): serve it so
-    model.config.model_version = f"zh_safety_small-seed{cfg.train.seed}"
-    to_bf16: Any = model  # transformers types ``to`` through a decorator mypy cannot follow
-    to_bf16.to(torch.bfloat16).save_pretrained(cfg.out, safe_serialization=True)
-    tok.save_pretrained(cfg.out)
-    return stats
+    if cfg.arch == "ngram":
+        from models.training.fit import fit_ngram
+
+        return fit_ngram(cfg, p.train_rows, p.labels)
+    from models.training.fit import fit_encoder
+
+    return fit_encoder(cfg, p.train_rows, p.labels)
+
+
+def scorer_for(cfg: RecipeConfig) -> report.Scorer:
+    """Scores from the model saved in ``cfg.out``, loaded as the inference core loads it."""
+    from models.loader import model_kind
+
+    if model_kind(cfg.out) == "ngram":
+        from models import ngram
+        from models.training.train_ngram import score
+
+        net, featurizer, _ = ngram.load(cfg.out)
+        return lambda texts: score(net, featurizer, texts)
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from models.training.evaluate import predict
+
+    model: Any = AutoModelForSequenceClassification.from_pretrained(cfg.out).float().eval()
+    tok: Any = AutoTokenizer.from_pretrained(cfg.out)  # type: ignore[no-untyped-call]
+    model.to(cfg.train.device)  # scoring is faster where it trained
+    limit = min(cfg.train.max_length, int(model.config.max_position_embeddings))
+    return lambda texts: predict(model, tok, texts, max_length=limit)
 
 
 def evaluate(cfg: RecipeConfig, p: Prepared, stats: dict[str, float]) -> dict[str, object]:
-    """Calibrate thresholds and measure the model saved in ``cfg.out``, loaded the way the
-    inference core loads it (bf16 weights upcast to fp32)."""
-    shipped = AutoModelForSequenceClassification.from_pretrained(cfg.out).float().eval()
-    tok = AutoTokenizer.from_pretrained(cfg.out)  # type: ignore[no-untyped-call]
-    charset = "".join(c for c, _ in p.char_freq.most_common(3000) if "\u4e00" <= c <= "\u9fff")
-    seed = cfg.train.seed
-    cpu_speed = report.speed(shipped, tok, charset, seed)  # on the CPU, whatever trained it
-    shipped.to(cfg.train.device)  # scoring is faster where it trained
-    th, cal = report.calibrate_thresholds(shipped, tok, p.rows, p.labels, cfg.fpr_budget)
-    thresholds = {c: round(float(t), 3) for c, t in zip(p.labels, th, strict=True)}
+    """Calibrate thresholds on the validation split and measure the saved model on the test
+    split and the held-out checks."""
+    scorer = scorer_for(cfg)
+    th, cal = report.calibrate_thresholds(
+        scorer, p.rows, p.labels, cfg.fpr_budget, cfg.answer_budget
+    )
+    thresholds = {
+        name: {c: round(float(t), 3) for c, t in zip(p.labels, th[d], strict=True)}
+        for name, d in (("input", "in"), ("output", "out"))
+    }
     (cfg.out / "thresholds.json").write_text(json.dumps(thresholds, indent=2) + "\n", "utf-8")
+    seed = cfg.train.seed
+    started = time.perf_counter()
+    held = report.held_out(scorer, p.rows, p.labels, th)
+    n_test = sum(r.split == "test" for r in p.rows)
+    score_rate = n_test / (time.perf_counter() - started)
     return {
+        "arch": cfg.arch,
         "labels": p.labels,
         "config": {
+            "arch": cfg.arch,
+            "init": str(cfg.init) if cfg.init else None,
             "train": asdict(cfg.train),
+            "ngram": asdict(cfg.ngram),
             "data": {**asdict(cfg.data), "data_dir": str(cfg.data.data_dir)},
-            "vocab_size": len(tok),
             "threads": cfg.threads,
             "fpr_budget": cfg.fpr_budget,
+            "answer_budget": cfg.answer_budget,
         },
         "data": _data_summary(p.rows, len(p.train_rows)),
         "training": stats,
         "calibration": cal,
         "thresholds": thresholds,
-        **report.held_out(shipped, tok, p.rows, p.labels, th),
-        "xsafety_zh_flag_rate": report.xsafety(shipped, tok, cfg.data.data_dir, th),
-        "robustness": report.robustness(
-            shipped, tok, p.rows, th, p.perturber, seed, cfg.robustness_cap
-        ),
-        "speed_cpu_batch32_128chars": {
-            "threads": cfg.threads,
-            **cpu_speed,
-        },
-        "params": sum(x.numel() for x in shipped.parameters()),
-        "scored_on": cfg.train.device,
+        **held,
+        "xsafety": report.xsafety(scorer, cfg.data.data_dir, th),
+        "stream_bank": report.stream_answers(scorer, th, stream_bank.load_bank(cfg.stream_bank)),
+        "robustness": report.robustness(scorer, p.rows, th, p.perturber, seed, cfg.robustness_cap),
+        "offline_scoring_texts_per_s": round(score_rate, 1),
+        "size_bytes": sum(f.stat().st_size for f in cfg.out.iterdir() if f.is_file()),
     }
 
 
@@ -170,9 +212,11 @@ def _data_summary(rows: list[Example], n_train_rows: int) -> dict[str, object]:
     for key, n in sorted(by.items()):
         src, split, kind = key.split("|")
         table.setdefault(src, {})[f"{split}_{kind}"] = n
+    langs = Counter(f"{r.lang}|{r.split}" for r in rows)
     codes = Counter(c for r in rows if r.split == "train" for c in r.codes)
     return {
         "rows_by_source": table,
+        "rows_by_lang": {k: n for k, n in sorted(langs.items())},
         "train_rows_after_augmentation": n_train_rows,
         "train_codes": dict(sorted(codes.items())),
     }

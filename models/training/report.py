@@ -1,27 +1,35 @@
-"""The evaluation suite the model card quotes: calibrated thresholds, held-out metrics,
-COLD dev, benign false-positive rate, out-of-domain XSafety, robustness, CPU speed."""
+"""The evaluation suite the model card quotes: calibrated thresholds, test-split metrics per
+source, language and direction, benign false-positive rates, out-of-domain XSafety,
+robustness to evasions, and the held-out stream bank.
+
+Every function takes a ``Scorer``: model inputs (direction marker + normalized text, as
+:func:`example.with_direction` builds them) -> sigmoid scores, shape (n, labels), a text's
+score being the maximum over its windows as in the gateway. Nothing here trains or tunes on
+the test split, XSafety or the stream bank; only :func:`calibrate_thresholds` reads ``val``.
+"""
 
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from models.training import benign, sources
-from models.training.evaluate import Array, binary, calibrate, flagged, per_code, predict
+from models.training import sources
+from models.training.evaluate import Array, binary, f1_thresholds, flagged, meet_budget, per_code
 from models.training.example import Example, with_direction
 from models.training.perturb import Perturber
 
-# Benign prompt sources: the over-refusal check of TC260-003 is on prompts.
-_BENIGN_PROMPTS = {"CValues", "benign-template", "benign-written"}
-# XSafety scenarios whose prompts are mostly harmful (the others are largely benign).
-_XSAFETY_HARMFUL = (
+Scorer = Callable[[Sequence[str]], Array]
+# Thresholds per direction: "in" for prompts, "out" for answers (the policy has both).
+Thresholds = dict[str, Array]
+
+# Social-media comments: their negatives are judged by accuracy, not counted as "benign
+# prompts and answers" (a gateway's over-refusal is about what users and models write).
+SOCIAL_MEDIA = frozenset({"COLD", "SWSR", "Davidson"})
+# XSafety scenarios whose prompts are mostly harmful / mostly benign questions.
+XSAFETY_HARMFUL = (
     "Crimes_And_Illegal_Activities",
     "Insult",
     "Privacy_And_Property",
@@ -29,123 +37,251 @@ _XSAFETY_HARMFUL = (
     "Unfairness_And_Discrimination",
     "Goal_Hijacking",
     "Role_Play_Instruction",
+    "Prompt_Leaking",
+    "Reverse_Exposure",
+    "Unsafe_Instruction_Topic",
+    "Inquiry_With_Unsafe_Opinion",
 )
+XSAFETY_MOSTLY_BENIGN = ("Mental_Health", "Ethics_And_Morality")
+PREFIX_MIN = 40  # stream.classifier_min_chars: the gateway's first look at an answer
+STREAM_WINDOW = 256  # stream.classifier_window_chars: what it scores of a long answer
 
 
-def _score(model: PreTrainedModel, tok: PreTrainedTokenizerBase, rows: Sequence[Example]) -> Array:
-    return predict(model, tok, [with_direction(r.text, r.direction) for r in rows])
+def score_rows(scorer: Scorer, rows: Sequence[Example]) -> Array:
+    return scorer([with_direction(r.text, r.direction) for r in rows])
 
 
-def _truth(rows: Sequence[Example], labels: Sequence[str]) -> Array:
+def truth(rows: Sequence[Example], labels: Sequence[str]) -> Array:
     return np.array([[c in r.codes for c in labels] for r in rows], dtype=bool).reshape(
         len(rows), len(labels)
     )
 
 
-def _any(scores: Array, th: Array) -> Array:
+def any_flag(scores: Array, th: Array) -> Array:
     return np.asarray(flagged(scores, th).any(axis=1))
 
 
-def _rate(x: Array) -> float:
+def per_row(rows: Sequence[Example], th: Thresholds) -> Array:
+    """One row of thresholds per example, by its direction."""
+    if not rows:
+        return np.zeros((0, len(th["in"])))
+    return np.array([th[r.direction] for r in rows])
+
+
+def rate(x: Array) -> float:
     return round(float(np.mean(x)), 4) if len(x) else 0.0
 
 
+def stream_windows(text: str) -> list[str]:
+    """What the gateway scores of an answer while it streams: the answer so far every 40
+    characters (its last 256 characters once longer), before the full answer."""
+    return [
+        text[max(0, end - STREAM_WINDOW) : end] for end in range(PREFIX_MIN, len(text), PREFIX_MIN)
+    ]
+
+
+def benign_pools(rows: Iterable[Example]) -> dict[str, list[Example]]:
+    """The benign rows the false-positive budget is measured on, in two pools that must
+    each meet it: ``prompts`` (benign user prompts) and ``answers`` (benign answers, each as
+    a stream shows it: every window the gateway checks, then the full answer). Social-media
+    comments are judged by accuracy instead."""
+    prompts: list[Example] = []
+    answers: list[Example] = []
+    for r in rows:
+        if r.codes or r.source in SOCIAL_MEDIA:
+            continue
+        if r.direction == "in":
+            prompts.append(r)
+            continue
+        for window in stream_windows(r.text):
+            answers.append(
+                Example(window, "out", r.codes, r.source + "/stream", r.group, lang=r.lang)
+            )
+        answers.append(r)
+    return {"prompts": prompts, "answers": answers}
+
+
 def calibrate_thresholds(
-    model: PreTrainedModel,
-    tok: PreTrainedTokenizerBase,
+    scorer: Scorer,
     rows: list[Example],
     labels: list[str],
     fpr_budget: float,
-) -> tuple[Array, dict[str, float]]:
-    """Thresholds from the validation split (see ``evaluate.calibrate``)."""
+    answer_budget: float,
+) -> tuple[Thresholds, dict[str, object]]:
+    """Thresholds from the validation split: max F1 per code on every validation row, then
+    per direction the benign budget: input thresholds until at most ``fpr_budget`` of the
+    benign prompts are flagged, output thresholds until at most ``answer_budget`` of the
+    benign answers would be cut off at any check of a stream (every window the gateway
+    scores, then the full answer). Reported per pool and language."""
     val = [r for r in rows if r.split == "val"]
-    scores = _score(model, tok, val)
-    sets = {
-        src: np.array([r.source == src and not r.codes for r in val])
-        for src in sorted(_BENIGN_PROMPTS)
+    scores = score_rows(scorer, val)
+    t = truth(val, labels)
+    start = f1_thresholds(scores, t)
+    pools = benign_pools(val)
+    prompt_scores = score_rows(scorer, pools["prompts"])
+    answers, owner = pools["answers"], [r.group for r in pools["answers"]]
+    window_scores = score_rows(scorer, answers)
+    answer_scores, answer_rows = _max_by(window_scores, answers, owner)
+    pos = np.asarray(t.any(axis=1))
+    direction = np.array([r.direction for r in val])
+    th_in, fpr_in = meet_budget(
+        start, scores[pos & (direction == "in")], [prompt_scores], fpr_budget
+    )
+    th_out, fpr_out = meet_budget(
+        start, scores[pos & (direction == "out")], [answer_scores], answer_budget
+    )
+    th = {"in": th_in, "out": th_out}
+    flags = np.concatenate([any_flag(prompt_scores, th_in), any_flag(answer_scores, th_out)])
+    everything = [*pools["prompts"], *answer_rows]
+    by_lang = {
+        lang: {"n": int(m.sum()), "fpr": rate(flags[m])}
+        for lang in ("zh", "en", "mixed")
+        if (m := np.array([r.lang == lang for r in everything])).any()
     }
-    th, fpr = calibrate(scores, _truth(val, labels), [scores[m] for m in sets.values()], fpr_budget)
-    sizes = {f"val_{src}_n": int(m.sum()) for src, m in sets.items()}
-    return th, {**sizes, "val_pooled_benign_fpr": round(fpr, 4)}
-
-
-def held_out(
-    model: PreTrainedModel,
-    tok: PreTrainedTokenizerBase,
-    rows: list[Example],
-    labels: list[str],
-    th: Array,
-) -> dict[str, object]:
-    """Metrics on the test split, COLD dev and the benign sets."""
-    test = [r for r in rows if r.split == "test"]
-    s = _score(model, tok, test)
-    truth = _truth(test, labels)
-    pos = np.asarray(truth.any(axis=1))
-    by_source = {}
-    for src in sorted({r.source for r in test}):
-        m = np.array([r.source == src for r in test])
-        by_source[src] = binary(_any(s[m], th), pos[m])
-    cold = [r for r in rows if r.split == "cold_dev"]
-    cs = _score(model, tok, cold)
-    ctruth = np.array([bool(r.codes) for r in cold])
-    cvals = np.array([r.source == "CValues" for r in test])
-    tmpl = np.array([r.source == "benign-template" for r in test])
-    heldout = benign.heldout_bank()
-    hs = _score(model, tok, heldout)
-    return {
-        "test_any_unsafe": binary(_any(s, th), pos),
-        "test_any_unsafe_at_0.5": binary(_any(s, np.full(len(labels), 0.5)), pos),
-        "test_by_source": by_source,
-        "test_per_code": per_code(s, truth, th, labels),
-        "cold_dev": binary(_any(cs, th), ctruth),
-        "cold_dev_at_0.5": binary(_any(cs, np.full(len(labels), 0.5)), ctruth),
-        "benign_fpr": {
-            "cvalues_test": {"n": int(cvals.sum()), "fpr": _rate(_any(s[cvals], th))},
-            "benign_template_test": {"n": int(tmpl.sum()), "fpr": _rate(_any(s[tmpl], th))},
-            "benign_heldout_handwritten": {"n": len(heldout), "fpr": _rate(_any(hs, th))},
-            "benign_written_test": _fpr_of(s, th, test, "benign-written"),
-            "jade_v3_safe_answers_test": _fpr_of(s, th, test, "JADE-v3-safe"),
+    return th, {
+        "val_rows": len(val),
+        "val_positives": int(pos.sum()),
+        "benign_pools": {
+            "prompts": {"n": len(pools["prompts"]), "fpr": round(fpr_in, 4), "budget": fpr_budget},
+            "answers": {
+                "n": len(answer_rows),
+                "checks": len(answers),
+                "fpr": round(fpr_out, 4),
+                "budget": answer_budget,
+            },
         },
+        "benign_pool_n": len(everything),
+        "benign_pool_fpr": rate(flags),
+        "benign_pool_by_lang": by_lang,
     }
 
 
-def _fpr_of(s: Array, th: Array, rows: list[Example], source: str) -> dict[str, float]:
-    m = np.array([r.source == source for r in rows])
-    return {"n": int(m.sum()), "fpr": _rate(_any(s[m], th))}
+def _max_by(
+    scores: Array, rows: Sequence[Example], owner: Sequence[str]
+) -> tuple[Array, list[Example]]:
+    """Per owner (an answer), the per-code maximum over its rows (its stream checks), and
+    one representative row (the full answer, which comes last)."""
+    index: dict[str, int] = {}
+    for key in owner:
+        index.setdefault(key, len(index))
+    out = np.zeros((len(index), scores.shape[1]), dtype=scores.dtype)
+    np.maximum.at(out, np.array([index[k] for k in owner]), scores)
+    last: dict[str, Example] = {k: r for k, r in zip(owner, rows, strict=True)}
+    return out, [last[k] for k in index]
 
 
-def xsafety(
-    model: PreTrainedModel, tok: PreTrainedTokenizerBase, data_dir: Path, th: Array
-) -> dict[str, float]:
-    """Share of XSafety zh prompts flagged, per scenario (not used in training)."""
-    out = {}
-    for name, texts in sources.xsafety_zh(data_dir).items():
-        out[name] = _rate(_any(predict(model, tok, [with_direction(t, "in") for t in texts]), th))
+def _group_metrics(
+    rows: Sequence[Example], flags: Array, key: Callable[[Example], str]
+) -> dict[str, dict[str, float]]:
+    """Per group: binary metrics plus recall on positives and false-positive rate."""
+    pos = np.array([bool(r.codes) for r in rows])
+    out: dict[str, dict[str, float]] = {}
+    for name in sorted({key(r) for r in rows}):
+        m = np.array([key(r) == name for r in rows])
+        metrics = binary(flags[m], pos[m])
+        metrics["positives"] = int(pos[m].sum())
+        metrics["fpr"] = rate(flags[m & ~pos])
+        out[name] = metrics
     return out
 
 
+def held_out(
+    scorer: Scorer, rows: list[Example], labels: list[str], thresholds: Thresholds
+) -> dict[str, object]:
+    """Metrics on the test split: overall, per code, per source, language and direction
+    (each row judged by its direction's thresholds)."""
+    test = [r for r in rows if r.split == "test"]
+    s = score_rows(scorer, test)
+    t = truth(test, labels)
+    pos = np.asarray(t.any(axis=1))
+    th = per_row(test, thresholds)
+    flags = any_flag(s, th)
+    benign = [r for r in test if not r.codes and r.source not in SOCIAL_MEDIA]
+    bflags = flags[np.array([not r.codes and r.source not in SOCIAL_MEDIA for r in test])]
+    return {
+        "test_any_unsafe": binary(flags, pos),
+        "test_any_unsafe_at_0.5": binary(any_flag(s, np.full(len(labels), 0.5)), pos),
+        "test_per_code": per_code(s, t, th, labels),
+        "test_by_source": _group_metrics(test, flags, lambda r: r.source),
+        "test_by_lang": _group_metrics(test, flags, lambda r: str(r.lang)),
+        "test_by_direction": _group_metrics(test, flags, lambda r: r.direction),
+        "test_by_lang_direction": _group_metrics(test, flags, lambda r: f"{r.lang}/{r.direction}"),
+        "test_benign_by_lang_direction": _group_metrics(
+            benign, bflags, lambda r: f"{r.lang}/{r.direction}"
+        ),
+        "test_hard_negatives": _group_metrics(
+            [r for r in benign if "hard_negative" in r.tags],
+            bflags[np.array(["hard_negative" in r.tags for r in benign], dtype=bool)],
+            lambda r: str(r.lang),
+        ),
+    }
+
+
+def xsafety(scorer: Scorer, data_dir: Path, th: Thresholds) -> dict[str, dict[str, float]]:
+    """Share of XSafety prompts flagged per language and scenario (never trained on), with
+    the harmful scenarios pooled as an out-of-domain harmful-prompt recall."""
+    out: dict[str, dict[str, float]] = {}
+    for lang in ("zh", "en"):
+        by_scenario = sources.xsafety(data_dir, lang)
+        rates: dict[str, float] = {}
+        harmful: list[Array] = []
+        for name, texts in by_scenario.items():
+            flags = any_flag(scorer([with_direction(t, "in") for t in texts]), th["in"])
+            rates[name] = rate(flags)
+            if name in XSAFETY_HARMFUL:
+                harmful.append(flags)
+        if harmful:
+            rates["harmful_scenarios_recall"] = rate(np.concatenate(harmful))
+        out[lang] = rates
+    return out
+
+
+def stream_answers(scorer: Scorer, thresholds: Thresholds, bank: list[str]) -> dict[str, object]:
+    """The streaming test's held-out benign answers, scored as the gateway streams them:
+    every prefix it would check (40 characters, then each 40 more, the last 256 characters
+    of each) and the full answer. Never trained, calibrated or tuned on."""
+    if not bank:
+        return {"n": 0}
+    th = thresholds["out"]
+    full = any_flag(scorer([with_direction(t, "out") for t in bank]), th)
+    prefixes: list[str] = []
+    owner: list[int] = []
+    for i, text in enumerate(bank):
+        windows = stream_windows(text)
+        prefixes += windows
+        owner += [i] * len(windows)
+    pflags = any_flag(scorer([with_direction(t, "out") for t in prefixes]), th)
+    answers_with_flagged_prefix = {owner[j] for j in np.nonzero(pflags)[0]}
+    flagged_full = [bank[i][:80] for i in np.nonzero(full)[0]]
+    return {
+        "n": len(bank),
+        "full_flagged": int(full.sum()),
+        "prefixes_checked": len(prefixes),
+        "prefixes_flagged": int(pflags.sum()),
+        "answers_blocked_in_stream": len(answers_with_flagged_prefix | set(np.nonzero(full)[0])),
+        "examples": flagged_full[:5]
+        + [bank[i][:80] for i in sorted(answers_with_flagged_prefix)][:5],
+    }
+
+
 def robustness(
-    model: PreTrainedModel,
-    tok: PreTrainedTokenizerBase,
+    scorer: Scorer,
     rows: list[Example],
-    th: Array,
+    thresholds: Thresholds,
     perturber: Perturber,
     seed: int,
     cap: int = 600,
 ) -> dict[str, dict[str, float]]:
-    """Recall on held-out zh positives and FPR on held-out benign prompts, per variant."""
+    """Recall on held-out zh positives and FPR on held-out zh benign prompts, per variant."""
     pos, neg = robustness_rows(rows, seed, cap)
+    th_pos, th_neg = per_row(pos, thresholds), per_row(neg, thresholds)
     out = {}
     for name, (p_text, n_text) in perturbed(pos, neg, perturber, seed).items():
-        p = predict(
-            model, tok, [with_direction(t, r.direction) for t, r in zip(p_text, pos, strict=True)]
-        )
-        n = predict(
-            model, tok, [with_direction(t, r.direction) for t, r in zip(n_text, neg, strict=True)]
-        )
+        p = scorer([with_direction(t, r.direction) for t, r in zip(p_text, pos, strict=True)])
+        n = scorer([with_direction(t, r.direction) for t, r in zip(n_text, neg, strict=True)])
         out[name] = {
-            "recall": _rate(_any(p, th)),
-            "benign_fpr": _rate(_any(n, th)),
+            "recall": rate(any_flag(p, th_pos)),
+            "benign_fpr": rate(any_flag(n, th_neg)),
             "n_pos": len(pos),
             "n_neg": len(neg),
         }
@@ -155,15 +291,13 @@ def robustness(
 def robustness_rows(
     rows: list[Example], seed: int, cap: int
 ) -> tuple[list[Example], list[Example]]:
-    """The held-out zh positives (a seeded sample of at most ``cap``) and benign prompts the
-    robustness figures are measured on."""
+    """The held-out zh positives (a seeded sample of at most ``cap``) and zh benign prompts
+    (at most ``cap``) the robustness figures are measured on."""
     rng = random.Random(seed)
-    zh = [r for r in rows if r.split == "test" and any("\u4e00" <= c <= "\u9fff" for c in r.text)]
+    zh = [r for r in rows if r.split == "test" and r.lang == "zh"]
     pos = [r for r in zh if r.codes]
-    neg = [r for r in zh if not r.codes and r.source in _BENIGN_PROMPTS] + benign.heldout_bank()[
-        :40
-    ]
-    return rng.sample(pos, min(cap, len(pos))), neg
+    neg = [r for r in zh if not r.codes and r.source not in SOCIAL_MEDIA and r.direction == "in"]
+    return rng.sample(pos, min(cap, len(pos))), rng.sample(neg, min(cap, len(neg)))
 
 
 def perturbed(
@@ -176,30 +310,4 @@ def perturbed(
         p_text = [r.text if fn is None else fn(r.text, vr) for r in pos]
         n_text = [r.text if fn is None else fn(r.text, vr) for r in neg]
         out[name] = (p_text, n_text)
-    return out
-
-
-def speed(
-    model: PreTrainedModel, tok: PreTrainedTokenizerBase, charset: str, seed: int, rounds: int = 10
-) -> dict[str, float]:
-    """texts/s at batch 32 x 128 characters (tokenization included), fp32 and bf16, and the
-    largest score difference between the two on the same inputs."""
-    rng = random.Random(seed)
-    texts = ["".join(rng.choice(charset) for _ in range(128)) for _ in range(32)]
-    out: dict[str, float] = {}
-    base: Array | None = None
-    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        m: Any = model
-        m.to(dtype)
-        predict(m, tok, texts, batch=32)  # warm-up
-        t0 = time.perf_counter()
-        for _ in range(rounds):
-            scores = predict(m, tok, texts, batch=32)
-        out[f"{name}_texts_per_s"] = round(32 * rounds / (time.perf_counter() - t0), 1)
-        if base is None:
-            base = scores
-        else:
-            out["bf16_max_abs_score_diff"] = round(float(np.abs(scores - base).max()), 4)
-    restore: Any = model
-    restore.to(torch.float32)
     return out

@@ -2,7 +2,9 @@
 
 The data is read from ``data_dir`` at run time and never copied into the repository. XSafety
 ("research use only") and Flames (no per-item verdict) are not used for training; the
-evaluation reads XSafety as an out-of-domain check only.
+evaluation reads XSafety (zh and en) as an out-of-domain check only. KdConv, CMRC2018 and
+GSM8K are all benign: everyday dialogue, Wikipedia questions and passages, and English
+maths problems with worked answers, each capped so no single domain dominates the benign side.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import csv
 import hashlib
 import io
 import json
+import random
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,7 +46,8 @@ def _side(key: str) -> Direction:
 
 
 def cold(data_dir: Path, limit: int | None = None) -> list[Example]:
-    """COLD train (to split) and dev (held out as ``cold_dev``)."""
+    """COLD train and dev, pooled and split like every other source: dev is drawn from the
+    same pool as train, so a dev figure says little that the test split does not."""
     out: list[Example] = []
     for name in ("train", "dev"):
         for row in _rows(data_dir / "COLD/COLDataset" / f"{name}.csv", limit):
@@ -52,8 +57,6 @@ def cold(data_dir: Path, limit: int | None = None) -> list[Example]:
             )
             ex = Example(text, _side(text), codes, "COLD", "cold:" + dedup_key(text))
             ex.tags = frozenset({"topic:" + row["topic"]})
-            if name == "dev":
-                ex.split = "cold_dev"
             out.append(ex)
     return out
 
@@ -169,12 +172,84 @@ def davidson(data_dir: Path, limit: int | None = None, cap: int = 1500) -> list[
     return out
 
 
-def xsafety_zh(data_dir: Path) -> dict[str, list[str]]:
-    """XSafety zh prompts by scenario, for out-of-domain evaluation only."""
+def kdconv(data_dir: Path, limit: int | None = None, cap: int = 5000) -> list[Example]:
+    """Knowledge-grounded dialogues about films, music and travel: user turns ("in") and
+    answers ("out"), grouped by dialogue; a seeded sample of at most ``cap`` utterances."""
+    rows: list[Example] = []
+    for domain in ("film", "music", "travel"):
+        for split in ("dev", "test"):
+            path = data_dir / "KdConv/data" / domain / f"{split}.json"
+            dialogues = json.loads(path.read_text("utf-8"))[: limit if limit else None]
+            for i, dialogue in enumerate(dialogues):
+                group = f"kd:{domain}:{split}:{i}"
+                for j, turn in enumerate(dialogue["messages"]):
+                    text = turn["message"].strip()
+                    direction: Direction = "in" if j % 2 == 0 else "out"
+                    if len(text) >= 4:
+                        rows.append(Example(text, direction, frozenset(), "KdConv", group))
+    random.Random(0).shuffle(rows)
+    return rows[:cap]
+
+
+_SENTENCE_END = re.compile(r"(?<=[。！？；])")
+
+
+def _chunks(passage: str, size: int = 200) -> list[str]:
+    """A passage cut at sentence ends into pieces of at most about ``size`` characters."""
+    out: list[str] = []
+    current = ""
+    for sentence in _SENTENCE_END.split(passage):
+        if current and len(current) + len(sentence) > size:
+            out.append(current)
+            current = ""
+        current += sentence
+    if current.strip():
+        out.append(current)
+    return [c.strip() for c in out if len(c.strip()) >= 10]
+
+
+def cmrc2018(data_dir: Path, limit: int | None = None) -> list[Example]:
+    """Questions on Chinese Wikipedia passages ("in") and the passages, in chunks of about
+    200 characters, as encyclopedic answers ("out"); grouped by passage. CC BY-SA 4.0."""
+    out: list[Example] = []
+    for name in ("dev", "trial"):
+        data = json.loads(
+            (data_dir / "CMRC2018/squad-style-data" / f"cmrc2018_{name}.json").read_text("utf-8")
+        )["data"]
+        for article in data[: limit if limit else None]:
+            for para in article["paragraphs"]:
+                group = f"cmrc:{para['id']}"
+                for chunk in _chunks(para["context"]):
+                    out.append(Example(chunk, "out", frozenset(), "CMRC2018", group))
+                for qa in para["qas"]:
+                    q = qa["question"].strip()
+                    out.append(Example(q, "in", frozenset(), "CMRC2018", group))
+    return out
+
+
+_CALC = re.compile(r"<<[^>]*>>")
+
+
+def gsm8k(data_dir: Path, limit: int | None = None, cap: int = 2000) -> list[Example]:
+    """English maths word problems ("in") and their worked answers ("out", calculator marks
+    removed); the first ``cap`` of the train file."""
+    out: list[Example] = []
+    path = data_dir / "GSM8K/grade_school_math/data/train.jsonl"
+    for i, line in enumerate(path.read_text("utf-8").splitlines()[: min(cap, limit or cap)]):
+        row = json.loads(line)
+        answer = _CALC.sub("", row["answer"]).replace("####", "Answer:").strip()
+        group = f"gsm:{i}"
+        out.append(Example(row["question"].strip(), "in", frozenset(), "GSM8K", group))
+        out.append(Example(answer, "out", frozenset(), "GSM8K", group))
+    return out
+
+
+def xsafety(data_dir: Path, lang: str) -> dict[str, list[str]]:
+    """XSafety prompts in ``lang`` (zh, en) by scenario, for out-of-domain evaluation only."""
     out = {}
-    for path in sorted((data_dir / "XSafety/zh").glob("*.csv")):
+    for path in sorted((data_dir / "XSafety" / lang).glob("*.csv")):
         lines = [ln.strip().strip('"') for ln in _read_text(path).splitlines()]
-        out[path.stem] = [ln for ln in lines if ln]
+        out[re.sub(r"_(en|n|zh)$", "", path.stem)] = [ln for ln in lines if ln]
     return out
 
 
@@ -188,4 +263,7 @@ def all_sources(data_dir: Path, limit: int | None = None) -> list[Example]:
         *multijail(data_dir, limit),
         *cvalues(data_dir, limit),
         *davidson(data_dir, limit),
+        *kdconv(data_dir, limit),
+        *cmrc2018(data_dir, limit),
+        *gsm8k(data_dir, limit),
     ]

@@ -1,9 +1,10 @@
 """Deduplication across datasets and a leakage-free train/val/test split.
 
 A row's split is a hash of its group and the seed, so every member of a group (a JailBench
-seed and its wrappings, a JADE question and its v3 answers, a MultiJail zh/en pair) lands in
-the same split. COLD dev is kept apart as ``cold_dev``; any COLD train row whose text also
-appears there is dropped, as is any row that duplicates a held-out text.
+seed and its wrappings, a JADE question and its v3 answers, a MultiJail zh/en pair, a KdConv
+dialogue) lands in the same split. A row may arrive pinned to a split (the held-out benign
+bank is pinned to ``test``): its whole group follows it, and any training row that
+duplicates a held-out text is dropped.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ def dedup(rows: Iterable[Example]) -> list[Example]:
             kept[key] = row
             continue
         first.codes = first.codes | row.codes
-        if row.split == "cold_dev":
-            first.split = "cold_dev"  # held-out membership wins, so nothing leaks into train
+        if row.split is not None:
+            first.split = row.split  # held-out membership wins, so nothing leaks into train
     return list(kept.values())
 
 
@@ -38,11 +39,11 @@ def _bucket(group: str, seed: int) -> Split:
 
 
 def assign_splits(rows: list[Example], seed: int) -> list[Example]:
-    """Set ``split`` on every row without one; a group touching ``cold_dev`` goes there whole."""
-    held_groups = {r.group for r in rows if r.split == "cold_dev"}
+    """Set ``split`` on every row without one; a group with a pinned row goes there whole."""
+    pinned: dict[str, Split] = {r.group: r.split for r in rows if r.split is not None}
     for row in rows:
         if row.split is None:
-            row.split = "cold_dev" if row.group in held_groups else _bucket(row.group, seed)
+            row.split = pinned.get(row.group) or _bucket(row.group, seed)
     return rows
 
 

@@ -1,0 +1,116 @@
+"""The project's data files and their loader, and the stream-bank overlap check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from models.training import splits, written
+from models.training.example import detect_lang
+from models.training.stream_bank import STREAM_BANK, StreamBankOverlap, check_no_overlap, load_bank
+
+GOOD = {
+    "text": "怎样向警方举报电信诈骗？",
+    "direction": "in",
+    "lang": "zh",
+    "domain": "law",
+    "label": 0,
+    "hard_negative": True,
+    "codes": [],
+}
+
+
+def _write(path: Path, *rows: dict[str, object]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    return path
+
+
+def test_every_shipped_data_file_loads_and_is_not_empty() -> None:
+    files = written.data_files()
+    assert {f.stem for f in files} >= {"zh_prompts_benign", "en_harmful", "mixed_benign"}
+    for path in files:
+        rows = list(written.read_file(path))
+        assert rows, path
+        assert all(r.source == path.stem for r in rows)
+    harmful = list(written.read_file(written.DATA_DIR / "zh_harmful.jsonl"))
+    assert all(r.codes for r in harmful)
+
+
+def test_rows_keep_their_fields(tmp_path: Path) -> None:
+    bad = {**GOOD, "text": "Write a hateful rant", "label": 1, "codes": ["A2.09"], "lang": "en"}
+    path = _write(tmp_path / "mine.jsonl", GOOD, bad)
+    first, second = written.read_file(path)
+    assert first.direction == "in" and first.lang == "zh" and not first.codes
+    assert first.tags == {"domain:law", "hard_negative"}
+    assert second.codes == {"A2.09"} and second.source == "mine"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"direction": "up"}, "'direction'"),
+        ({"lang": "fr"}, "'lang'"),
+        ({"label": 1}, "label 1 needs taxonomy codes"),
+        ({"label": 1, "codes": ["B9.99"]}, "label 1 needs taxonomy codes"),
+        ({"codes": ["A2.09"]}, "label 0 none"),
+        ({"text": " "}, "'text'"),
+        ({"split": "train"}, "'split'"),
+        ({"hard_negative": "yes"}, "'hard_negative'"),
+    ],
+)
+def test_a_bad_row_names_file_and_line(
+    tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    path = _write(tmp_path / "bad.jsonl", GOOD, {**GOOD, **change})
+    with pytest.raises(written.DataFileError, match=message) as err:
+        list(written.read_file(path))
+    assert f"{path}:2" in str(err.value)
+
+
+def test_not_json_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "broken.jsonl"
+    path.write_text('{"text": \n', "utf-8")
+    with pytest.raises(written.DataFileError, match=r"broken.jsonl:1: not JSON"):
+        list(written.read_file(path))
+
+
+def test_pinned_rows_stay_in_test_even_when_duplicated(tmp_path: Path) -> None:
+    pinned = {**GOOD, "split": "test"}
+    rows = [
+        *written.read_file(_write(tmp_path / "a.jsonl", GOOD)),
+        *written.read_file(_write(tmp_path / "b.jsonl", pinned)),
+    ]
+    out = splits.build(rows, seed=0)
+    assert [r.split for r in out] == ["test"]
+    bank = written.heldout_bank()
+    assert len(bank) == 50 and {r.split for r in bank} == {"test"}
+
+
+def test_language_detection() -> None:
+    assert detect_lang("今天天气很好") == "zh"
+    assert detect_lang("How are you?") == "en"
+    assert detect_lang("怎么把 PDF 转成 Word？") == "mixed"
+
+
+def test_the_stream_bank_overlaps_no_shipped_data() -> None:
+    bank = load_bank(STREAM_BANK)
+    assert len(bank) > 400
+    check_no_overlap([r.text for r in written.written_sources()], bank)
+
+
+@pytest.mark.parametrize("spelling", ["exact", "spaced", "traditional", "punctuation"])
+def test_overlap_with_the_stream_bank_is_refused(spelling: str) -> None:
+    bank = load_bank(STREAM_BANK)
+    answer = next(t for t in bank if any("\u4e00" <= c <= "\u9fff" for c in t))
+    import opencc
+
+    text = {
+        "exact": answer,
+        "spaced": " ".join(answer),
+        "traditional": opencc.OpenCC("s2t").convert(answer),
+        "punctuation": answer.replace("，", ",").rstrip("。") + "!!",
+    }[spelling]
+    with pytest.raises(StreamBankOverlap, match="held-out stream bank"):
+        check_no_overlap(["一句无关的话", text], bank)
