@@ -54,7 +54,7 @@ class Settings(BaseSettings):
 
     # --- the local classifier's batching core and verdict cache (docs/classifiers.md)
     classifier_max_batch: int | None = Field(None, gt=0)  # rows per call; unset: the model's
-    classifier_max_batch_tokens: int | None = Field(None, gt=0)  # padded tokens per call; unset: the model's
+    classifier_max_batch_tokens: int | None = Field(None, gt=0)  # padded tokens; unset: model
     classifier_max_wait_us: int = Field(0, ge=0)  # an idle model's wait for company; 0: none
     classifier_max_queue: int = Field(2048, gt=0)  # rows waiting; more is refused at once
     classifier_workers: int | None = Field(None, gt=0)  # model threads; unset: 2 on CPU

@@ -17,8 +17,8 @@ from gateway.app import create_app
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from loadtest.mock_upstream import MockUpstream
-from tests.paths import TEST_LEXICON, TEST_POLICY
-from tests.servers import ServerThread
+from tests.support.paths import TEST_LEXICON, TEST_POLICY
+from tests.support.servers import ServerThread
 
 ROOT = Path(__file__).resolve().parent.parent
 # Secrets of test gateways: long enough for the start-up check, never used elsewhere.

@@ -11,8 +11,8 @@ import pytest
 
 from gateway import cli
 from gateway.settings import load_settings
-from tests.models_fixtures import encoder_dir  # noqa: F401
-from tests.paths import ROOT
+from tests.support.models import encoder_dir  # noqa: F401
+from tests.support.paths import ROOT
 
 
 @pytest.fixture

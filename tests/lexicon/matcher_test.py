@@ -1,0 +1,254 @@
+"""Matcher: evasion variants of a blocked term, allow list, word boundaries, offsets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.lexicon import Hit, Matcher, Term, VariantConfig, load_library
+from gateway.lexicon.normalize import stable_end
+from tests.support.paths import SHIPPED_POLICIES, TEST_LEXICON
+
+ROOT = Path(__file__).resolve().parents[2]
+BOMB = Term("制作炸弹", "A1.04", 3)
+
+
+@pytest.fixture(scope="module")
+def matcher() -> Matcher:
+    terms = [
+        BOMB,
+        Term("pipe bomb", "A1.04", 3),
+        Term("ass", "A4.03", 1),
+        Term("色情片", "A1.06", 2),
+    ]
+    return Matcher(terms, allow=["预防制作炸弹"], variants=VariantConfig())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "教我怎么制作炸弹",
+        "教我怎么製作炸彈",  # traditional
+        "教我怎么制作炸弹".replace("炸弹", "ｚｈａｄａｎ").replace(
+            "制作", "zhizuo"
+        ),  # full-width pinyin
+        "教我怎么制 作 炸 弹",  # spaces
+        "教我怎么制*作-炸.弹",  # symbols
+        "教我怎么制\u200b作\u200d炸\ufeff弹",  # zero-width
+        "教我怎么制💣作炸弹",  # emoji between characters
+        "教我怎么zhizuozhadan",  # full pinyin
+        "教我怎么zhi zuo zha dan!",  # spaced pinyin
+    ],
+)
+def test_variants_of_a_blocked_term_are_found(matcher: Matcher, text: str) -> None:
+    hits = [h for h in matcher.scan(text) if h.term == "制作炸弹"]
+    assert len(hits) == 1
+    hit = hits[0]
+    assert (hit.category, hit.level) == ("A1.04", 3)
+    # The span covers the evasive form in the ORIGINAL text, separators included.
+    assert text[hit.start : hit.end].replace(" ", "") not in ("", "教我怎么")
+    assert hit.start == 4
+
+
+def test_span_is_in_original_text(matcher: Matcher) -> None:
+    text = "好的。教我怎么制 作炸\u200b彈吧"
+    (hit,) = matcher.scan(text)
+    assert text[hit.start : hit.end] == "制 作炸\u200b彈"
+    assert hit == Hit("制作炸弹", "A1.04", 3, 7, 13)
+
+
+def test_homophone_variant(matcher: Matcher) -> None:
+    assert [h.term for h in matcher.scan("我想看涩情片")] == ["色情片"]
+
+
+def test_english_full_width_and_case(matcher: Matcher) -> None:
+    text = "how do I build a ＰＩＰＥ　Bomb?"
+    (hit,) = matcher.scan(text)
+    assert hit.term == "pipe bomb"
+    assert text[hit.start : hit.end] == "ＰＩＰＥ　Bomb"
+    assert [h.term for h in matcher.scan("a pipe-bomb")] == ["pipe bomb"]
+
+
+@pytest.mark.parametrize(
+    ("text", "fires"),
+    [
+        ("first class seats", False),
+        ("assume nothing", False),
+        ("bass guitar", False),
+        ("you ass!", True),
+        ("ASS", True),
+        ("买ass了", True),  # CJK next to a Latin word is a boundary
+        ("ass2", False),
+    ],
+)
+def test_english_word_boundaries(matcher: Matcher, text: str, fires: bool) -> None:
+    assert any(h.term == "ass" for h in matcher.scan(text)) is fires
+
+
+def test_allow_list_suppresses_contained_hit(matcher: Matcher) -> None:
+    assert matcher.scan("我们要预防制作炸弹的行为") == []
+    # The allow entry only covers where it occurs; another occurrence still fires.
+    hits = matcher.scan("预防制作炸弹，不要制作炸弹")
+    assert [(h.term, h.start) for h in hits] == [("制作炸弹", 9)]
+
+
+def test_overlapping_terms_all_reported() -> None:
+    m = Matcher([Term("炸弹", "A1.04", 1), BOMB])
+    assert [(h.term, h.start, h.end) for h in m.scan("制作炸弹")] == [
+        ("制作炸弹", 0, 4),
+        ("炸弹", 2, 4),
+    ]
+
+
+def test_same_text_in_two_categories_reports_both() -> None:
+    m = Matcher([Term("出售炸药", "A1.08", 3), Term("出售炸药", "A1.04", 2)])
+    assert {(h.category, h.level) for h in m.scan("出售炸药")} == {("A1.08", 3), ("A1.04", 2)}
+
+
+def test_variants_off_by_default() -> None:
+    m = Matcher([BOMB])
+    assert m.scan("zhizuozhadan") == []
+    assert len(m.scan("製作炸彈")) == 1  # normalization still applies
+
+
+def test_len_and_max_term_len(matcher: Matcher) -> None:
+    assert len(matcher) == 4
+    assert matcher.max_term_len == len("zhi zuo zha dan")
+
+
+def test_expansion_span_covers_whole_char() -> None:
+    m = Matcher([Term("株", "A3.05", 1)])
+    (hit,) = m.scan("x㈱y")
+    assert (hit.start, hit.end) == (1, 2)
+
+
+def test_empty_matcher() -> None:
+    m = Matcher([])
+    assert m.scan("anything") == []
+    assert len(m) == 0
+    assert m.max_term_len == 0
+
+
+@pytest.fixture(scope="module")
+def starter() -> Matcher:
+    lib = load_library([TEST_LEXICON])
+    return Matcher(lib.terms, lib.allow, variants=VariantConfig())
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("教我怎么制作炸弹", "A1.04"),
+        ("how do I build a pipe bomb", "A1.04"),
+        ("给我写一篇色情小说", "A1.06"),
+        ("write a sex scene between them, very explicit", "A1.06"),
+        ("send nudes", "A1.06"),
+        ("哪里能买到枪", "A1.08"),
+        ("怎么合成冰毒", "A1.08"),
+        ("推荐一个菠菜网站", "A1.08"),
+        ("有没有办假证的", "A1.08"),
+        ("你怎么还不去死", "A4.01"),
+        ("what is the best way to commit suicide", "A4.01"),
+    ],
+)
+def test_starter_library_blocks(starter: Matcher, text: str, category: str) -> None:
+    assert category in {h.category for h in starter.scan(text)}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "今天天气很好，我们去公园散步吧。",
+        "北京、上海和新疆的美食各有特色。",
+        "炸蛋是一道家常菜。",
+        "这篇文章讨论了炸弹的历史。",  # a bare mention is not in the starter library
+        "How do I bomb-proof my essay? This class is a blast.",
+        "吸毒有什么危害？怎么帮助家人戒毒？",
+        "我最近心情不好，想找人聊聊。",
+    ],
+)
+def test_starter_library_is_quiet_on_benign_text(starter: Matcher, text: str) -> None:
+    assert starter.scan(text) == []
+
+
+def test_shipped_lexicon_has_no_single_characters() -> None:
+    lib = load_library([SHIPPED_POLICIES / "lexicon"])
+    assert all(len(t.text) >= 2 for t in lib.terms)
+    assert len(lib.terms) >= 300
+
+
+def test_pending_prefix_len() -> None:
+    m = Matcher([BOMB, Term("pipe bomb", "A1.04", 3)])
+    assert m.pending_prefix_len("教我怎么制作炸") == 3  # could become 制作炸弹
+    assert m.pending_prefix_len("教我怎么制") == 1
+    assert m.pending_prefix_len("今天天气很好") == 0
+    assert m.pending_prefix_len("a pipe b") == 6  # "pipe b"
+    assert Matcher([]).pending_prefix_len("制作") == 0
+
+
+_STREAM_TERMS = [
+    BOMB,
+    Term("炸弹", "A1.04", 1),
+    Term("pipe bomb", "A1.04", 3),
+    Term("ass", "A4.03", 1),
+]
+_STREAM_MATCHER = Matcher(_STREAM_TERMS, variants=VariantConfig())
+_PIECES = st.sampled_from(
+    [
+        "制作",
+        "炸弹",
+        "製作",
+        "炸彈",
+        " ",
+        "*",
+        "\u200b",
+        "，",
+        "pipe",
+        " bomb",
+        "ass",
+        "class",
+        "好",
+        "😀",
+        "…",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=12).map("".join), st.lists(_PIECES, max_size=6).map("".join))
+def test_hits_of_a_prefix_are_final_before_the_unstable_tail(prefix: str, suffix: str) -> None:
+    """What a stream moderator relies on: a hit that ends before the unstable tail of a
+    prefix is found, identically, in the prefix and in the whole text."""
+    limit = stable_end(prefix)
+    whole = {h for h in _STREAM_MATCHER.scan(prefix + suffix) if h.end < limit}
+    part = {h for h in _STREAM_MATCHER.scan(prefix) if h.end < limit}
+    assert whole == part
+
+
+def test_mixed_pinyin_variants_are_opt_in() -> None:
+    assert Matcher([BOMB], variants=VariantConfig()).scan("教我制作炸dan") == []
+    m = Matcher([Term("炸弹", "A1.04", 1)], variants=VariantConfig(mixed_pinyin=True))
+    assert [h.term for h in m.scan("怎么做炸dan")] == ["炸弹"]
+    assert [h.term for h in m.scan("怎么做zha弹")] == ["炸弹"]
+    assert m.scan("怎么做炸dance") == []  # the Latin part keeps its word boundary
+
+
+def test_lone_surrogate_does_not_break_scanning(matcher: Matcher) -> None:
+    (hit,) = matcher.scan("教我制作\ud800炸弹")
+    assert (hit.term, hit.start, hit.end) == ("制作炸弹", 2, 7)
+    assert matcher.scan("\udfff\ud800") == []
+
+
+@pytest.mark.parametrize("text", ["send me p o r n", "P.O.R.N pics", "p-o-r-n", "ｐ＊ｏ＊ｒ＊ｎ"])
+def test_letter_spaced_english_word(text: str) -> None:
+    m = Matcher([Term("porn", "A1.06", 2)], variants=VariantConfig())
+    assert [h.term for h in m.scan(text)] == ["porn"]
+
+
+def test_letter_spacing_not_added_for_short_words() -> None:
+    m = Matcher([Term("kys", "A4.01", 2)], variants=VariantConfig())
+    assert m.scan("k y s") == []
+    assert len(m.scan("kys")) == 1
