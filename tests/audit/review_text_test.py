@@ -46,7 +46,7 @@ def test_the_policy_default_is_redacted() -> None:
 async def test_review_items_keep_redacted_text_under_a_hash_policy(
     store: AuditStore, tmp_path: Path
 ) -> None:
-    writer = AuditWriter(store, spool_dir=tmp_path)
+    writer = AuditWriter(store, keys=fx.KEYS, spool_dir=tmp_path)
     await writer.start()
     recorder = AuditRecorder(writer, pseudonym_key="k", text_mode="hash",
                              review_text=lambda info: "redacted")  # fmt: skip
