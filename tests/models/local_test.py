@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import ClassVar
 
 from models.batcher import Row, RowResult
 from models.local import OFF_LOOP_CHARS, LocalClassifier
@@ -14,7 +15,7 @@ class RecordingAdapter:
     """Scores a window by its length; records the thread each text was encoded on."""
 
     normalizes_text = False
-    direction_markers: dict[str, str] = {}
+    direction_markers: ClassVar[dict[str, str]] = {}
     shapes = ShapePlan((64, 256), (1, 8, 32))
 
     def __init__(self) -> None:
