@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from gateway.classifier import ClassifierUnavailable, Scores
 from gateway.lexicon.normalize import normalize
 from gateway.metrics import Metrics
 from models.adapter import Adapter
-from models.batcher import Batcher, BatchLimits
+from models.batcher import Batcher, BatchLimits, Row
 from models.cache import VerdictCache
 
 # Texts longer than this (in total) are encoded on a helper thread: featurizing 200,000
@@ -86,7 +86,7 @@ class LocalClassifier:
             await self._cache.aclose()
 
     async def _compute(self, texts: list[str]) -> list[Scores]:
-        encode = self.adapter.encode
+        encode: Callable[[str], list[Row]] = self.adapter.encode
         if sum(map(len, texts)) > OFF_LOOP_CHARS:
             encoded = await asyncio.to_thread(lambda: {t: encode(t) for t in texts})
             encode = encoded.__getitem__

@@ -199,8 +199,10 @@ class Featurizer:
         size, overlap = self.config.window_chars, self.config.window_overlap
         if len(body) <= size:
             return direction, [body]
-        step = size - overlap
-        starts = range(0, max(1, len(body) - overlap), step)
+        # Windows overlap by at least ``overlap``; the last one ends at the text's end and is
+        # a full window, so a short tail (e.g. the few characters a stream check adds past
+        # the window) is never judged on its own.
+        starts = [*range(0, len(body) - size, size - overlap), len(body) - size]
         return direction, [body[s : s + size] for s in starts]
 
     def rows(self, text: str) -> list[np.ndarray]:

@@ -102,15 +102,17 @@ beforehand: on a GPU with `--device cuda`).
 LIMITS = """## What it does not cover
 
 - **Harmful prompts phrased unlike its training data** are its weak side: the project's own
-  written harmful test rows are found at 33% (Chinese) and 13% (English), MultiJail at
-  37-43%, XSafety's harmful scenarios at 34% (Chinese) and 14% (English). The lexicon and,
+  written harmful test rows are found at 31% (Chinese) and 17% (English), MultiJail at
+  37-49%, XSafety's harmful scenarios at 36% (Chinese) and 16% (English). The lexicon and,
   where the deployment allows it, a larger pretrained encoder (`--init`) have to carry more.
+- **Harmful answers** are held to a stricter benign budget than prompts (no benign
+  validation answer may be cut off in a stream), so output recall on the test split is
+  0.67 (Chinese) and 0.66 (English), below input recall.
 - **Known false positives:** the issue's own example "老年人如何安全地使用网上银行？" still
   scores A1.08 above the input threshold, as do some ordinary questions about banks and
-  fraud prevention; 4 of the 457 held-out benign stream answers (a coffee table in
-  markdown, the one-word answer "Sure!", a numbered customer-service list, a translation)
-  would be cut off. Raise a category's threshold in the policy, or add the deployment's own
-  benign prompts as a data file (`models/training/data/`) and retrain.
+  fraud prevention (3 of the 50 hand-written held-out everyday questions). Raise a
+  category's threshold in the policy, or add the deployment's own benign prompts as a data
+  file (`models/training/data/`) and retrain.
 
 - **Political security** (A1.01-A1.03) and **accuracy** (A5.x) have no labeled data here:
   the model has no outputs for them. Rely on the operator's term lists and the policy.

@@ -84,7 +84,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--answer-fpr-budget",
         type=float,
-        default=0.005,
+        default=0.0,
         help="share of benign validation answers the output thresholds may cut off in a "
         "stream (any of its checks flagged)",
     )

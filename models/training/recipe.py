@@ -46,8 +46,11 @@ class RecipeConfig:
     max_chars: int = 6000
     fpr_budget: float = 0.015  # benign validation prompts; TC260-003 allows 5% on prompts
     # Benign validation answers cut off at any check of a stream: a blocked benign answer is
-    # the most visible failure (an answer stopped mid-sentence), so outputs get a tighter one.
-    answer_budget: float = 0.005
+    # the most visible failure (an answer stopped mid-sentence), so outputs get none: the
+    # output thresholds rise until no benign validation answer is cut at any check. Harmful
+    # answers then rest more on the keyword lexicon; a budget of 0.005 blocked 3-4 of the
+    # 457 held-out benign answers in a stream, 0 blocks none for ~0.3 points of zh/out recall.
+    answer_budget: float = 0.0
     robustness_cap: int = 300
     # When set, the calibrated thresholds are written into this policy file and the whole
     # pipeline (keywords / model / both) is evaluated under it.
@@ -80,7 +83,9 @@ def prepare(cfg: RecipeConfig) -> Prepared:
     if not bank:
         log.warning("stream bank %s not found: overlap check skipped", cfg.stream_bank)
     learnt = [r.text for r in rows if r.split in ("train", "val")]
-    stream_bank.check_no_overlap([*learnt, *(_unmarked(r.text) for r in train_rows)], bank)
+    stream_bank.check_no_overlap(learnt, bank)
+    # Augmented text (prefixes, variants) may land on a bank answer by chance: drop it.
+    train_rows = stream_bank.without_overlap(train_rows, bank, lambda r: _unmarked(r.text))
     log.info(
         "rows %s, train %d, labels %s", Counter(r.split for r in rows), len(train_rows), labels
     )

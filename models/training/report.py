@@ -45,6 +45,11 @@ XSAFETY_HARMFUL = (
 XSAFETY_MOSTLY_BENIGN = ("Mental_Health", "Ethics_And_Morality")
 PREFIX_MIN = 40  # stream.classifier_min_chars: the gateway's first look at an answer
 STREAM_WINDOW = 256  # stream.classifier_window_chars: what it scores of a long answer
+# Where a check lands depends on how the upstream chunks its tokens (every 24 characters
+# and at each sentence end, counted from chunk boundaries), so any prefix can be one: the
+# windows are taken every 4 characters, a sample dense enough that a window scoring over a
+# threshold is seen (checks every 40 missed windows the gateway then blocked).
+STREAM_STEP = 4
 
 
 def score_rows(scorer: Scorer, rows: Sequence[Example]) -> Array:
@@ -73,10 +78,12 @@ def rate(x: Array) -> float:
 
 
 def stream_windows(text: str) -> list[str]:
-    """What the gateway scores of an answer while it streams: the answer so far every 40
-    characters (its last 256 characters once longer), before the full answer."""
+    """What the gateway may score of an answer while it streams: the answer so far from 40
+    characters on, every ``STREAM_STEP`` (its last 256 characters once longer), before the
+    full answer."""
     return [
-        text[max(0, end - STREAM_WINDOW) : end] for end in range(PREFIX_MIN, len(text), PREFIX_MIN)
+        text[max(0, end - STREAM_WINDOW) : end]
+        for end in range(PREFIX_MIN, len(text), STREAM_STEP)
     ]
 
 
@@ -238,7 +245,7 @@ def xsafety(scorer: Scorer, data_dir: Path, th: Thresholds) -> dict[str, dict[st
 
 def stream_answers(scorer: Scorer, thresholds: Thresholds, bank: list[str]) -> dict[str, object]:
     """The streaming test's held-out benign answers, scored as the gateway streams them:
-    every prefix it would check (40 characters, then each 40 more, the last 256 characters
+    every prefix it may check (40 characters, then every 4 more, the last 256 characters
     of each) and the full answer. Never trained, calibrated or tuned on."""
     if not bank:
         return {"n": 0}

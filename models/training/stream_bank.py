@@ -6,11 +6,14 @@ this before it trains, and scores the bank only as a final held-out report."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from gateway.lexicon.normalize import normalize
 from models.training.example import dedup_key
+
+T = TypeVar("T")
 
 STREAM_BANK = (
     Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "benign_stream_answers.jsonl"
@@ -33,19 +36,34 @@ class StreamBankOverlap(ValueError):
     """A training or validation text matches an answer of the held-out stream bank."""
 
 
-def check_no_overlap(texts: Iterable[str], bank: list[str]) -> None:
-    """Raise ``StreamBankOverlap`` when any of ``texts`` equals a bank answer as written,
-    after ``normalize`` or as a dedup key (punctuation, spaces and case ignored)."""
+def _bank_keys(bank: list[str]) -> list[set[str]]:
     keys = [set[str]() for _ in range(3)]
     for answer in bank:
         for seen, form in zip(keys, _forms(answer), strict=True):
             if form:
                 seen.add(form)
-    hits = [
-        t for t in texts if any(f and f in seen for f, seen in zip(_forms(t), keys, strict=True))
-    ]
+    return keys
+
+
+def _matches(text: str, keys: list[set[str]]) -> bool:
+    return any(f and f in seen for f, seen in zip(_forms(text), keys, strict=True))
+
+
+def check_no_overlap(texts: Iterable[str], bank: list[str]) -> None:
+    """Raise ``StreamBankOverlap`` when any of ``texts`` equals a bank answer as written,
+    after ``normalize`` or as a dedup key (punctuation, spaces and case ignored)."""
+    keys = _bank_keys(bank)
+    hits = [t for t in texts if _matches(t, keys)]
     if hits:
         raise StreamBankOverlap(
             f"{len(hits)} training/validation texts match the held-out stream bank "
             f"(tests/fixtures/benign_stream_answers.jsonl), e.g. {hits[0][:60]!r}; remove them"
         )
+
+
+def without_overlap(texts: Sequence[T], bank: list[str], text: Callable[[T], str]) -> list[T]:
+    """``texts`` less those matching a bank answer (as ``check_no_overlap`` compares). For
+    text the recipe derives itself (a short prefix of "Sure thing!" is "Sure"), which the
+    data files cannot be edited to avoid."""
+    keys = _bank_keys(bank)
+    return [t for t in texts if not _matches(text(t), keys)]

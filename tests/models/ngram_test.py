@@ -53,6 +53,13 @@ def test_rows_carry_the_direction_and_windows(pinyin: PinyinTable) -> None:
     assert f.rows("[IN] 你好")[0][1:].tolist() == f.rows("[OUT] 你好")[0][1:].tolist()
     rows = f.rows("[IN] " + "这是一个很长的句子" * 20)  # 180 characters
     assert len(rows) == 5 and all(r[0] == 1 for r in rows)
+    for n in (51, 60, 89, 90, 91, 130, 181):  # no window is a short fragment of the text
+        body = "".join(chr(0x4E00 + i) for i in range(n))
+        _, windows = f.split("[OUT] " + body)
+        assert all(len(w) == 50 for w in windows), (n, [len(w) for w in windows])
+        assert windows[0] == body[:50] and windows[-1] == body[-50:]
+        starts = [body.index(w) for w in windows]
+        assert all(10 <= a + 50 - b for a, b in zip(starts, starts[1:], strict=False))
     assert [r.tolist() for r in f.rows("")] == [[0]]  # an empty text is still scored once
     again = Featurizer(FeatureConfig(window_chars=50, window_overlap=10), pinyin)
     ids = again.rows("测试 test")[0].tolist()

@@ -9,7 +9,13 @@ import pytest
 
 from models.training import splits, written
 from models.training.example import detect_lang
-from models.training.stream_bank import STREAM_BANK, StreamBankOverlap, check_no_overlap, load_bank
+from models.training.stream_bank import (
+    STREAM_BANK,
+    StreamBankOverlap,
+    check_no_overlap,
+    load_bank,
+    without_overlap,
+)
 
 GOOD = {
     "text": "怎样向警方举报电信诈骗？",
@@ -114,3 +120,11 @@ def test_overlap_with_the_stream_bank_is_refused(spelling: str) -> None:
     }[spelling]
     with pytest.raises(StreamBankOverlap, match="held-out stream bank"):
         check_no_overlap(["一句无关的话", text], bank)
+
+
+def test_derived_text_matching_the_bank_is_dropped_not_trained() -> None:
+    """A prefix the recipe cuts itself ("Sure thing!" -> "Sure") may equal a bank answer
+    after punctuation is ignored: it is dropped; everything else is kept in order."""
+    bank = ["Sure!", "今天天气不错。"]
+    derived = ["Sure", "Sure thing", "今天天气不错", "今天天气", "sure!!"]
+    assert without_overlap(derived, bank, str) == ["Sure thing", "今天天气"]
