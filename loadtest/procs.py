@@ -7,6 +7,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -36,19 +37,28 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 @contextmanager
 def process(args: list[str], ready_url: str, env: dict[str, str] | None = None) -> Iterator[None]:
-    proc = subprocess.Popen(
-        args, cwd=ROOT, env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        wait_http(ready_url)
-        yield
-    finally:
-        proc.terminate()
+    # stderr goes to a file, never a pipe: nobody reads a pipe during the run, and a process
+    # that logs enough (an ASGI error per cut connection) blocks on a full one, which stalled
+    # whole soak runs after ~21,000 requests.
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            args, cwd=ROOT, env={**os.environ, **(env or {})},
+            stdout=subprocess.DEVNULL, stderr=err,
+        )  # fmt: skip
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            try:
+                wait_http(ready_url)
+            except RuntimeError as e:
+                err.seek(0)
+                tail = err.read()[-2000:].decode("utf-8", "replace")
+                raise RuntimeError(f"{e}; {args[2]} said:\n{tail}") from None
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 @contextmanager

@@ -134,10 +134,11 @@ async def _traffic(base: str, seconds: float, concurrency: int, seed: int) -> li
 
         async def worker() -> None:
             while time.monotonic() < deadline:
+                case = rng.choices(cases, w)[0]
                 try:
-                    done.append(await _one(session, base, rng.choices(cases, w)[0]))
+                    done.append(await _one(session, base, case))
                 except (aiohttp.ClientError, TimeoutError) as e:
-                    done.append({"case": "client_error", "status": 0, "error": repr(e)})
+                    done.append({"case": f"client_error:{case}", "status": 0, "error": repr(e)})
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return done
@@ -159,10 +160,10 @@ async def _check(base: str, done: list[dict[str, Any]]) -> dict[str, Any]:
                 await asyncio.sleep(0.1)
             return None
 
-        for item in done:
+        async def check(item: dict[str, Any]) -> None:
             rid = item.get("decision_id")
             if not rid:
-                continue
+                return
             _, _, _, ending = CASES[item["case"]]
             if item["case"] == "moderations":
                 ids = [f"{rid}-0", f"{rid}-1"]
@@ -176,6 +177,15 @@ async def _check(base: str, done: list[dict[str, Any]]) -> dict[str, Any]:
                     i == 1 and ending and item["case"] != "moderations" and rec["ending"] != ending
                 ):
                     wrong.append(f"{item['case']}:{one}: ending {rec['ending']!r}, not {ending!r}")
+
+        # Every record is looked up; 16 at a time, so a long run's check takes minutes.
+        sem = asyncio.Semaphore(16)
+
+        async def bounded(item: dict[str, Any]) -> None:
+            async with sem:
+                await check(item)
+
+        await asyncio.gather(*(bounded(item) for item in done))
     return {"lost": lost, "wrong_ending": wrong}
 
 
@@ -225,6 +235,9 @@ def main() -> None:
         "by_case_and_status": dict(sorted(statuses.items())),
         "lost_records": len(checked["lost"]),
         "lost_examples": checked["lost"][:10],
+        "client_errors": dict(
+            Counter(d["error"][:120] for d in done if "error" in d).most_common(5)
+        ),
         "wrong_endings": checked["wrong_ending"][:10],
         "gateway_exit_code": rc,
         "verify_rc": verify.returncode,
