@@ -82,8 +82,7 @@ def stream_windows(text: str) -> list[str]:
     characters on, every ``STREAM_STEP`` (its last 256 characters once longer), before the
     full answer."""
     return [
-        text[max(0, end - STREAM_WINDOW) : end]
-        for end in range(PREFIX_MIN, len(text), STREAM_STEP)
+        text[max(0, end - STREAM_WINDOW) : end] for end in range(PREFIX_MIN, len(text), STREAM_STEP)
     ]
 
 

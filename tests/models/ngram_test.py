@@ -3,6 +3,7 @@ the real loading path (tiny random-weight models)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -59,7 +60,7 @@ def test_rows_carry_the_direction_and_windows(pinyin: PinyinTable) -> None:
         assert all(len(w) == 50 for w in windows), (n, [len(w) for w in windows])
         assert windows[0] == body[:50] and windows[-1] == body[-50:]
         starts = [body.index(w) for w in windows]
-        assert all(10 <= a + 50 - b for a, b in zip(starts, starts[1:], strict=False))
+        assert all(10 <= a + 50 - b for a, b in itertools.pairwise(starts))
     assert [r.tolist() for r in f.rows("")] == [[0]]  # an empty text is still scored once
     again = Featurizer(FeatureConfig(window_chars=50, window_overlap=10), pinyin)
     ids = again.rows("测试 test")[0].tolist()
