@@ -44,6 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ngram-hidden", type=int, default=128, help="ngram: hidden layer width")
     p.add_argument("--buckets", type=int, default=1 << 19, help="ngram: hash buckets")
     p.add_argument("--ngram-epochs", type=float, default=6.0)
+    p.add_argument(
+        "--pos-weight-cap",
+        type=float,
+        default=1.0,
+        help="ngram: weigh a rare code's positives up to this much (1: off)",
+    )
     # Encoder options: one layer of width 128 scores ~1,300 texts/s at 64 callers on 2 CPU
     # cores; a GPU sweep found 2-3 layers or width 192 no better on COLD dev (0.84-0.87).
     p.add_argument("--epochs", type=float, default=4.0)
@@ -148,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
             dim=args.dim,
             hidden=args.ngram_hidden,
             epochs=args.ngram_epochs,
+            pos_weight_cap=args.pos_weight_cap,
             seed=args.seed,
             max_minutes=args.max_minutes,
         ),

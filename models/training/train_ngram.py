@@ -38,6 +38,10 @@ class NgramConfig:
     head_lr: float = 0.002
     seed: int = 0
     max_minutes: float = 40.0
+    # Rare codes (a few dozen rows among tens of thousands) otherwise never score above a
+    # threshold: a code's positives weigh sqrt(most common code's count / its count), at
+    # most this much (1 turns it off).
+    pos_weight_cap: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,12 @@ def featurize(featurizer: Featurizer, texts: Sequence[str]) -> Features:
     return Features(ids, directions)
 
 
+def pos_weights(targets: torch.Tensor, cap: float) -> torch.Tensor:
+    """Per code: sqrt(positives of the most common code / its positives), in [1, cap]."""
+    counts = targets.sum(dim=0).clamp(min=1.0)
+    return (counts.max() / counts).sqrt().clamp(1.0, max(1.0, cap))
+
+
 def train(
     net: NgramNet, rows: Features, targets: torch.Tensor, cfg: NgramConfig
 ) -> dict[str, float]:
@@ -87,6 +97,7 @@ def train(
     start = time.monotonic()
     step, stopped = 0, False
     net.train()
+    weight = pos_weights(targets, cfg.pos_weight_cap)
     order = list(range(len(rows.ids)))
     while step < total and not stopped:
         rng.shuffle(order)
@@ -107,7 +118,7 @@ def train(
             logits = net.head(sums, bag_sizes(ids, offsets), directions)
             loss = (
                 nn.functional.binary_cross_entropy_with_logits(
-                    logits, targets[batch], reduction="none"
+                    logits, targets[batch], reduction="none", pos_weight=weight
                 )
                 .sum(dim=1)
                 .mean()
