@@ -7,6 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from models.training.labels import mapping_tables
+from models.training.report import PREFIX_MIN, STREAM_STEP, STREAM_WINDOW
+
+# Where the recipe simulates the gateway's stream checks (models/training/report.py).
+_CHECKS = (
+    f"from {PREFIX_MIN} characters on, every {STREAM_STEP}, the last {STREAM_WINDOW} "
+    "characters each"
+)
 
 _LANG_NAMES = {"zh": "Chinese", "en": "English", "mixed": "mixed Chinese–English"}
 
@@ -112,7 +119,7 @@ def _benign_section(m: dict[str, Any]) -> str:
         f"are flagged ({pools['prompts']['fpr']:.2%} left); output thresholds until at most "
         f"{pools['answers']['budget']:.1%} of {pools['answers']['n']} benign validation answers "
         f"would be cut off in a stream, any of {pools['answers']['checks']} checks counted "
-        f"(from 40 characters on, every 4, the last 256 characters each, then the full answer; "
+        f"({_CHECKS}, then the full answer; "
         f"{pools['answers']['fpr']:.2%} left). Flagged in the whole pool of "
         f"{cal['benign_pool_n']}: {cal['benign_pool_fpr']:.2%}; "
         + ", ".join(
@@ -132,8 +139,7 @@ def _stream_bank(m: dict[str, Any]) -> str:
         "assistant answers the streaming test uses; never trained, calibrated or tuned on, and "
         "the recipe refuses to start if a training or validation text matches one): "
         f"{sb['full_flagged']} of {sb['n']} full answers flagged; {sb['prefixes_flagged']} of "
-        f"{sb['prefixes_checked']} stream checks (every 4 characters, the last 256 "
-        f"characters each) flagged; {sb['answers_blocked_in_stream']} answers would be cut "
+        f"{sb['prefixes_checked']} stream checks ({_CHECKS}) flagged; {sb['answers_blocked_in_stream']} answers would be cut "
         "off in a stream at the calibrated output thresholds (model only; the policy's "
         "actions decide what is blocked). The bank's texts were never learnt from, but it "
         "did shape the calibration rule: the earlier rule (0.5% of benign answers, windows "

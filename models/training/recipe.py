@@ -48,8 +48,8 @@ class RecipeConfig:
     # Benign validation answers cut off at any check of a stream: a blocked benign answer is
     # the most visible failure (an answer stopped mid-sentence), so outputs get none: the
     # output thresholds rise until no benign validation answer is cut at any check. Harmful
-    # answers then rest more on the keyword lexicon; a budget of 0.005 blocked 3-4 of the
-    # 457 held-out benign answers in a stream, 0 blocks none for ~0.3 points of zh/out recall.
+    # answers then rest more on the keyword lexicon (output recall is below input recall;
+    # the model card gives both).
     answer_budget: float = 0.0
     robustness_cap: int = 300
     # When set, the calibrated thresholds are written into this policy file and the whole
