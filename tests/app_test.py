@@ -11,6 +11,9 @@ from starlette.testclient import TestClient
 from gateway.app import create_app
 from gateway.settings import Settings
 
+# A policy of the tests' own, not the live policies/default.yaml that compliance staff edit.
+FIXTURE_POLICY = Path(__file__).parent / "fixtures" / "policy" / "policy.yaml"
+
 
 def test_objects_loaded_at_startup_are_frozen_out_of_the_collector(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
@@ -22,7 +25,8 @@ def test_objects_loaded_at_startup_are_frozen_out_of_the_collector(
     gc.unfreeze()
     assert gc.get_freeze_count() == 0
     try:
-        with TestClient(create_app(Settings(dev=True))) as client:
+        settings = Settings(dev=True, policy=FIXTURE_POLICY, policy_cache_dir=tmp_path / "cache")
+        with TestClient(create_app(settings)) as client:
             assert client.get("/healthz").status_code == 200
             assert gc.get_freeze_count() > 10_000
     finally:
