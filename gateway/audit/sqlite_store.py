@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
+from gateway import sqlite_wal
 from gateway.audit.anchors import Anchor, next_anchor
 from gateway.audit.record import DecisionRecord, parse_ts
 from gateway.audit.sql import (
@@ -76,12 +77,9 @@ class SQLiteStore:
         self._rconn: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn = sqlite_wal.connect(self.path)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
-            conn.execute("PRAGMA busy_timeout=5000")
             conn.executescript(_SCHEMA)
             _migrate(conn)
             found = [row[1] for row in conn.execute("PRAGMA table_info(audit_records)")]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from gateway import sqlite_wal
 from gateway.console.shadow_store import SCHEMA as SHADOW_SCHEMA
 from gateway.console.shadow_store import ShadowStore
 
@@ -114,11 +114,8 @@ def _token_hash(token: str) -> str:
 
 class ConsoleDB:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA busy_timeout=5000")
+        self._conn = sqlite_wal.connect(path)
         self._conn.executescript(_SCHEMA + SHADOW_SCHEMA)
         self._lock = threading.Lock()
 

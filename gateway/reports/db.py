@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
+from gateway import sqlite_wal
+
 T = TypeVar("T")
 CONNECT_TIMEOUT_S = 5
 
@@ -110,12 +112,8 @@ class Database:
                 conn.close()
                 raise
             return conn
-        path = Path(self.target.location)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn = sqlite_wal.connect(Path(self.target.location))
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA busy_timeout=5000")
             conn.executescript(self._schema_sql)
         except BaseException:
             conn.close()
