@@ -2,8 +2,9 @@
 
 Each file is one source (its stem is the source name in every report), written for this
 project and licensed with it; ``data/README.md`` documents the format. Rows are split
-train / val / test by the same group hash as the shared datasets, except rows that carry
-``"split": "test"`` (the held-out benign bank), which stay in test.
+train / val / test by the same group hash as the shared datasets (the text, or the row's
+``group`` when it names one), except rows that carry ``"split": "test"`` (the held-out benign
+bank), which stay in test.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def _check(row: Any, where: str) -> None:
         raise DataFileError(f"{where}: 'domain' must be a string and 'hard_negative' a bool")
     if "split" in row and row["split"] not in _SPLITS:
         raise DataFileError(f"{where}: 'split' may only be {_SPLITS}")
+    if "group" in row and not (isinstance(row["group"], str) and row["group"].strip()):
+        raise DataFileError(f"{where}: 'group' must be a non-empty string")
 
 
 def read_file(path: Path, limit: int | None = None) -> Iterator[Example]:
@@ -71,7 +74,11 @@ def read_file(path: Path, limit: int | None = None) -> Iterator[Example]:
                 row["direction"],
                 frozenset(row["codes"]),
                 source,
-                f"{source}:{dedup_key(text)}",
+                # Rows naming one group (a harmful prompt and its benign counterpart on the
+                # same topic) land in one split, so the test split holds unseen topics.
+                f"{source}:group:{row['group']}"
+                if "group" in row
+                else f"{source}:{dedup_key(text)}",
                 split=row.get("split"),
                 tags=frozenset(tags),
                 lang=row["lang"],

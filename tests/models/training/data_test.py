@@ -64,6 +64,8 @@ def test_rows_keep_their_fields(tmp_path: Path) -> None:
         ({"text": " "}, "'text'"),
         ({"split": "train"}, "'split'"),
         ({"hard_negative": "yes"}, "'hard_negative'"),
+        ({"group": ""}, "'group'"),
+        ({"group": 7}, "'group'"),
     ],
 )
 def test_a_bad_row_names_file_and_line(
@@ -92,6 +94,22 @@ def test_pinned_rows_stay_in_test_even_when_duplicated(tmp_path: Path) -> None:
     assert [r.split for r in out] == ["test"]
     bank = written.heldout_bank()
     assert len(bank) == 50 and {r.split for r in bank} == {"test"}
+
+
+def test_rows_of_one_group_share_a_split(tmp_path: Path) -> None:
+    # Forty topics of three rows each: every topic lands whole in one split, and the
+    # topics spread over more than one split (the group, not the file, is hashed).
+    rows = [
+        {**GOOD, "text": f"第{t}个话题的第{i}个问题", "group": f"topic-{t}"}
+        for t in range(40)
+        for i in range(3)
+    ]
+    out = splits.build(list(written.read_file(_write(tmp_path / "g.jsonl", *rows))), seed=0)
+    by_topic: dict[str, set[str | None]] = {}
+    for row in out:
+        by_topic.setdefault(row.group, set()).add(row.split)
+    assert len(by_topic) == 40 and all(len(s) == 1 for s in by_topic.values())
+    assert len({s for seen in by_topic.values() for s in seen}) > 1
 
 
 def test_language_detection() -> None:
