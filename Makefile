@@ -13,7 +13,7 @@ $(BIN)/gateway: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_PIN)"
-	$(BIN)/pip install -q -e ".[models,dev]"
+	$(BIN)/pip install -q -e ".[models,dev,train]"
 	touch $(BIN)/gateway
 
 venv: $(BIN)/gateway

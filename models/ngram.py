@@ -4,7 +4,9 @@ A model directory of this kind holds ``config.json`` (``"model_type": "char_ngra
 labels, the feature settings), ``model.safetensors`` (the n-gram embedding table stored as
 int8 with one fp16 scale per row, and the small fp32 head) and ``pinyin.txt``. Scoring: the
 mean of the embeddings of a window's feature ids (:mod:`models.ngram_features`), plus a
-direction embedding, through one GELU layer to one sigmoid per taxonomy code.
+direction embedding, through one GELU layer to one sigmoid per taxonomy code; with
+``"any_head"`` in the config, an "any unsafe" logistic regression over TF-IDF-weighted
+n-grams (:mod:`models.ngram_any`) raises each window's top code to its score.
 
 Rows need no padding (``EmbeddingBag`` takes flat ids and offsets), so every batch is one
 model call; the ``ShapePlan`` only sizes the batcher's token budget.
@@ -26,7 +28,8 @@ from gateway.classifier import Scores
 from models import device as dev
 from models import labels, shapes
 from models.batcher import Row, RowResult
-from models.ngram_features import FeatureConfig, Featurizer, PinyinTable
+from models.ngram_any import AnyHead, combine
+from models.ngram_features import SCRIPT_LATIN, FeatureConfig, Featurizer, PinyinTable
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +58,20 @@ class NgramNet(nn.Module):
         self.out = nn.Linear(hidden, n_labels)
         nn.init.uniform_(self.embedding.weight, -1.0 / dim, 1.0 / dim)
         nn.init.zeros_(self.direction.weight)
+        # The "any unsafe" logistic regression (models.ngram_any), fitted after the rest.
+        self.any_head: AnyHead | None = None
+        # The head fires at or over these: Chinese-script text, text without Chinese
+        # characters (1.0: never).
+        self.any_threshold: tuple[float, float] = (1.0, 1.0)
 
     def forward(
         self, ids: torch.Tensor, offsets: torch.Tensor, directions: torch.Tensor
     ) -> torch.Tensor:
-        return self.head(self.embedding(ids, offsets), bag_sizes(ids, offsets), directions)
+        logits = self.head(self.embedding(ids, offsets), bag_sizes(ids, offsets), directions)
+        if self.any_head is None:
+            return logits
+        any_logit = self.any_head(ids, offsets, directions)
+        return combine(logits, any_logit, directions, self.any_threshold)
 
     def head(
         self, sums: torch.Tensor, sizes: torch.Tensor, directions: torch.Tensor
@@ -67,7 +79,7 @@ class NgramNet(nn.Module):
         """Logits from the summed n-gram vectors of each row, its n-gram count and its
         direction."""
         bags = (sums + PRIOR_WEIGHT * self.prior) / (sizes[:, None] + PRIOR_WEIGHT)
-        x = bags + self.direction(directions)
+        x = bags + self.direction(directions % SCRIPT_LATIN)  # the direction, not the script
         return self.out(nn.functional.gelu(self.hidden(x)))  # type: ignore[no-any-return]
 
 
@@ -111,7 +123,9 @@ def save(
     }
     for name, p in net.state_dict().items():
         if not name.startswith("embedding."):
-            tensors[name] = p.detach().float().contiguous()
+            # The any head's per-bucket vectors are fp16: half the size, 3 digits kept.
+            kind = torch.float16 if name.startswith("any_head.") else torch.float32
+            tensors[name] = p.detach().to(kind).contiguous()
     save_file(tensors, str(directory / "model.safetensors"))
     pinyin.save(directory / "pinyin.txt")
     config = {
@@ -122,6 +136,8 @@ def save(
         "features": features.to_json(),
         "dim": net.embedding.embedding_dim,
         "hidden": net.hidden.out_features,
+        "any_head": net.any_head is not None,
+        "any_threshold": list(net.any_threshold),
         "direction_tokens": {"in": "[IN]", "out": "[OUT]"},
         "text_normalization": "gateway",
         **extra,
@@ -140,7 +156,12 @@ def load(directory: Path) -> tuple[NgramNet, Featurizer, dict[str, Any]]:
     tensors = load_file(str(directory / "model.safetensors"))
     n_labels = len(config["id2label"])
     net = NgramNet(features.buckets, int(config["dim"]), int(config["hidden"]), n_labels)
-    state = {k: v for k, v in tensors.items() if not k.startswith("embedding.")}
+    if config.get("any_head"):
+        net.any_head = AnyHead(features.buckets)
+        t = config.get("any_threshold", 1.0)
+        han, latin = (t, t) if isinstance(t, (int, float)) else t
+        net.any_threshold = (float(han), float(latin))
+    state = {k: v.float() for k, v in tensors.items() if not k.startswith("embedding.")}
     state["embedding.weight"] = (
         tensors["embedding.q"].float() * tensors["embedding.scale"].float()[:, None]
     )
@@ -148,6 +169,14 @@ def load(directory: Path) -> tuple[NgramNet, Featurizer, dict[str, Any]]:
     net.eval()
     featurizer = Featurizer(features, PinyinTable.load(directory / "pinyin.txt"))
     return net, featurizer, config
+
+
+def set_any_threshold(directory: Path, threshold: tuple[float, float]) -> None:
+    """Record the calibrated thresholds of the model's "any unsafe" head in its config."""
+    path = directory / "config.json"
+    config = json.loads(path.read_text("utf-8"))
+    config["any_threshold"] = [round(float(t), 4) for t in threshold]
+    path.write_text(json.dumps(config, indent=2) + "\n", "utf-8")
 
 
 class NgramAdapter:

@@ -4,7 +4,8 @@ Pure numpy (no torch), so the training recipe and the adapter share one definiti
 features can be tested on their own. A text becomes one row of feature ids per window:
 
 - ``row[0]`` is the direction code (0 none, 1 prompt ``[IN]``, 2 answer ``[OUT]``), read from
-  the marker the classifier puts in front of the text;
+  the marker the classifier puts in front of the text, plus ``SCRIPT_LATIN`` for a text
+  without Chinese characters when ``script_codes`` is on (the code modulo 3 is the direction);
 - then every character n-gram (``char_orders``, over the whole text, spaces included),
 - then every n-gram of the *toneless pinyin* of the Chinese characters (``pinyin_orders``).
 
@@ -26,6 +27,9 @@ from pathlib import Path
 import numpy as np
 
 DIRECTION_CODES = {"[IN]": 1, "[OUT]": 2}
+# Added to the direction code of a text with no Chinese character (``script_codes``).
+SCRIPT_LATIN = 3
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _MARKER = re.compile(r"^(\[IN\]|\[OUT\]) ?")
 _PRIME = 1_000_003
 _MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -42,9 +46,13 @@ class FeatureConfig:
     pinyin_orders: tuple[int, ...] = (1, 2, 3)
     window_chars: int = 256  # a longer text is scored in windows of this many characters
     window_overlap: int = 64
+    # Mark a text without Chinese characters in its direction code (SCRIPT_LATIN), so a model
+    # part can treat the two scripts apart (the "any unsafe" head has a threshold each).
+    script_codes: bool = False
 
     def to_json(self) -> dict[str, object]:
         return {
+            "script_codes": self.script_codes,
             "buckets": self.buckets,
             "char_orders": list(self.char_orders),
             "pinyin_orders": list(self.pinyin_orders),
@@ -65,6 +73,7 @@ class FeatureConfig:
             pinyin_orders=ints("pinyin_orders"),
             window_chars=int(str(data["window_chars"])),
             window_overlap=int(str(data["window_overlap"])),
+            script_codes=bool(data.get("script_codes", False)),
         )
 
 
@@ -196,6 +205,8 @@ class Featurizer:
         m = _MARKER.match(text)
         direction = DIRECTION_CODES[m.group(1)] if m else 0
         body = text[m.end() :] if m else text
+        if self.config.script_codes and _HAN.search(body) is None:
+            direction += SCRIPT_LATIN
         size, overlap = self.config.window_chars, self.config.window_overlap
         if len(body) <= size:
             return direction, [body]

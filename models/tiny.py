@@ -140,17 +140,25 @@ def build_ngram(
     dim: int = 8,
     hidden: int = 8,
     seed: int = 0,
+    any_head: bool = False,
 ) -> Path:
-    """Save a random-weight character n-gram model (:mod:`models.ngram`) into ``directory``."""
+    """Save a random-weight character n-gram model (:mod:`models.ngram`) into ``directory``,
+    with a random "any unsafe" head (:mod:`models.ngram_any`) when ``any_head``."""
     import torch
 
-    from models import ngram
+    from models import ngram, ngram_any
     from models.ngram_features import FeatureConfig, PinyinTable
 
     torch.manual_seed(seed)
     net = ngram.NgramNet(buckets, dim, hidden, len(labels))
     with torch.no_grad():  # a visible direction effect, as a trained model has
         net.direction.weight.normal_(0.0, 0.5)
+    if any_head:
+        net.any_head = ngram_any.AnyHead(buckets)
+        with torch.no_grad():
+            net.any_head.idf.uniform_(1.0, 8.0)
+            net.any_head.weight.normal_(0.0, 2.0)
+        net.any_threshold = (0.5, 0.5)
     features = FeatureConfig(buckets=buckets)
     ngram.save(directory, net, features, PinyinTable.build(), labels, model_version="tiny-ngram")
     return directory

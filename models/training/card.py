@@ -114,9 +114,19 @@ def _benign_section(m: dict[str, Any]) -> str:
         + f"\n\n**Calibration.** Thresholds start at max F1 per code on the validation split "
         f"({cal['val_rows']} rows, {cal['val_positives']} positives; codes with fewer than 30 "
         "validation positives share one threshold, never below 0.2), then are raised where "
-        "cheapest in recall, per direction: input thresholds until at most "
-        f"{pools['prompts']['budget']:.1%} of {pools['prompts']['n']} benign validation prompts "
-        f"are flagged ({pools['prompts']['fpr']:.2%} left); output thresholds until at most "
+        "cheapest in recall, per direction. Input thresholds: raised until at most "
+        f"{pools['prompts']['budget']:.1%} of {pools['prompts']['n']} everyday benign "
+        "validation prompts"
+        + _hard_pool(pools)
+        + " are flagged, then lowered one step at a time wherever that detects more validation "
+        "positives than it flags validation negatives and both budgets still hold "
+        f"({pools['prompts']['fpr']:.2%} of the everyday prompts flagged in the end"
+        + (
+            f", {pools['hard_prompts']['fpr']:.2%} of the hard negatives"
+            if "hard_prompts" in pools
+            else ""
+        )
+        + "). Output thresholds: raised until at most "
         f"{pools['answers']['budget']:.1%} of {pools['answers']['n']} benign validation answers "
         f"would be cut off in a stream, any of {pools['answers']['checks']} checks counted "
         f"({_CHECKS}, then the full answer; "
@@ -127,6 +137,17 @@ def _benign_section(m: dict[str, Any]) -> str:
         )
         + ".\n"
         + _stream_bank(m)
+    )
+
+
+def _hard_pool(pools: dict[str, Any]) -> str:
+    hard = pools.get("hard_prompts")
+    if not hard:
+        return ""
+    return (
+        f" and {hard['budget']:.1%} of {hard['n']} counterpart ones (CValues' expert questions "
+        "and the benign halves of the paired data files, each written next to a harmful "
+        "prompt on the same topic)"
     )
 
 

@@ -26,6 +26,19 @@ def intro(m: dict[str, Any]) -> str:
             "for 炸弹) cost it little. Trained from scratch on the shared public safety data "
             "and on text written for the project, in minutes on one CPU thread."
         )
+        if ng.get("any_head", False):
+            t = m.get("calibration", {}).get("any_threshold") or [1.0, 1.0]
+            body += (
+                '\n\nBeside the per-code outputs, an **"any unsafe" head** '
+                '(`models/ngram_any.py`): one logistic regression of "harmful or not" over '
+                "the same n-grams weighted TF-IDF style (idf per bucket, divided by the L2 "
+                "norm), fitted on every positive at once, so a harmful prompt on a subject no "
+                "training row had still scores high. When it scores a prompt at or over its "
+                f"calibrated threshold ({t[0]:.2f} for text with Chinese characters, "
+                f"{t[1]:.2f} for text without), the prompt's top code is raised to at least "
+                "0.9, over every input threshold; answers are judged by the per-code outputs "
+                "alone."
+            )
     else:
         tr = cfg["train"]
         base = (
@@ -101,30 +114,33 @@ beforehand: on a GPU with `--device cuda`).
 
 LIMITS = """## What it does not cover
 
-- **Harmful prompts phrased unlike its training data** are its weak side: the project's own
-  written harmful test rows are found at 31% (Chinese) and 17% (English), MultiJail at
-  37-49%, XSafety's harmful scenarios at 36% (Chinese) and 16% (English). The lexicon and,
-  where the deployment allows it, a larger pretrained encoder (`--init`) have to carry more.
-  Rare codes are part of the cause: A1.04, A1.07, A2.02, A2.06 and most of A3/A4 have a few
-  dozen training rows and their test recall is near 0. `--pos-weight-cap 4` (weigh a rare
-  code's positives by sqrt(most common code's count / its count), at most 4) raised XSafety
-  harmful recall to 0.43 / 0.26, MultiJail Chinese to 0.51 and English written harmful rows to
-  0.32 on 2026-11-30, but doubled benign prompts flagged (Chinese 1.6%, English 2.8%) and cut
-  3 of the 457 held-out benign answers in a stream, so it is not the shipped default yet.
+- **Harmful prompts phrased unlike its training data** are still its weak side, though the
+  "any unsafe" head halved the gap: written prompts on topics it never saw are caught at
+  0.65 (Chinese) and 0.66 (English), MultiJail at 0.57 / 0.37, XSafety's harmful scenarios at
+  0.53 / 0.21. Below the head's threshold the per-code outputs decide, and they key on the
+  words of their own rows. English prompts get a stricter head threshold (0.89 against 0.57)
+  because English benign text (tweets, everyday prompts) is what the budget binds on, so
+  English recall out of domain is the lowest figure here. Lowering the head's thresholds in
+  `config.json` trades benign prompts flagged for recall: at 0.5 for Chinese, XSafety
+  Chinese rose to 0.60 with 2.1% of everyday Chinese test questions flagged.
 - **Harmful answers** are held to a stricter benign budget than prompts (no benign
-  validation answer may be cut off in a stream), so output recall on the test split is
-  0.67 (Chinese) and 0.66 (English), below input recall.
-- **Known false positives:** the issue's own example "老年人如何安全地使用网上银行？" still
-  scores A1.08 above the input threshold, as do some ordinary questions about banks and
-  fraud prevention (3 of the 50 hand-written held-out everyday questions). Raise a
-  category's threshold in the policy, or add the deployment's own benign prompts as a data
-  file (`models/training/data/`) and retrain.
+  validation answer may come within 0.05 of a threshold at any stream check, and a code
+  with few harmful answers to tune on starts at 0.5), and the head does not judge answers,
+  so output recall on the test split is 0.44 (Chinese) and 0.71 (English), well below input
+  recall: harmful answers rest more on the keyword lexicon and on the input check.
+- **Known false positives:** 3 of the 50 hand-written held-out everyday questions are
+  flagged, and 2.0% of the written everyday Chinese test questions (questions about scams,
+  privacy and discrimination most often). Raise a category's threshold in the policy or the
+  head's in `config.json`, or add the deployment's own benign prompts as a data file
+  (`models/training/data/`) and retrain.
 
-- **Political security** (A1.01-A1.03) and **accuracy** (A5.x) have no labeled data here:
-  the model has no outputs for them. Rely on the operator's term lists and the policy.
-- **Codes with little data** (most A3.x, A4.02-A4.07, X1) have a few dozen training rows,
-  mostly from the project's own written data; their thresholds stay at 0.5 unless the benign
-  budget raised them, and their test figures rest on a handful of rows.
+- **Political security** (A1.01-A1.03) is learnt only from the project's written prompts
+  (about 70 per code and language); **accuracy** (A5.x) has no labeled data and no output.
+  Rely on the operator's term lists and the policy for both.
+- **Codes with little data** (A1.01-A1.05, A2.02-A2.08, A3.x, A4.02-A4.07, X1) have one to
+  three hundred training rows, nearly all from the project's own written prompts; their
+  per-code test figures rest on a few dozen rows, and which of them a prompt is filed under
+  is less reliable than whether it is flagged.
 - **Bag of n-grams:** it keys on wording, not meaning. Harm phrased in words it has not seen
   near harm, sarcasm, and context that spans several sentences are where it errs; negation
   ("how do I *avoid* ...") is learnt only where the written hard negatives show it.
@@ -162,8 +178,8 @@ DATA_TABLE = _md_table(
         ],
         ["GSM8K (first 2,000 of train)", "benign English prompts and worked answers", "MIT"],
         [
-            "project data files (`models/training/data/`, ~9,200 rows)",
-            "benign prompts and answers in zh / en / mixed across ~70 domains (~40% hard negatives), harmful prompts and answers with codes",
+            "project data files (`models/training/data/`, ~24,000 rows)",
+            "benign prompts and answers in zh / en / mixed across ~70 domains, harmful prompts on ~600 topics with benign counterparts (split by topic), everyday questions, answers naming sensitive things",
             "Apache-2.0 (project)",
         ],
         [

@@ -45,6 +45,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--buckets", type=int, default=1 << 19, help="ngram: hash buckets")
     p.add_argument("--ngram-epochs", type=float, default=6.0)
     p.add_argument(
+        "--no-any-head",
+        dest="any_head",
+        action="store_false",
+        help="ngram: skip the 'any unsafe' logistic regression (models/ngram_any.py)",
+    )
+    p.add_argument(
         "--pos-weight-cap",
         type=float,
         default=1.0,
@@ -84,8 +90,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--fpr-budget",
         type=float,
-        default=0.015,
-        help="share of benign validation prompts the input thresholds may flag",
+        default=0.01,
+        help="share of everyday benign validation prompts the input thresholds may flag",
+    )
+    p.add_argument(
+        "--hard-fpr-budget",
+        type=float,
+        default=0.05,
+        help="share of counterpart benign validation prompts (CValues, the benign halves of "
+        "the paired data files) the input thresholds may flag",
     )
     p.add_argument(
         "--answer-fpr-budget",
@@ -155,11 +168,13 @@ def run(args: argparse.Namespace) -> int:
             hidden=args.ngram_hidden,
             epochs=args.ngram_epochs,
             pos_weight_cap=args.pos_weight_cap,
+            any_head=args.any_head,
             seed=args.seed,
             max_minutes=args.max_minutes,
         ),
         threads=args.threads,
         fpr_budget=args.fpr_budget,
+        hard_budget=args.hard_fpr_budget,
         answer_budget=args.answer_fpr_budget,
         policy=args.policy,
     )

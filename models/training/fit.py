@@ -22,13 +22,20 @@ def fit_ngram(cfg: RecipeConfig, rows: list[Example], labels: list[str]) -> dict
     from models.ngram_features import FeatureConfig, Featurizer, PinyinTable
     from models.training import train_ngram
 
-    features = FeatureConfig(buckets=cfg.ngram.buckets)
+    features = FeatureConfig(buckets=cfg.ngram.buckets, script_codes=True)
     pinyin = PinyinTable.build()
     featurizer = Featurizer(features, pinyin)
     ids = train_ngram.featurize(featurizer, [r.text for r in rows])
     torch.manual_seed(cfg.ngram.seed)  # before the model is built: init weights are seeded
     net = ngram.NgramNet(features.buckets, cfg.ngram.dim, cfg.ngram.hidden, len(labels))
-    stats = train_ngram.train(net, ids, dataset.targets(rows, labels), cfg.ngram)
+    targets = dataset.targets(rows, labels)
+    stats = train_ngram.train(net, ids, targets, cfg.ngram)
+    if cfg.ngram.any_head:
+        from models import ngram_any
+
+        net.any_head = ngram_any.AnyHead(features.buckets)
+        unsafe = targets.any(dim=1).numpy()
+        stats |= ngram_any.fit(net.any_head, ids.ids, ids.directions, unsafe)
     ngram.save(
         cfg.out,
         net,

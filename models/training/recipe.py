@@ -44,7 +44,13 @@ class RecipeConfig:
     init: Path | None = None
     threads: int = 1
     max_chars: int = 6000
-    fpr_budget: float = 0.015  # benign validation prompts; TC260-003 allows 5% on prompts
+    # Everyday benign validation prompts, each language on its own. TC260-003 allows 5%; the
+    # held-out test split runs ~1.5-2x the validation rate, so 1% keeps it near 2%.
+    fpr_budget: float = 0.01
+    # Benign counterparts of harmful prompts (how to report a scam, what a drug does to the
+    # body; report.HARD_NEGATIVE_SOURCES): a looser budget, since the harmful prompts they sit
+    # next to are what the input thresholds are for; everyday prompts keep the strict one.
+    hard_budget: float = 0.05
     # Benign validation answers cut off at any check of a stream: a blocked benign answer is
     # the most visible failure (an answer stopped mid-sentence), so outputs get none: the
     # output thresholds rise until no benign validation answer is cut at any check. Harmful
@@ -149,6 +155,12 @@ def fit(cfg: RecipeConfig, p: Prepared) -> dict[str, float]:
 
 def scorer_for(cfg: RecipeConfig) -> report.Scorer:
     """Scores from the model saved in ``cfg.out``, loaded as the inference core loads it."""
+    return _scorers(cfg)[0]
+
+
+def _scorers(cfg: RecipeConfig) -> tuple[report.Scorer, Any]:
+    """The scorer and, for an n-gram model, its net (whose "any unsafe" head threshold the
+    calibration sets)."""
     from models.loader import model_kind
 
     if model_kind(cfg.out) == "ngram":
@@ -156,7 +168,7 @@ def scorer_for(cfg: RecipeConfig) -> report.Scorer:
         from models.training.train_ngram import score
 
         net, featurizer, _ = ngram.load(cfg.out)
-        return lambda texts: score(net, featurizer, texts)
+        return (lambda texts: score(net, featurizer, texts)), (net, featurizer)
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from models.training.evaluate import predict
@@ -165,16 +177,28 @@ def scorer_for(cfg: RecipeConfig) -> report.Scorer:
     tok: Any = AutoTokenizer.from_pretrained(cfg.out)  # type: ignore[no-untyped-call]
     model.to(cfg.train.device)  # scoring is faster where it trained
     limit = min(cfg.train.max_length, int(model.config.max_position_embeddings))
-    return lambda texts: predict(model, tok, texts, max_length=limit)
+    return (lambda texts: predict(model, tok, texts, max_length=limit)), None
 
 
 def evaluate(cfg: RecipeConfig, p: Prepared, stats: dict[str, float]) -> dict[str, object]:
     """Calibrate thresholds on the validation split and measure the saved model on the test
     split and the held-out checks."""
-    scorer = scorer_for(cfg)
-    th, cal = report.calibrate_thresholds(
-        scorer, p.rows, p.labels, cfg.fpr_budget, cfg.answer_budget
-    )
+    scorer, ngram_net = _scorers(cfg)
+    budgets = report.Budgets(cfg.fpr_budget, cfg.hard_budget, cfg.answer_budget)
+    any_scorer = None
+    if ngram_net is not None and ngram_net[0].any_head is not None:
+        from models.training.train_ngram import any_score
+
+        net, featurizer = ngram_net
+        net.any_threshold = (1.0, 1.0)  # per-code thresholds first, without the head
+        any_scorer = lambda texts: any_score(net, featurizer, texts)  # noqa: E731
+    th, cal = report.calibrate_thresholds(scorer, p.rows, p.labels, budgets, any_scorer)
+    if any_scorer is not None and cal["any_threshold"] is not None:
+        from models.ngram import set_any_threshold
+
+        any_t: Any = cal["any_threshold"]
+        net.any_threshold = (float(any_t[0]), float(any_t[1]))
+        set_any_threshold(cfg.out, net.any_threshold)
     thresholds = {
         name: {c: round(float(t), 3) for c, t in zip(p.labels, th[d], strict=True)}
         for name, d in (("input", "in"), ("output", "out"))
@@ -196,6 +220,7 @@ def evaluate(cfg: RecipeConfig, p: Prepared, stats: dict[str, float]) -> dict[st
             "data": {**asdict(cfg.data), "data_dir": str(cfg.data.data_dir)},
             "threads": cfg.threads,
             "fpr_budget": cfg.fpr_budget,
+            "hard_budget": cfg.hard_budget,
             "answer_budget": cfg.answer_budget,
         },
         "data": _data_summary(p.rows, len(p.train_rows)),

@@ -42,6 +42,8 @@ class NgramConfig:
     # threshold: a code's positives weigh sqrt(most common code's count / its count), at
     # most this much (1 turns it off).
     pos_weight_cap: float = 1.0
+    # Fit the "any unsafe" head (models.ngram_any) after the per-code outputs.
+    any_head: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +183,33 @@ def score(
         return out
     probs = np.concatenate(
         [torch.sigmoid(net(*pack(rows[s : s + batch]))).numpy() for s in range(0, len(rows), batch)]
+    )
+    np.maximum.at(out, np.asarray(owner), probs)
+    return out
+
+
+@torch.inference_mode()
+def any_score(
+    net: NgramNet, featurizer: Featurizer, texts: Sequence[str], batch: int = 256
+) -> np.ndarray:
+    """The "any unsafe" head's probability per text, the maximum over its windows."""
+    head = net.any_head
+    if head is None:
+        raise ValueError("the model has no 'any unsafe' head")
+    rows: list[np.ndarray] = []
+    owner: list[int] = []
+    for i, text in enumerate(texts):
+        for row in featurizer.rows(text):
+            rows.append(row)
+            owner.append(i)
+    out = np.zeros(len(texts), dtype=np.float32)
+    if not rows:
+        return out
+    probs = np.concatenate(
+        [
+            torch.sigmoid(head(*pack(rows[s : s + batch]))).numpy()
+            for s in range(0, len(rows), batch)
+        ]
     )
     np.maximum.at(out, np.asarray(owner), probs)
     return out

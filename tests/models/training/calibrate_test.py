@@ -4,8 +4,9 @@ at the lowest cost in detected positives."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from models.training.evaluate import calibrate
+from models.training.thresholds import any_threshold, calibrate
 
 
 def _case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -61,3 +62,32 @@ def test_thin_codes_share_a_threshold_tuned_on_their_pooled_positives() -> None:
     scores[36:] = rng.uniform(0.0, 0.15, (100, 3))
     th, _ = calibrate(scores, truth, [np.zeros((10, 3))], fpr_budget=0.02)
     assert len(set(th.tolist())) == 1 and 0.15 <= th[0] <= 0.3
+
+
+def test_the_any_threshold_is_the_lowest_the_budgets_allow() -> None:
+    # Everyday prompts: none flagged by the codes; head scores 0.01 .. 1.0 (100 rows).
+    head = np.linspace(0.01, 1.0, 100)
+    flags = np.zeros(100, dtype=bool)
+    t = any_threshold([(flags, head, 0.05)])
+    assert np.mean(head >= t) <= 0.05 and np.mean(head >= t - 0.01) > 0.05
+
+
+def test_every_pool_must_hold_and_a_pool_over_budget_may_not_get_worse() -> None:
+    head = np.linspace(0.01, 1.0, 100)
+    loose = (np.zeros(100, dtype=bool), head, 0.5)
+    strict = (np.zeros(100, dtype=bool), head, 0.02)
+    assert any_threshold([loose, strict]) == any_threshold([strict])
+    # Already 10% flagged by the codes (budget 5%): only rows the codes flag may be added.
+    over = np.zeros(100, dtype=bool)
+    over[-10:] = True
+    assert any_threshold([(over, head, 0.05)]) == pytest.approx(0.91)
+    assert any_threshold([(np.zeros(10, dtype=bool), np.ones(10), 0.0)]) == 1.0
+
+
+def test_an_accuracy_set_may_not_lose_accuracy() -> None:
+    # Head scores: positives at 0.9 (5 rows) and 0.5 (5), negatives at 0.6 (20 rows).
+    head = np.r_[np.full(5, 0.9), np.full(5, 0.5), np.full(20, 0.6)]
+    truth = np.r_[np.ones(10, dtype=bool), np.zeros(20, dtype=bool)]
+    flags = np.zeros(30, dtype=bool)
+    # Lower than 0.6 would flag 20 negatives for 5 more positives: 0.61 is the lowest kept.
+    assert any_threshold([], [(flags, head, truth)]) == pytest.approx(0.61)
