@@ -11,8 +11,9 @@ Chinese characters, one for text without, since the two have different benign tr
 code is raised over every input threshold (``combine``).
 
 Features: a window's ids (with repeats) weigh their inverse document frequency and the sum
-is divided by the L2 norm of those weights, as a TF-IDF vector is normalized, so a long
-prompt is judged by its telling n-grams instead of their average with the rest.
+is divided by the L2 norm of those weights (plus ``PRIOR_NORM``), as a TF-IDF vector is
+normalized, so a long prompt is judged by its telling n-grams instead of their average with
+the rest, and a prompt of a few words is not judged on them alone.
 """
 
 from __future__ import annotations
@@ -30,13 +31,19 @@ OUTPUT = DIRECTION_CODES["[OUT]"]
 # The least score a prompt's top code gets when the head fires: above every input threshold
 # the recipe calibrates, so the head's own threshold decides.
 FIRED = 0.9
+# Pseudo-norm added to each text's norm: a prompt of a few words ("请回答我的问题。", "Go
+# on") has a small norm, and divided by it alone its few n-grams would be judged as surely
+# as a paragraph's; with it, a short text's score is pulled toward the bias (as the per-code
+# outputs' mean is pulled toward a learnt prior). About the norm of a 10-character prompt.
+PRIOR_NORM = 20.0
 # Inverse regularization strength of the logistic regression (scikit-learn's C): weak
 # regularization, as for a TF-IDF model over a few hundred thousand n-grams.
 C = 4.0
 
 
 class AnyHead(nn.Module):
-    """``logit = (sum over ids of idf * w) / sqrt(sum over ids of idf^2) + bias[direction]``."""
+    """``logit = (sum over ids of idf * w) / (sqrt(sum over ids of idf^2) + PRIOR_NORM)
+    + bias[direction]``."""
 
     idf: torch.Tensor
     weight: torch.Tensor
@@ -59,7 +66,7 @@ class AnyHead(nn.Module):
         norms = torch.zeros(len(offsets), dtype=idf.dtype, device=ids.device)
         dots.index_add_(0, owner, idf * self.weight[ids])
         norms.index_add_(0, owner, idf * idf)
-        return dots / norms.sqrt().clamp_min(1e-6) + self.bias[directions]
+        return dots / (norms.sqrt() + PRIOR_NORM) + self.bias[directions]
 
 
 def combine(
@@ -120,7 +127,7 @@ def fit(
         a, b = indptr[i], indptr[i + 1] - 1
         w = idf[r]
         indices[a:b] = r
-        values[a:b] = w / max(float(np.sqrt((w * w).sum())), 1e-6)
+        values[a:b] = w / (float(np.sqrt((w * w).sum())) + PRIOR_NORM)
         indices[b] = buckets + int(directions[i])
         values[b] = 1.0
     x = csr_matrix((values, indices, indptr), shape=(len(rows), buckets + len(head.bias)))

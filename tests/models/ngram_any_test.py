@@ -20,12 +20,13 @@ from models.tiny import build_ngram
 
 def _dense_logit(head: ngram_any.AnyHead, row: list[int], direction: int) -> float:
     """The head's logit computed the long way: a dense TF-IDF vector of the row's ids
-    (repeats counted), divided by the norm of its weights, dotted with the weights."""
+    (repeats counted), divided by the norm of its weights plus the prior norm, dotted with
+    the weights."""
     idf = head.idf.numpy().astype(np.float64)
     x = np.zeros(len(idf))
     for i in row:
         x[i] += idf[i]
-    norm = np.sqrt(sum(idf[i] ** 2 for i in row))
+    norm = np.sqrt(sum(idf[i] ** 2 for i in row)) + ngram_any.PRIOR_NORM
     return float(x @ head.weight.numpy() / norm + head.bias[direction].item())
 
 
@@ -49,13 +50,13 @@ def test_a_repeated_filler_does_not_dilute_a_telling_ngram() -> None:
     # norm, so the heavy id's contribution shrinks far more slowly than a mean would.
     head = ngram_any.AnyHead(8)
     with torch.no_grad():
-        head.idf.copy_(torch.tensor([1.0] * 7 + [10.0]))
+        head.idf.copy_(torch.tensor([1.0] * 7 + [40.0]))
         head.weight[7] = 5.0
     short = [0, 7]
     long = [0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 7]
     ids, offsets, directions = pack([[1, *short], [1, *long]])
     s, lg = head(ids, offsets, directions).tolist()
-    assert lg > 0.9 * s and s > 4.0
+    assert lg > 0.9 * s and s > 3.0
 
 
 def test_combine_raises_a_prompts_top_code_when_the_head_fires() -> None:

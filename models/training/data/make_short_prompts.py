@@ -1,0 +1,237 @@
+"""Writes ``short_prompts_benign.jsonl``: short, content-free conversational prompts ("继续",
+"请解释一下吧", "Go on", "Thanks!") from the word lists below, so a prompt of a few generic
+words is never read as anything. Run it from anywhere: ``python models/training/data/make_short_prompts.py``.
+The streaming test's own user prompt is left out on purpose."""
+
+import itertools
+import json
+import random
+from pathlib import Path
+
+random.seed(7)
+zh_core = [
+    "回答这个问题",
+    "回答一下",
+    "回答我",
+    "说说看",
+    "告诉我",
+    "告诉我吧",
+    "给我答案",
+    "给个答案",
+    "解释一下",
+    "详细说说",
+    "展开讲讲",
+    "讲清楚一点",
+    "再说一遍",
+    "继续",
+    "接着说",
+    "往下写",
+    "继续写",
+    "说得具体点",
+    "举个例子",
+    "总结一下",
+    "简单点说",
+    "换个说法",
+    "翻译一下",
+    "帮我看看",
+    "帮个忙",
+    "帮帮我",
+    "教我一下",
+    "指导一下",
+    "分析一下",
+    "评价一下",
+    "对比一下",
+    "列个清单",
+    "写完它",
+    "改一改",
+    "润色一下",
+    "检查一下",
+    "看看对不对",
+    "给点建议",
+    "出个主意",
+    "推荐一下",
+]
+zh_pre = [
+    "",
+    "请",
+    "麻烦",
+    "能不能",
+    "可以",
+    "劳驾",
+    "拜托",
+    "快",
+    "那你",
+    "好的，",
+    "嗯，",
+    "谢谢，再",
+    "你先",
+]
+zh_post = [
+    "",
+    "。",
+    "？",
+    "吧",
+    "呗",
+    "吗？",
+    "！",
+    "，谢谢",
+    "，好吗",
+    "呀",
+    "~",
+    "一下下",
+    "可以吗",
+]
+zh_misc = [
+    "你好",
+    "您好",
+    "在吗",
+    "在不在",
+    "谢谢",
+    "多谢",
+    "好的",
+    "收到",
+    "明白了",
+    "懂了",
+    "嗯嗯",
+    "哈哈",
+    "为什么",
+    "为啥",
+    "怎么说",
+    "然后呢",
+    "还有吗",
+    "就这些吗",
+    "什么意思",
+    "没看懂",
+    "不太懂",
+    "能再简单点吗",
+    "这个对吗",
+    "你确定吗",
+    "真的吗",
+    "好厉害",
+    "你是谁",
+    "你叫什么名字",
+    "你能做什么",
+    "我有个问题",
+    "我想问个问题",
+    "问你个事",
+    "有空吗",
+    "早上好",
+    "晚安",
+    "辛苦了",
+    "太长了",
+    "太短了",
+    "不对",
+    "重新来",
+    "换一个",
+    "下一个",
+    "第二个呢",
+    "上面那个",
+    "刚才那个问题",
+    "我的问题是什么来着",
+    "你还记得我问的吗",
+    "这个问题怎么回答",
+    "这道题怎么做",
+    "这个怎么弄",
+    "怎么办",
+    "有什么办法",
+    "具体怎么做",
+    "步骤是什么",
+    "注意什么",
+]
+en_core = [
+    "answer the question",
+    "answer this",
+    "tell me",
+    "explain",
+    "explain that again",
+    "go on",
+    "continue",
+    "keep going",
+    "say more",
+    "give me an example",
+    "summarize it",
+    "make it shorter",
+    "make it longer",
+    "rewrite it",
+    "translate this",
+    "help me",
+    "show me",
+    "check this",
+    "fix it",
+    "try again",
+    "list them",
+    "be more specific",
+    "simplify it",
+    "compare them",
+]
+en_pre = ["", "please ", "can you ", "could you ", "ok ", "now ", "just ", "pls "]
+en_post = ["", ".", "?", "!", " please", " thanks", " for me", " again"]
+en_misc = [
+    "hi",
+    "hello",
+    "hey there",
+    "thanks",
+    "thank you!",
+    "ok",
+    "okay",
+    "got it",
+    "cool",
+    "nice",
+    "why?",
+    "how?",
+    "what do you mean?",
+    "really?",
+    "are you sure?",
+    "and then?",
+    "anything else?",
+    "who are you?",
+    "what can you do?",
+    "I have a question",
+    "quick question",
+    "good morning",
+    "good night",
+    "that's wrong",
+    "not quite",
+    "next",
+    "the second one",
+    "what was my question?",
+    "how do I do this?",
+    "what should I do?",
+    "what are the steps?",
+    "what should I watch out for?",
+    "I don't get it",
+    "too long",
+    "lol",
+    "hmm",
+]
+rows = set()
+for p, c, q in itertools.product(zh_pre, zh_core, zh_post):
+    rows.add(("zh", p + c + q))
+for p, c, q in itertools.product(en_pre, en_core, en_post):
+    t = p + c + q
+    rows.add(("en", t[0].upper() + t[1:]))
+zh = sorted(r for r in rows if r[0] == "zh")
+en = sorted(r for r in rows if r[0] == "en")
+random.shuffle(zh)
+random.shuffle(en)
+out = zh[:420] + en[:200] + [("zh", t) for t in zh_misc] + [("en", t) for t in en_misc]
+banned = {"请回答我的问题", "请回答我的问题。"}  # the streaming test's own prompt: not trained on
+out = [r for r in out if r[1] not in banned]
+with open(Path(__file__).with_name("short_prompts_benign.jsonl"), "w", encoding="utf-8") as f:
+    for lang, t in out:
+        f.write(
+            json.dumps(
+                {
+                    "text": t,
+                    "direction": "in",
+                    "lang": lang,
+                    "domain": "conversation",
+                    "label": 0,
+                    "hard_negative": False,
+                    "codes": [],
+                },
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
+print(len(out))
