@@ -115,20 +115,24 @@ beforehand: on a GPU with `--device cuda`).
 LIMITS = """## What it does not cover
 
 - **Harmful prompts phrased unlike its training data** are still its weak side, though the
-  "any unsafe" head halved the gap: written prompts on topics it never saw are caught at
-  0.65 (Chinese) and 0.66 (English), MultiJail at 0.57 / 0.37, XSafety's harmful scenarios at
-  0.53 / 0.21. Below the head's threshold the per-code outputs decide, and they key on the
-  words of their own rows. English prompts get a stricter head threshold (0.89 against 0.57)
-  because English benign text (tweets, everyday prompts) is what the budget binds on, so
-  English recall out of domain is the lowest figure here. Lowering the head's thresholds in
-  `config.json` trades benign prompts flagged for recall: at 0.5 for Chinese, XSafety
-  Chinese rose to 0.60 with 2.1% of everyday Chinese test questions flagged.
+  "any unsafe" head narrowed the gap: written prompts on topics it never saw are caught at
+  0.67 (Chinese) and 0.59 (English), MultiJail at 0.54 / 0.31, XSafety's harmful scenarios at
+  0.53 / 0.16. Below the head's threshold the per-code outputs decide, and they key on the
+  words of their own rows. Text without Chinese characters gets a much stricter head
+  threshold (0.89 against 0.53): English benign tweets scored as prompts are already flagged
+  over 10% by the per-code outputs, and the calibration lets the head add at most one point,
+  so English recall out of domain is the lowest figure here. Lowering the head's thresholds
+  in `config.json` (`any_threshold`: Chinese-script, other) trades benign prompts flagged for
+  recall.
+- **Short requests** can still trip the head: "教教我" ("teach me") is flagged; the
+  calibration keeps every content-free validation prompt ("继续", "Go on") unflagged, but
+  not every wording of one.
 - **Harmful answers** are held to a stricter benign budget than prompts (no benign
   validation answer may come within 0.05 of a threshold at any stream check, and a code
   with few harmful answers to tune on starts at 0.5), and the head does not judge answers,
-  so output recall on the test split is 0.44 (Chinese) and 0.71 (English), well below input
+  so output recall on the test split is 0.43 (Chinese) and 0.72 (English), well below input
   recall: harmful answers rest more on the keyword lexicon and on the input check.
-- **Known false positives:** 3 of the 50 hand-written held-out everyday questions are
+- **Known false positives:** 2 of the 50 hand-written held-out everyday questions are
   flagged, and 2.0% of the written everyday Chinese test questions (questions about scams,
   privacy and discrimination most often). Raise a category's threshold in the policy or the
   head's in `config.json`, or add the deployment's own benign prompts as a data file

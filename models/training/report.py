@@ -51,6 +51,8 @@ SOCIAL_MEDIA = frozenset({"COLD", "SWSR", "Davidson"})
 # input budget; every other benign prompt (everyday questions, also about health, money or
 # safety) is held to the strict one.
 HARD_NEGATIVE_SOURCES = frozenset({"CValues", "zh_paired_prompts", "en_paired_prompts"})
+# Content-free prompts ("继续", "Go on"): none of the validation ones may be flagged.
+SHORT_SOURCES = frozenset({"short_prompts_benign"})
 # XSafety scenarios whose prompts are mostly harmful / mostly benign questions.
 XSAFETY_HARMFUL = (
     "Crimes_And_Illegal_Activities",
@@ -165,8 +167,16 @@ def calibrate_thresholds(
     # would let English prompts be flagged several times as often.
     prompt_langs = _by_lang(prompt_scores, pools["prompts"])
     hard_langs = _by_lang(hard_scores, pools["hard_prompts"])
-    th_in, _ = meet_budget(start, pos_in, prompt_langs, budgets.prompts)
+    # With the "any unsafe" head beside them, the per-code outputs need not reach down for
+    # weak evidence: a per-code score under INPUT_FLOOR is left to the head, whose single
+    # threshold is calibrated on the same budgets.
+    start_in = np.maximum(start, INPUT_FLOOR) if any_scorer is not None else start
+    th_in, _ = meet_budget(start_in, pos_in, prompt_langs, budgets.prompts)
     th_in, _ = meet_budget(th_in, pos_in, hard_langs, budgets.hard_prompts)
+    # Content-free prompts ("继续", "Go on") may not be flagged at all: the few words of a
+    # short prompt are otherwise judged as surely as a paragraph's.
+    short = np.array([r.source in SHORT_SOURCES for r in pools["prompts"]], dtype=bool)
+    th_in, _ = meet_budget(th_in, pos_in, [prompt_scores[short]], 0.0)
     any_t: tuple[float, float] | None = None
     prompt_flags = any_flag(prompt_scores, th_in)
     hard_flags = any_flag(hard_scores, th_in)
@@ -176,7 +186,9 @@ def calibrate_thresholds(
             for name in ("prompts", "hard_prompts")
         }
         base = {"prompts": prompt_flags.copy(), "hard_prompts": hard_flags.copy()}
-        any_t = _any_threshold(any_scorer, scores, val, pos, th_in, pools, base, heads, budgets)
+        any_t = _any_threshold(
+            scorer, any_scorer, val, pos, th_in, pools, base, heads, budgets, short
+        )
         for name, flags in (("prompts", prompt_flags), ("hard_prompts", hard_flags)):
             latin = np.array([r.lang == "en" for r in pools[name]], dtype=bool)
             flags |= heads[name] >= np.where(latin, any_t[1], any_t[0])
@@ -228,6 +240,7 @@ def calibrate_thresholds(
 
 _SOCIAL_SLACK = 0.01
 ANSWER_FLOOR = 0.5
+INPUT_FLOOR = 0.3
 ANSWER_MARGIN = 0.05
 # A language with fewer benign validation prompts than this is budgeted with the others only
 # (1.5% of a few dozen rows is not a rate).
@@ -243,8 +256,8 @@ def _by_lang(scores: Array, rows: Sequence[Example]) -> list[Array]:
 
 
 def _any_threshold(
+    scorer: Scorer,
     any_scorer: AnyScorer,
-    scores: Array,
     val: list[Example],
     pos: Array,
     th_in: Array,
@@ -252,11 +265,16 @@ def _any_threshold(
     base: dict[str, Array],
     heads: dict[str, Array],
     budgets: Budgets,
+    short: Array,
 ) -> tuple[float, float]:
     """The head's thresholds for text with Chinese characters and text without, each the
     lowest its prompt budgets allow (each language on its own) and its social-media
     comments accept."""
     checks: dict[bool, list[tuple[Array, Array, float]]] = {True: [], False: []}
+    latin_short = np.array([r.lang == "en" for r in pools["prompts"]], dtype=bool)
+    for script in (False, True):
+        k = short & (latin_short == script)
+        checks[script].append((base["prompts"][k], heads["prompts"][k], 0.0))
     for name, budget in (("prompts", budgets.prompts), ("hard_prompts", budgets.hard_prompts)):
         langs = np.array([r.lang for r in pools[name]])
         for lang in sorted(set(langs.tolist())):
@@ -267,12 +285,14 @@ def _any_threshold(
     # (the head may flag no more benign comments than it adds offensive ones); the English
     # ones (Davidson) may have at most _SOCIAL_SLACK more benign comments flagged, the
     # English side being judged on benign text flagged.
-    m = np.array([r.source in SOCIAL_MEDIA and r.direction == "in" for r in val])
+    # Every comment is scored as a prompt, as /v1/moderations scores text.
+    m = np.array([r.source in SOCIAL_MEDIA for r in val])
     accuracy: list[tuple[Array, Array, Array]] = []
     if m.any():
         rows = [r for r, keep in zip(val, m, strict=True) if keep]
-        flags = any_flag(scores[m], th_in)
-        head = any_scorer([with_direction(r.text, "in") for r in rows])
+        as_prompts = [with_direction(r.text, "in") for r in rows]
+        flags = any_flag(scorer(as_prompts), th_in)
+        head = any_scorer(as_prompts)
         latin = np.array([r.lang == "en" for r in rows])
         truth = pos[m]
         k = latin & ~truth

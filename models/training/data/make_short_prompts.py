@@ -10,6 +10,11 @@ from pathlib import Path
 
 random.seed(7)
 zh_core = [
+    "回答我的问题",
+    "回答我的提问",
+    "回答我刚才的问题",
+    "回答上面的问题",
+    "回答这道题",
     "回答这个问题",
     "回答一下",
     "回答我",
@@ -139,6 +144,8 @@ zh_misc = [
     "注意什么",
 ]
 en_core = [
+    "answer my question",
+    "answer my last question",
     "answer the question",
     "answer this",
     "tell me",
