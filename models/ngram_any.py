@@ -55,18 +55,22 @@ class AnyHead(nn.Module):
         self.register_buffer("weight", torch.zeros(buckets))
         # Per direction (none, in, out) and script (Chinese, none): the featurizer's code.
         self.register_buffer("bias", torch.zeros(2 * SCRIPT_LATIN))
+        self._cache: tuple[object, torch.Tensor] | None = None
 
     def forward(
         self, ids: torch.Tensor, offsets: torch.Tensor, directions: torch.Tensor
     ) -> torch.Tensor:
-        idf = self.idf[ids]
-        lengths = torch.diff(offsets, append=torch.tensor([len(ids)], device=offsets.device))
-        owner = torch.repeat_interleave(torch.arange(len(offsets), device=ids.device), lengths)
-        dots = torch.zeros(len(offsets), dtype=idf.dtype, device=ids.device)
-        norms = torch.zeros(len(offsets), dtype=idf.dtype, device=ids.device)
-        dots.index_add_(0, owner, idf * self.weight[ids])
-        norms.index_add_(0, owner, idf * idf)
-        return dots / (norms.sqrt() + PRIOR_NORM) + self.bias[directions]
+        # One bag-sum over a (buckets, 2) table of [idf * weight, idf^2] gives each row's dot
+        # product and squared norm in a single pass over its ids (two gathers cost 2.5x).
+        sums = nn.functional.embedding_bag(ids, self._table(), offsets, mode="sum")
+        return sums[:, 0] / (sums[:, 1].sqrt() + PRIOR_NORM) + self.bias[directions]
+
+    def _table(self) -> torch.Tensor:
+        key = (self.idf._version, self.weight._version, self.idf.data_ptr(), self.weight.dtype)
+        if self._cache is None or self._cache[0] != key:
+            table = torch.stack((self.idf * self.weight, self.idf * self.idf), dim=1)
+            self._cache = (key, table.contiguous())
+        return self._cache[1]
 
 
 def combine(
