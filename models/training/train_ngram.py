@@ -167,47 +167,44 @@ def _sgd_rows(
         table.index_add_(0, ids, bag_grad[owner], alpha=-lr)
 
 
-@torch.inference_mode()
 def score(
     net: NgramNet, featurizer: Featurizer, texts: Sequence[str], batch: int = 256
 ) -> np.ndarray:
     """Sigmoid scores per text, the maximum over its windows (as the gateway scores it)."""
-    rows: list[np.ndarray] = []
-    owner: list[int] = []
-    for i, text in enumerate(texts):
-        for row in featurizer.rows(text):
-            rows.append(row)
-            owner.append(i)
-    out = np.zeros((len(texts), net.out.out_features), dtype=np.float32)
-    if not rows:
-        return out
-    probs = np.concatenate(
-        [torch.sigmoid(net(*pack(rows[s : s + batch]))).numpy() for s in range(0, len(rows), batch)]
-    )
-    np.maximum.at(out, np.asarray(owner), probs)
-    return out
+    return _max_over_windows(net, featurizer, texts, net.out.out_features, batch)
 
 
-@torch.inference_mode()
 def any_score(
     net: NgramNet, featurizer: Featurizer, texts: Sequence[str], batch: int = 256
 ) -> np.ndarray:
     """The "any unsafe" head's probability per text, the maximum over its windows."""
-    head = net.any_head
-    if head is None:
+    if net.any_head is None:
         raise ValueError("the model has no 'any unsafe' head")
+    return _max_over_windows(net.any_head, featurizer, texts, None, batch)
+
+
+@torch.inference_mode()
+def _max_over_windows(
+    module: nn.Module,
+    featurizer: Featurizer,
+    texts: Sequence[str],
+    width: int | None,
+    batch: int,
+) -> np.ndarray:
+    """``sigmoid(module(ids, offsets, directions))`` per text, the maximum over its windows;
+    shape (n, width), or (n,) when ``width`` is None (a module with one output per row)."""
     rows: list[np.ndarray] = []
     owner: list[int] = []
     for i, text in enumerate(texts):
         for row in featurizer.rows(text):
             rows.append(row)
             owner.append(i)
-    out = np.zeros(len(texts), dtype=np.float32)
+    out = np.zeros((len(texts),) if width is None else (len(texts), width), dtype=np.float32)
     if not rows:
         return out
     probs = np.concatenate(
         [
-            torch.sigmoid(head(*pack(rows[s : s + batch]))).numpy()
+            torch.sigmoid(module(*pack(rows[s : s + batch]))).numpy()
             for s in range(0, len(rows), batch)
         ]
     )
