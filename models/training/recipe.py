@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from models.training import dataset, report, stream_bank
+from models.training import calibration, dataset, report, stream_bank
 from models.training.card import write_card
 from models.training.example import DIRECTION_TOKENS, Example
 from models.training.perturb import Perturber
@@ -48,7 +48,7 @@ class RecipeConfig:
     # held-out test split runs ~1.5-2x the validation rate, so 1% keeps it near 2%.
     fpr_budget: float = 0.01
     # Benign counterparts of harmful prompts (how to report a scam, what a drug does to the
-    # body; report.HARD_NEGATIVE_SOURCES): a looser budget, since the harmful prompts they sit
+    # body; calibration.HARD_NEGATIVE_SOURCES): a looser budget, since the harmful prompts they sit
     # next to are what the input thresholds are for; everyday prompts keep the strict one.
     hard_budget: float = 0.05
     # Benign validation answers cut off at any check of a stream: a blocked benign answer is
@@ -184,7 +184,7 @@ def evaluate(cfg: RecipeConfig, p: Prepared, stats: dict[str, float]) -> dict[st
     """Calibrate thresholds on the validation split and measure the saved model on the test
     split and the held-out checks."""
     scorer, ngram_net = _scorers(cfg)
-    budgets = report.Budgets(cfg.fpr_budget, cfg.hard_budget, cfg.answer_budget)
+    budgets = calibration.Budgets(cfg.fpr_budget, cfg.hard_budget, cfg.answer_budget)
     any_scorer = None
     if ngram_net is not None and ngram_net[0].any_head is not None:
         from models.training.train_ngram import any_score
@@ -192,7 +192,7 @@ def evaluate(cfg: RecipeConfig, p: Prepared, stats: dict[str, float]) -> dict[st
         net, featurizer = ngram_net
         net.any_threshold = (1.0, 1.0)  # per-code thresholds first, without the head
         any_scorer = lambda texts: any_score(net, featurizer, texts)  # noqa: E731
-    th, cal = report.calibrate_thresholds(scorer, p.rows, p.labels, budgets, any_scorer)
+    th, cal = calibration.calibrate_thresholds(scorer, p.rows, p.labels, budgets, any_scorer)
     if any_scorer is not None and cal["any_threshold"] is not None:
         from models.ngram import set_any_threshold
 

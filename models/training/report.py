@@ -1,18 +1,18 @@
-"""The evaluation suite the model card quotes: calibrated thresholds, test-split metrics per
-source, language and direction, benign false-positive rates, out-of-domain XSafety,
-robustness to evasions, and the held-out stream bank.
+"""The evaluation suite the model card quotes: test-split metrics per source, language and
+direction, benign false-positive rates, out-of-domain XSafety,
+robustness to evasions, and the held-out stream bank (thresholds come from
+:mod:`models.training.calibration`).
 
 Every function takes a ``Scorer``: model inputs (direction marker + normalized text, as
 :func:`example.with_direction` builds them) -> sigmoid scores, shape (n, labels), a text's
 score being the maximum over its windows as in the gateway. Nothing here trains or tunes on
-the test split, XSafety or the stream bank; only :func:`calibrate_thresholds` reads ``val``.
+the test split, XSafety or the stream bank; nothing here reads ``val``.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,38 +21,16 @@ from models.training import sources
 from models.training.evaluate import Array, binary, flagged, per_code
 from models.training.example import Example, with_direction
 from models.training.perturb import Perturber
-from models.training.thresholds import any_threshold, f1_thresholds, meet_budget
 
 Scorer = Callable[[Sequence[str]], Array]
-# Model inputs -> the "any unsafe" head's probability per text, shape (n,).
-AnyScorer = Callable[[Sequence[str]], Array]
-
-
-@dataclass(frozen=True, slots=True)
-class Budgets:
-    """Shares of benign validation text the calibrated thresholds may flag: everyday prompts,
-    hard-negative prompts (a sensitive subject, asked in good faith), and answers cut off at
-    any check of a stream."""
-
-    prompts: float = 0.01
-    hard_prompts: float = 0.05
-    answers: float = 0.0
-
 
 # Thresholds per direction: "in" for prompts, "out" for answers (the policy has both).
 Thresholds = dict[str, Array]
 
 # Social-media comments: their negatives are judged by accuracy, not counted as "benign
 # prompts and answers" (a gateway's over-refusal is about what users and models write).
-SOCIAL_MEDIA = frozenset({"COLD", "SWSR", "Davidson"})
-# Sources whose benign prompts sit right next to harmful ones: CValues' expert questions on
-# law, psychology and discrimination, and the benign halves of the paired data files (each
-# written as the counterpart of a harmful prompt on the same topic). They get the looser
-# input budget; every other benign prompt (everyday questions, also about health, money or
-# safety) is held to the strict one.
-HARD_NEGATIVE_SOURCES = frozenset({"CValues", "zh_paired_prompts", "en_paired_prompts"})
-# Content-free prompts ("继续", "Go on"): none of the validation ones may be flagged.
-SHORT_SOURCES = frozenset({"short_prompts_benign"})
+# The project's own social-media-style posts and comments (``*_social_text``) count with them.
+SOCIAL_MEDIA = frozenset({"COLD", "SWSR", "Davidson", "zh_social_text", "en_social_text"})
 # XSafety scenarios whose prompts are mostly harmful / mostly benign questions.
 XSAFETY_HARMFUL = (
     "Crimes_And_Illegal_Activities",
@@ -109,221 +87,6 @@ def stream_windows(text: str) -> list[str]:
     return [
         text[max(0, end - STREAM_WINDOW) : end] for end in range(PREFIX_MIN, len(text), STREAM_STEP)
     ]
-
-
-def benign_pools(rows: Iterable[Example]) -> dict[str, list[Example]]:
-    """The benign rows the false-positive budgets are measured on: ``prompts`` (everyday
-    benign user prompts), ``hard_prompts`` (benign counterparts of harmful prompts, from
-    ``HARD_NEGATIVE_SOURCES``, held to a looser budget)
-    and ``answers`` (benign answers, each as a stream shows it: every window the gateway
-    checks, then the full answer). Social-media comments are judged by accuracy instead."""
-    prompts: list[Example] = []
-    hard: list[Example] = []
-    answers: list[Example] = []
-    for r in rows:
-        if r.codes or r.source in SOCIAL_MEDIA:
-            continue
-        if r.direction == "in":
-            (hard if r.source in HARD_NEGATIVE_SOURCES else prompts).append(r)
-            continue
-        for window in stream_windows(r.text):
-            answers.append(
-                Example(window, "out", r.codes, r.source + "/stream", r.group, lang=r.lang)
-            )
-        answers.append(r)
-    return {"prompts": prompts, "hard_prompts": hard, "answers": answers}
-
-
-def calibrate_thresholds(
-    scorer: Scorer,
-    rows: list[Example],
-    labels: list[str],
-    budgets: Budgets,
-    any_scorer: AnyScorer | None = None,
-) -> tuple[Thresholds, dict[str, object]]:
-    """Thresholds from the validation split: max F1 per code on every validation row, then
-    per direction the benign budgets. Input thresholds are raised until at most
-    ``budgets.prompts`` of the everyday benign prompts (each language on its own) and
-    ``budgets.hard_prompts`` of the counterpart prompts are flagged; output thresholds are
-    raised until at most ``budgets.answers`` of the benign answers would be cut off at any
-    check of a stream (every window the gateway scores, then the full answer). With an
-    ``any_scorer`` ("any unsafe" head scores of prompts; ``scorer`` then scores without the
-    head), the head's threshold is the lowest the budgets leave room for. Reported per pool
-    and language."""
-    val = [r for r in rows if r.split == "val"]
-    scores = score_rows(scorer, val)
-    t = truth(val, labels)
-    start = f1_thresholds(scores, t)
-    pools = benign_pools(val)
-    prompt_scores = score_rows(scorer, pools["prompts"])
-    hard_scores = score_rows(scorer, pools["hard_prompts"])
-    answers, owner = pools["answers"], [r.group for r in pools["answers"]]
-    window_scores = score_rows(scorer, answers)
-    answer_scores, answer_rows = _max_by(window_scores, answers, owner)
-    pos = np.asarray(t.any(axis=1))
-    direction = np.array([r.direction for r in val])
-    pos_in = scores[pos & (direction == "in")]
-    # Each language's prompts meet the budget on their own: pooled, the Chinese majority
-    # would let English prompts be flagged several times as often.
-    prompt_langs = _by_lang(prompt_scores, pools["prompts"])
-    hard_langs = _by_lang(hard_scores, pools["hard_prompts"])
-    # With the "any unsafe" head beside them, the per-code outputs need not reach down for
-    # weak evidence: a per-code score under INPUT_FLOOR is left to the head, whose single
-    # threshold is calibrated on the same budgets.
-    start_in = np.maximum(start, INPUT_FLOOR) if any_scorer is not None else start
-    th_in, _ = meet_budget(start_in, pos_in, prompt_langs, budgets.prompts)
-    th_in, _ = meet_budget(th_in, pos_in, hard_langs, budgets.hard_prompts)
-    # Content-free prompts ("继续", "Go on") may not be flagged at all: the few words of a
-    # short prompt are otherwise judged as surely as a paragraph's.
-    short = np.array([r.source in SHORT_SOURCES for r in pools["prompts"]], dtype=bool)
-    th_in, _ = meet_budget(th_in, pos_in, [prompt_scores[short]], 0.0)
-    any_t: tuple[float, float] | None = None
-    prompt_flags = any_flag(prompt_scores, th_in)
-    hard_flags = any_flag(hard_scores, th_in)
-    if any_scorer is not None:
-        heads = {
-            name: any_scorer([with_direction(r.text, "in") for r in pools[name]])
-            for name in ("prompts", "hard_prompts")
-        }
-        base = {"prompts": prompt_flags.copy(), "hard_prompts": hard_flags.copy()}
-        any_t = _any_threshold(
-            scorer, any_scorer, val, pos, th_in, pools, base, heads, budgets, short
-        )
-        for name, flags in (("prompts", prompt_flags), ("hard_prompts", hard_flags)):
-            latin = np.array([r.lang == "en" for r in pools[name]], dtype=bool)
-            flags |= heads[name] >= np.where(latin, any_t[1], any_t[0])
-    # Answers: max F1 on the validation answers alone, a code with few harmful answers to
-    # tune on starting at ANSWER_FLOOR, and no benign answer window within ANSWER_MARGIN of a
-    # threshold (answers the validation split lacks score near the ones it has).
-    out = direction == "out"
-    start_out = f1_thresholds(scores[out], t[out], floor=ANSWER_FLOOR)
-    th_out, fpr_out = meet_budget(
-        start_out, scores[pos & out], [answer_scores + ANSWER_MARGIN], budgets.answers
-    )
-    th = {"in": th_in, "out": th_out}
-    flags = np.concatenate([prompt_flags, hard_flags, any_flag(answer_scores, th_out)])
-    everything = [*pools["prompts"], *pools["hard_prompts"], *answer_rows]
-    by_lang = {
-        lang: {"n": int(m.sum()), "fpr": rate(flags[m])}
-        for lang in ("zh", "en", "mixed")
-        if (m := np.array([r.lang == lang for r in everything])).any()
-    }
-    return th, {
-        "any_threshold": any_t,
-        "val_rows": len(val),
-        "val_positives": int(pos.sum()),
-        "benign_pools": {
-            "prompts": {
-                "n": len(pools["prompts"]),
-                "fpr": rate(prompt_flags),
-                "fpr_by_lang": _lang_rates(prompt_flags, pools["prompts"]),
-                "budget": budgets.prompts,
-            },
-            "hard_prompts": {
-                "n": len(pools["hard_prompts"]),
-                "fpr": rate(hard_flags),
-                "fpr_by_lang": _lang_rates(hard_flags, pools["hard_prompts"]),
-                "budget": budgets.hard_prompts,
-            },
-            "answers": {
-                "n": len(answer_rows),
-                "checks": len(answers),
-                "fpr": round(fpr_out, 4),
-                "budget": budgets.answers,
-            },
-        },
-        "benign_pool_n": len(everything),
-        "benign_pool_fpr": rate(flags),
-        "benign_pool_by_lang": by_lang,
-    }
-
-
-_SOCIAL_SLACK = 0.01
-ANSWER_FLOOR = 0.5
-INPUT_FLOOR = 0.3
-ANSWER_MARGIN = 0.05
-# A language with fewer benign validation prompts than this is budgeted with the others only
-# (1.5% of a few dozen rows is not a rate).
-_MIN_POOL = 100
-
-
-def _by_lang(scores: Array, rows: Sequence[Example]) -> list[Array]:
-    """``scores`` split by the rows' language (languages with at least ``_MIN_POOL`` rows),
-    plus all rows together."""
-    langs = np.array([r.lang for r in rows])
-    parts = [scores[langs == lang] for lang in sorted(set(langs.tolist()))]
-    return [scores, *(p for p in parts if len(p) >= _MIN_POOL)]
-
-
-def _any_threshold(
-    scorer: Scorer,
-    any_scorer: AnyScorer,
-    val: list[Example],
-    pos: Array,
-    th_in: Array,
-    pools: dict[str, list[Example]],
-    base: dict[str, Array],
-    heads: dict[str, Array],
-    budgets: Budgets,
-    short: Array,
-) -> tuple[float, float]:
-    """The head's thresholds for text with Chinese characters and text without, each the
-    lowest its prompt budgets allow (each language on its own) and its social-media
-    comments accept."""
-    checks: dict[bool, list[tuple[Array, Array, float]]] = {True: [], False: []}
-    latin_short = np.array([r.lang == "en" for r in pools["prompts"]], dtype=bool)
-    for script in (False, True):
-        k = short & (latin_short == script)
-        checks[script].append((base["prompts"][k], heads["prompts"][k], 0.0))
-    for name, budget in (("prompts", budgets.prompts), ("hard_prompts", budgets.hard_prompts)):
-        langs = np.array([r.lang for r in pools[name]])
-        for lang in sorted(set(langs.tolist())):
-            m = langs == lang
-            if m.sum() >= _MIN_POOL or lang != "mixed":
-                checks[lang == "en"].append((base[name][m], heads[name][m], budget))
-    # Social-media comments: the Chinese ones (COLD, SWSR) together may not lose accuracy
-    # (the head may flag no more benign comments than it adds offensive ones); the English
-    # ones (Davidson) may have at most _SOCIAL_SLACK more benign comments flagged, the
-    # English side being judged on benign text flagged.
-    # Every comment is scored as a prompt, as /v1/moderations scores text.
-    m = np.array([r.source in SOCIAL_MEDIA for r in val])
-    accuracy: list[tuple[Array, Array, Array]] = []
-    if m.any():
-        rows = [r for r, keep in zip(val, m, strict=True) if keep]
-        as_prompts = [with_direction(r.text, "in") for r in rows]
-        flags = any_flag(scorer(as_prompts), th_in)
-        head = any_scorer(as_prompts)
-        latin = np.array([r.lang == "en" for r in rows])
-        truth = pos[m]
-        k = latin & ~truth
-        if k.sum() >= _MIN_POOL:
-            checks[True].append((flags[k], head[k], rate(flags[k]) + _SOCIAL_SLACK))
-        k = ~latin
-        if k.any():
-            accuracy.append((flags[k], head[k], truth[k]))
-    return any_threshold(checks[False], accuracy), any_threshold(checks[True])
-
-
-def _lang_rates(flags: Array, rows: Sequence[Example]) -> dict[str, object]:
-    langs = np.array([r.lang for r in rows])
-    return {
-        lang: {"n": int((langs == lang).sum()), "fpr": rate(flags[langs == lang])}
-        for lang in sorted(set(langs.tolist()))
-    }
-
-
-def _max_by(
-    scores: Array, rows: Sequence[Example], owner: Sequence[str]
-) -> tuple[Array, list[Example]]:
-    """Per owner (an answer), the per-code maximum over its rows (its stream checks), and
-    one representative row (the full answer, which comes last)."""
-    index: dict[str, int] = {}
-    for key in owner:
-        index.setdefault(key, len(index))
-    out = np.zeros((len(index), scores.shape[1]), dtype=scores.dtype)
-    np.maximum.at(out, np.array([index[k] for k in owner]), scores)
-    last: dict[str, Example] = {k: r for k, r in zip(owner, rows, strict=True)}
-    return out, [last[k] for k in index]
 
 
 def _group_metrics(
