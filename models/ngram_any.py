@@ -112,10 +112,15 @@ def inverse_document_frequency(rows: Sequence[np.ndarray], buckets: int) -> np.n
 
 
 def fit(
-    head: AnyHead, rows: Sequence[np.ndarray], directions: np.ndarray, unsafe: np.ndarray
+    head: AnyHead,
+    rows: Sequence[np.ndarray],
+    directions: np.ndarray,
+    unsafe: np.ndarray,
+    weights: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Fit ``head`` in place on the training rows' ids and directions; ``unsafe`` is 1 for a
-    row with any code. Needs scikit-learn (the ``train`` extra)."""
+    row with any code, ``weights`` each row's sample weight (default 1). Needs scikit-learn
+    (the ``train`` extra)."""
     from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
     from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
@@ -137,7 +142,7 @@ def fit(
     x = csr_matrix((values, indices, indptr), shape=(len(rows), buckets + len(head.bias)))
     x.sum_duplicates()
     model = LogisticRegression(C=C, max_iter=1000, fit_intercept=False)
-    model.fit(x, unsafe.astype(np.int64))
+    model.fit(x, unsafe.astype(np.int64), sample_weight=weights)
     coef = model.coef_[0]
     with torch.no_grad():
         head.idf.copy_(torch.from_numpy(idf))

@@ -42,6 +42,9 @@ class Budgets:
     prompts: float = 0.01
     hard_prompts: float = 0.05
     answers: float = 0.0
+    # Benign English social-media comments scored as prompts, flagged by the per-code outputs
+    # (the head may add _SOCIAL_SLACK): public English moderation data is judged at 10%.
+    english_comments: float = 0.08
 
 
 # Sources whose benign prompts sit right next to harmful ones: CValues' expert questions on
@@ -179,40 +182,90 @@ def calibrate_thresholds(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _Social:
+    """The validation split's social-media comments, each scored as a prompt (as
+    ``/v1/moderations`` scores text): per-code scores, head scores, truth, script."""
+
+    scores: Array
+    head: Array
+    positive: Array
+    latin: Array
+
+    @classmethod
+    def score(cls, scorer: Scorer, any_scorer: AnyScorer | None, v: _Validation) -> _Social:
+        m = np.array([r.source in SOCIAL_MEDIA for r in v.rows], dtype=bool)
+        rows = [r for r, keep in zip(v.rows, m, strict=True) if keep]
+        as_prompts = [with_direction(r.text, "in") for r in rows]
+        n_labels = v.scores.shape[1]
+        return cls(
+            scores=scorer(as_prompts) if rows else np.zeros((0, n_labels)),
+            head=any_scorer(as_prompts) if any_scorer and rows else np.zeros(len(rows)),
+            positive=v.positive[m],
+            latin=np.array([r.lang == "en" for r in rows], dtype=bool),
+        )
+
+    @property
+    def english_benign(self) -> Array:
+        return np.asarray(self.latin & ~self.positive)
+
+
 def _input_thresholds(
     scorer: Scorer, v: _Validation, budgets: Budgets, any_scorer: AnyScorer | None
 ) -> tuple[Array, dict[str, Array], tuple[float, float] | None]:
     """Per-code input thresholds, the prompts each pool then has flagged (head included),
     and the head's thresholds (text with Chinese characters, text without)."""
-    pools, pool_scores = v.pools, v.pool_scores
-    pos_in = v.scores[v.positive & (v.direction == "in")]
-    start = f1_thresholds(v.scores, v.truth)
-    # Each language's prompts meet the budget on their own: pooled, the Chinese majority
-    # would let English prompts be flagged several times as often.
-    prompt_langs = _by_lang(pool_scores["prompts"], pools["prompts"])
-    hard_langs = _by_lang(pool_scores["hard_prompts"], pools["hard_prompts"])
+    social = _Social.score(scorer, any_scorer, v)
     # With the "any unsafe" head beside them, the per-code outputs need not reach down for
-    # weak evidence: a per-code score under INPUT_FLOOR is left to the head, whose single
+    # weak evidence: a per-code score under INPUT_FLOOR is left to the head, whose own
     # threshold is calibrated on the same budgets.
-    start_in = np.maximum(start, INPUT_FLOOR) if any_scorer is not None else start
-    th_in, _ = meet_budget(start_in, pos_in, prompt_langs, budgets.prompts)
-    th_in, _ = meet_budget(th_in, pos_in, hard_langs, budgets.hard_prompts)
-    # Content-free prompts ("继续", "Go on") may not be flagged at all: the few words of a
-    # short prompt are otherwise judged as surely as a paragraph's.
-    short = np.array([r.source in SHORT_SOURCES for r in pools["prompts"]], dtype=bool)
-    th_in, _ = meet_budget(th_in, pos_in, [pool_scores["prompts"][short]], 0.0)
-    flags = {name: any_flag(pool_scores[name], th_in) for name in ("prompts", "hard_prompts")}
+    floor = INPUT_FLOOR if any_scorer is not None else 0.0
+    th_in = _per_code_inputs(v, social, budgets, floor)
+    flags = {n: any_flag(v.pool_scores[n], th_in) for n in ("prompts", "hard_prompts")}
     if any_scorer is None:
         return th_in, flags, None
     heads = {
-        name: any_scorer([with_direction(r.text, "in") for r in pools[name]])
+        name: any_scorer([with_direction(r.text, "in") for r in v.pools[name]])
         for name in ("prompts", "hard_prompts")
     }
-    any_t = _any_threshold(scorer, any_scorer, v, th_in, flags, heads, budgets, short)
+    any_t = _any_threshold(v, social, th_in, flags, heads, budgets)
     for name in ("prompts", "hard_prompts"):
-        latin = np.array([r.lang == "en" for r in pools[name]], dtype=bool)
+        latin = np.array([r.lang == "en" for r in v.pools[name]], dtype=bool)
         flags[name] = flags[name] | (heads[name] >= np.where(latin, any_t[1], any_t[0]))
     return th_in, flags, any_t
+
+
+def _per_code_inputs(v: _Validation, social: _Social, budgets: Budgets, floor: float) -> Array:
+    """Per-code input thresholds from max F1 (at least ``floor``), raised until each prompt
+    pool is within its budget and English benign comments within theirs."""
+    pools, pool_scores = v.pools, v.pool_scores
+    pos_in = v.scores[v.positive & (v.direction == "in")]
+    th_in = np.maximum(f1_thresholds(v.scores, v.truth), floor)
+    # Each language's prompts meet the budget on their own: pooled, the Chinese majority
+    # would let English prompts be flagged several times as often.
+    th_in, _ = meet_budget(
+        th_in, pos_in, _by_lang(pool_scores["prompts"], pools["prompts"]), budgets.prompts
+    )
+    th_in, _ = meet_budget(
+        th_in,
+        pos_in,
+        _by_lang(pool_scores["hard_prompts"], pools["hard_prompts"]),
+        budgets.hard_prompts,
+    )
+    # English benign comments: the only English social text in the data is tweets, whose
+    # benign side the per-code outputs flagged 10-13% of as prompts.
+    english = social.scores[social.english_benign]
+    if len(english) >= _MIN_POOL:
+        th_in, _ = meet_budget(th_in, pos_in, [english], budgets.english_comments)
+    # Content-free prompts ("继续", "Go on") may not be flagged at all: the few words of a
+    # short prompt are otherwise judged as surely as a paragraph's.
+    short = _short(pools["prompts"])
+    th_in, _ = meet_budget(th_in, pos_in, [pool_scores["prompts"][short]], 0.0)
+    return th_in
+
+
+def _short(rows: Sequence[Example]) -> Array:
+    return np.array([r.source in SHORT_SOURCES for r in rows], dtype=bool)
 
 
 def _output_thresholds(
@@ -245,20 +298,19 @@ def _by_lang(scores: Array, rows: Sequence[Example]) -> list[Array]:
 
 
 def _any_threshold(
-    scorer: Scorer,
-    any_scorer: AnyScorer,
     v: _Validation,
+    social: _Social,
     th_in: Array,
     base: dict[str, Array],
     heads: dict[str, Array],
     budgets: Budgets,
-    short: Array,
 ) -> tuple[float, float]:
     """The head's thresholds for text with Chinese characters and text without, each the
     lowest its prompt budgets allow (each language on its own) and its social-media
     comments accept."""
     pools = v.pools
     checks: dict[bool, list[tuple[Array, Array, float]]] = {True: [], False: []}
+    short = _short(pools["prompts"])
     latin_short = np.array([r.lang == "en" for r in pools["prompts"]], dtype=bool)
     for script in (False, True):
         k = short & (latin_short == script)
@@ -271,24 +323,16 @@ def _any_threshold(
                 checks[lang == "en"].append((base[name][m], heads[name][m], budget))
     # Social-media comments: the Chinese ones (COLD, SWSR, zh_social_text) together may not
     # lose accuracy (the head may flag no more benign comments than it adds offensive ones);
-    # the English ones (Davidson, en_social_text) may have at most _SOCIAL_SLACK more benign comments flagged, the
-    # English side being judged on benign text flagged.
-    # Every comment is scored as a prompt, as /v1/moderations scores text.
-    m = np.array([r.source in SOCIAL_MEDIA for r in v.rows])
+    # the English ones (Davidson, en_social_text) may have at most _SOCIAL_SLACK more benign
+    # comments flagged, the English side being judged on benign text flagged.
+    flags = any_flag(social.scores, th_in)
     accuracy: list[tuple[Array, Array, Array]] = []
-    if m.any():
-        rows = [r for r, keep in zip(v.rows, m, strict=True) if keep]
-        as_prompts = [with_direction(r.text, "in") for r in rows]
-        flags = any_flag(scorer(as_prompts), th_in)
-        head = any_scorer(as_prompts)
-        latin = np.array([r.lang == "en" for r in rows])
-        positive = v.positive[m]
-        k = latin & ~positive
-        if k.sum() >= _MIN_POOL:
-            checks[True].append((flags[k], head[k], rate(flags[k]) + _SOCIAL_SLACK))
-        k = ~latin
-        if k.any():
-            accuracy.append((flags[k], head[k], positive[k]))
+    k = social.english_benign
+    if k.sum() >= _MIN_POOL:
+        checks[True].append((flags[k], social.head[k], rate(flags[k]) + _SOCIAL_SLACK))
+    k = ~social.latin
+    if k.any():
+        accuracy.append((flags[k], social.head[k], social.positive[k]))
     return any_threshold(checks[False], accuracy), any_threshold(checks[True])
 
 

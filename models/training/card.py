@@ -46,6 +46,8 @@ def render(m: dict[str, Any]) -> str:
     parts.append(_languages(m))
     parts.append(_test_section(m))
     parts.append(_benign_section(m))
+    if m.get("social_as_prompts"):
+        parts.append(_social_section(m))
     parts.append(_ood_section(m))
     parts.append(_robustness_section(m))
     if "pipeline" in m:
@@ -180,6 +182,15 @@ def _ood_section(m: dict[str, Any]) -> str:
         "there is right.\n\n"
         + _table(["scenario", *xs], [[n, *(xs[lang].get(n, "–") for lang in xs)] for n in names])
         + "\n"
+    )
+
+
+def _social_section(m: dict[str, Any]) -> str:
+    return (
+        "## Social-media comments as `/v1/moderations` scores them\n\n"
+        "The test split's comments and posts, each scored as a prompt at the input thresholds "
+        "(the head included), as the moderation endpoint scores any text. Above, the same rows "
+        "count by their own direction.\n\n" + _groups(m["social_as_prompts"], "source") + "\n"
     )
 
 

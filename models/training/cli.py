@@ -51,6 +51,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="ngram: skip the 'any unsafe' logistic regression (models/ngram_any.py)",
     )
     p.add_argument(
+        "--any-prompt-weight",
+        type=float,
+        default=1.0,
+        help="ngram: sample weight of a prompt (not a social-media comment) in the head's fit",
+    )
+    p.add_argument(
         "--pos-weight-cap",
         type=float,
         default=1.0,
@@ -169,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
             epochs=args.ngram_epochs,
             pos_weight_cap=args.pos_weight_cap,
             any_head=args.any_head,
+            any_prompt_weight=args.any_prompt_weight,
             seed=args.seed,
             max_minutes=args.max_minutes,
         ),

@@ -41,6 +41,11 @@ class DataConfig:
     # Benign answers also appear as a stream shows them (the answer so far, at least 40
     # characters, its last 256 once longer): a benign answer must stay benign when cut short.
     prefix_rate: float = 0.5
+    # ... and every such answer also cut to its first 40-80 characters: the gateway's first
+    # look at an answer (stream.classifier_min_chars) has the least context of any check,
+    # and a uniform cut point seldom lands there (two held-out bank answers were cut at 40
+    # characters: "Things to do before selling your old lap" scored X1 0.52).
+    opening_rate: float = 1.0
     # Benign texts also appear cut to their first 2-20 characters: greetings, one-word
     # answers and the first words of a stream must not read as anything.
     short_rate: float = 0.15
@@ -109,6 +114,9 @@ def training_texts(rows: list[Example], cfg: DataConfig, perturber: Perturber) -
             and rng.random() < cfg.prefix_rate
         ):
             copies.append(replace(r, text=r.text[: rng.randint(40, len(r.text) - 10)]))
+        if not r.codes and r.direction == "out" and len(r.text) > 60:
+            if rng.random() < cfg.opening_rate:
+                copies.append(replace(r, text=r.text[: rng.randint(40, min(80, len(r.text)))]))
         if not r.codes and len(r.text) > 12 and rng.random() < cfg.short_rate:
             copies.append(replace(r, text=r.text[: rng.randint(2, 20)]))
         for c in copies:

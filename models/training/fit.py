@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from models.training import dataset
 from models.training.example import DIRECTION_TOKENS, Example
+from models.training.report import SOCIAL_MEDIA
 
 if TYPE_CHECKING:
     from models.training.recipe import RecipeConfig
@@ -35,7 +37,16 @@ def fit_ngram(cfg: RecipeConfig, rows: list[Example], labels: list[str]) -> dict
 
         net.any_head = ngram_any.AnyHead(features.buckets)
         unsafe = targets.any(dim=1).numpy()
-        stats |= ngram_any.fit(net.any_head, ids.ids, ids.directions, unsafe)
+        weights = np.array(
+            [
+                cfg.ngram.any_prompt_weight
+                if r.direction == "in" and r.source not in SOCIAL_MEDIA
+                else 1.0
+                for r in rows
+            ],
+            dtype=np.float64,
+        )
+        stats |= ngram_any.fit(net.any_head, ids.ids, ids.directions, unsafe, weights)
     ngram.save(
         cfg.out,
         net,

@@ -228,6 +228,7 @@ def evaluate(cfg: RecipeConfig, p: Prepared, stats: dict[str, float]) -> dict[st
         "calibration": cal,
         "thresholds": thresholds,
         **held,
+        "social_as_prompts": report.social_as_prompts(scorer, p.rows, th),
         "xsafety": report.xsafety(scorer, cfg.data.data_dir, th),
         "stream_bank": report.stream_answers(scorer, th, stream_bank.load_bank(cfg.stream_bank)),
         "robustness": report.robustness(scorer, p.rows, th, p.perturber, seed, cfg.robustness_cap),

@@ -136,6 +136,19 @@ def held_out(
     }
 
 
+def social_as_prompts(
+    scorer: Scorer, rows: list[Example], thresholds: Thresholds
+) -> dict[str, dict[str, float]]:
+    """Test-split social-media comments per source, each scored as a prompt at the input
+    thresholds: ``POST /v1/moderations`` scores any text that way, and a public offensive-
+    language benchmark reaches the gateway through it."""
+    test = [r for r in rows if r.split == "test" and r.source in SOCIAL_MEDIA]
+    if not test:
+        return {}
+    flags = any_flag(scorer([with_direction(r.text, "in") for r in test]), thresholds["in"])
+    return _group_metrics(test, flags, lambda r: r.source)
+
+
 def xsafety(scorer: Scorer, data_dir: Path, th: Thresholds) -> dict[str, dict[str, float]]:
     """Share of XSafety prompts flagged per language and scenario (never trained on), with
     the harmful scenarios pooled as an out-of-domain harmful-prompt recall."""

@@ -44,6 +44,10 @@ class NgramConfig:
     pos_weight_cap: float = 1.0
     # Fit the "any unsafe" head (models.ngram_any) after the per-code outputs.
     any_head: bool = True
+    # Weight of a prompt to an assistant (direction "in", not a social-media comment) in the
+    # head's fit, against 1 for every other row: the head judges prompts only, and a third
+    # of the training rows are social-media comments (a different kind of text).
+    any_prompt_weight: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
