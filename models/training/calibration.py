@@ -70,11 +70,11 @@ SHORT_SOURCES = frozenset({"short_prompts_benign"})
 # comments flagged once the head is on (English is judged on benign text flagged).
 _SOCIAL_SLACK = 0.01
 # A per-code answer threshold tuned on few harmful answers starts here.
-ANSWER_FLOOR = 0.5
+ANSWER_FLOOR = 0.7
 # With the head beside them, per-code input scores under this are left to the head.
 INPUT_FLOOR = 0.3
 # No benign validation answer window may score within this of an output threshold.
-ANSWER_MARGIN = 0.05
+ANSWER_MARGIN = 0.1
 # A language with fewer benign validation prompts than this is budgeted with the others only
 # (1.5% of a few dozen rows is not a rate).
 _MIN_POOL = 100
