@@ -44,7 +44,7 @@ class Budgets:
     answers: float = 0.0
     # Benign English social-media comments scored as prompts, flagged by the per-code outputs
     # (the head may add _SOCIAL_SLACK): public English moderation data is judged at 10%.
-    english_comments: float = 0.08
+    english_comments: float = 0.06
 
 
 # Sources whose benign prompts sit right next to harmful ones: CValues' expert questions on
@@ -70,7 +70,7 @@ SHORT_SOURCES = frozenset({"short_prompts_benign"})
 # comments flagged once the head is on (English is judged on benign text flagged).
 _SOCIAL_SLACK = 0.01
 # A per-code answer threshold tuned on few harmful answers starts here.
-ANSWER_FLOOR = 0.7
+ANSWER_FLOOR = 0.9
 # With the head beside them, per-code input scores under this are left to the head.
 INPUT_FLOOR = 0.3
 # No benign validation answer window may score within this of an output threshold.
@@ -173,6 +173,10 @@ def calibrate_thresholds(
     }
     return {"in": th_in, "out": th_out}, {
         "any_threshold": any_t,
+        "english_comments_budget": budgets.english_comments,
+        "input_floor": INPUT_FLOOR if any_scorer is not None else 0.0,
+        "answer_floor": ANSWER_FLOOR,
+        "answer_margin": ANSWER_MARGIN,
         "val_rows": len(val),
         "val_positives": int(v.positive.sum()),
         "benign_pools": {**prompt_pools, "answers": answer_pool},

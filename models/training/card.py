@@ -104,7 +104,6 @@ def _test_section(m: dict[str, Any]) -> str:
 def _benign_section(m: dict[str, Any]) -> str:
     cal = m["calibration"]
     by_lang = cal["benign_pool_by_lang"]
-    pools = cal["benign_pools"]
     return (
         "## Benign text: false positives (TC260-003 over-refusal limit: 5%)\n\n"
         "Benign prompts and answers of the test split (social-media comments excluded), by "
@@ -113,26 +112,9 @@ def _benign_section(m: dict[str, Any]) -> str:
         + "\n\nHard negatives only (benign texts about crime, drugs, discrimination, health, "
         "law, finance, history or safety):\n\n"
         + _groups(m["test_hard_negatives"], "language")
-        + f"\n\n**Calibration.** Thresholds start at max F1 per code on the validation split "
-        f"({cal['val_rows']} rows, {cal['val_positives']} positives; codes with fewer than 30 "
-        "validation positives share one threshold, never below 0.2), then are raised where "
-        "cheapest in recall, per direction. Input thresholds: raised until at most "
-        f"{pools['prompts']['budget']:.1%} of {pools['prompts']['n']} everyday benign "
-        "validation prompts"
-        + _hard_pool(pools)
-        + " are flagged, then lowered one step at a time wherever that detects more validation "
-        "positives than it flags validation negatives and both budgets still hold "
-        f"({pools['prompts']['fpr']:.2%} of the everyday prompts flagged in the end"
-        + (
-            f", {pools['hard_prompts']['fpr']:.2%} of the hard negatives"
-            if "hard_prompts" in pools
-            else ""
-        )
-        + "). Output thresholds: raised until at most "
-        f"{pools['answers']['budget']:.1%} of {pools['answers']['n']} benign validation answers "
-        f"would be cut off in a stream, any of {pools['answers']['checks']} checks counted "
-        f"({_CHECKS}, then the full answer; "
-        f"{pools['answers']['fpr']:.2%} left). Flagged in the whole pool of "
+        + "\n\n"
+        + _calibration(cal)
+        + " Flagged in the whole pool of "
         f"{cal['benign_pool_n']}: {cal['benign_pool_fpr']:.2%}; "
         + ", ".join(
             f"{_LANG_NAMES.get(k, k)} {v['fpr']:.2%} (n={v['n']})" for k, v in by_lang.items()
@@ -142,14 +124,70 @@ def _benign_section(m: dict[str, Any]) -> str:
     )
 
 
+def _calibration(cal: dict[str, Any]) -> str:
+    """How the thresholds were set (models/training/calibration.py), with its figures."""
+    pools = cal["benign_pools"]
+    answers = pools["answers"]
+    any_t = cal.get("any_threshold")
+    text = (
+        "**Calibration** (`models/training/calibration.py`; validation split only: "
+        f"{cal['val_rows']} rows, {cal['val_positives']} positives). Input thresholds start "
+        "at max F1 per code (codes with fewer than 30 validation positives share one)"
+        + (f", at least {cal['input_floor']}" if cal.get("input_floor") else "")
+        + ", and are raised where cheapest in recall until at most "
+        f"{pools['prompts']['budget']:.1%} of {pools['prompts']['n']} everyday benign "
+        "validation prompts (each language on its own)"
+        + _hard_pool(pools)
+        + ' are flagged, no content-free prompt ("继续", "Go on") is'
+        + (
+            f", and at most {cal['english_comments_budget']:.0%} of benign English "
+            "social-media comments scored as prompts"
+            if "english_comments_budget" in cal
+            else ""
+        )
+        + "."
+    )
+    if any_t:
+        text += (
+            f" The head's thresholds ({any_t[0]} for text with Chinese characters, {any_t[1]} "
+            "for text without) are then the lowest at which the same budgets hold with the "
+            "head's flags added, Chinese social-media comments lose no accuracy and English "
+            "ones gain at most one point flagged."
+        )
+    text += (
+        f" In the end {pools['prompts']['fpr']:.2%} of the everyday prompts are flagged"
+        + (
+            f" and {pools['hard_prompts']['fpr']:.2%} of the counterpart ones"
+            if "hard_prompts" in pools
+            else ""
+        )
+        + ". Output thresholds start at max F1 on the validation answers alone"
+        + (
+            f" (codes with few harmful answers at {cal['answer_floor']})"
+            if "answer_floor" in cal
+            else ""
+        )
+        + " and are raised until no more than "
+        f"{answers['budget']:.1%} of {answers['n']} benign validation answers"
+        + (
+            f" comes within {cal['answer_margin']} of a threshold"
+            if "answer_margin" in cal
+            else " would be cut off"
+        )
+        + f" at any of {answers['checks']} stream checks ({_CHECKS}, then the full answer; "
+        f"{answers['fpr']:.2%} left)."
+    )
+    return text
+
+
 def _hard_pool(pools: dict[str, Any]) -> str:
     hard = pools.get("hard_prompts")
     if not hard:
         return ""
     return (
         f" and {hard['budget']:.1%} of {hard['n']} counterpart ones (CValues' expert questions "
-        "and the benign halves of the paired data files, each written next to a harmful "
-        "prompt on the same topic)"
+        "and the benign halves of the paired and styled data files, each written next to a "
+        "harmful prompt on the same topic or in the same form)"
     )
 
 
@@ -167,7 +205,9 @@ def _stream_bank(m: dict[str, Any]) -> str:
         "actions decide what is blocked). The bank's texts were never learnt from, but it "
         "did shape the calibration rule: the earlier rule (0.5% of benign answers, windows "
         "every 40 characters) cut 2-4 of its answers in a stream, which is why outputs now "
-        "get no benign budget and denser windows.\n"
+        "get no benign budget and denser windows; a later model cut one at its 40-character "
+        'opening ("Things to do before selling your old lap", X1 0.66), which is why codes '
+        "with few harmful answers start at 0.7 and benign windows keep 0.1 below.\n"
     )
 
 

@@ -53,7 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--any-prompt-weight",
         type=float,
-        default=1.0,
+        default=2.0,
         help="ngram: sample weight of a prompt (not a social-media comment) in the head's fit",
     )
     p.add_argument(
@@ -96,7 +96,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--fpr-budget",
         type=float,
-        default=0.01,
+        default=0.0125,
         help="share of everyday benign validation prompts the input thresholds may flag",
     )
     p.add_argument(

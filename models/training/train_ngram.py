@@ -46,8 +46,10 @@ class NgramConfig:
     any_head: bool = True
     # Weight of a prompt to an assistant (direction "in", not a social-media comment) in the
     # head's fit, against 1 for every other row: the head judges prompts only, and a third
-    # of the training rows are social-media comments (a different kind of text).
-    any_prompt_weight: float = 1.0
+    # of the training rows are social-media comments (a different kind of text). At 2, the
+    # head alone caught 2-5 points more of every validation source of harmful prompts at 1%
+    # of everyday validation prompts flagged (zh paired 0.72 -> 0.76, en 0.63 -> 0.68).
+    any_prompt_weight: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)

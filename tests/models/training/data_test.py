@@ -146,3 +146,28 @@ def test_derived_text_matching_the_bank_is_dropped_not_trained() -> None:
     bank = ["Sure!", "今天天气不错。"]
     derived = ["Sure", "Sure thing", "今天天气不错", "今天天气", "sure!!"]
     assert without_overlap(derived, bank, str) == ["Sure thing", "今天天气"]
+
+
+def test_every_long_benign_answer_is_also_trained_on_its_opening() -> None:
+    """The gateway's first look at a streamed answer is its first 40 characters: every
+    benign answer over 60 characters is also a training row cut to 40-80 of them; harmful
+    answers and prompts are not cut."""
+    from models.training.dataset import DataConfig, training_texts
+    from models.training.example import Example
+    from models.training.perturb import Perturber
+
+    answer = "Here is a plan for your week. " * 8
+    rows = [
+        Example(answer, "out", frozenset(), "written", "a", split="train"),
+        Example(answer + " bad", "out", frozenset({"X1"}), "written", "b", split="train"),
+        Example(answer + " ask", "in", frozenset(), "written", "c", split="train"),
+    ]
+    cfg = DataConfig(
+        data_dir=Path("."), written_copies=1, prefix_rate=0.0, short_rate=0.0,
+        no_direction_rate=0.0, variant_rate_pos=0.0, variant_rate_neg=0.0,
+    )  # fmt: skip
+    out = training_texts(rows, cfg, Perturber("abc"))
+    openings = [r for r in out if len(r.text) < 100]
+    assert len(openings) == 1 and openings[0].direction == "out" and not openings[0].codes
+    body = openings[0].text.split(" ", 1)[1]  # after the direction marker
+    assert 40 <= len(body) <= 80 and answer.lower().startswith(body)  # normalized: lower-case

@@ -1,0 +1,113 @@
+"""Which validation rows the calibration budgets hold (models/training/calibration.py), with a
+scorer that reads each row's scores from a table: English benign comments scored as
+prompts, answers of codes with few harmful answers, and the social-media report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from models.training import calibration, report
+from models.training.example import Direction, Example, Lang, with_direction
+
+LABELS = ["A2.09", "X1"]
+
+
+class TableScorer:
+    """Scores per model input (direction marker + normalized text); unknown inputs 0."""
+
+    def __init__(self) -> None:
+        self.table: dict[str, list[float]] = {}
+
+    def add(self, text: str, direction: str, scores: list[float]) -> None:
+        self.table[with_direction(text, direction)] = scores
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        zero = [0.0] * len(LABELS)
+        return np.array([self.table.get(t, zero) for t in texts], dtype=float).reshape(
+            len(texts), len(LABELS)
+        )
+
+
+def _row(text: str, direction: Direction, codes: set[str], source: str, lang: Lang) -> Example:
+    return Example(text, direction, frozenset(codes), source, text, split="val", lang=lang)
+
+
+def _base(scorer: TableScorer) -> list[Example]:
+    """60 harmful prompts per code (scored 0.9 on it), 300 everyday benign prompts (0), and
+    benign answers long enough to be checked as a stream (0)."""
+    rows = []
+    for j, code in enumerate(LABELS):
+        for i in range(60):
+            text = f"harmful prompt {code} number {i}"
+            rows.append(_row(text, "in", {code}, "written", "en"))
+            scorer.add(text, "in", [0.9 if k == j else 0.0 for k in range(len(LABELS))])
+    for i in range(300):
+        rows.append(_row(f"everyday question {i}", "in", set(), "everyday", "en"))
+    for i in range(5):
+        rows.append(_row(f"a benign answer {i} " + "words " * 20, "out", set(), "answers", "en"))
+    return rows
+
+
+def test_english_benign_comments_scored_as_prompts_stay_within_their_budget() -> None:
+    scorer = TableScorer()
+    rows = _base(scorer)
+    # 200 benign English comments, a fifth scored 0.6-0.8 on A2.09 as prompts; as answers
+    # ("out") they score nothing, so only scoring them as prompts can see them.
+    for i in range(200):
+        text = f"benign tweet {i}"
+        rows.append(_row(text, "out", set(), "Davidson", "en"))
+        if i % 5 == 0:
+            scorer.add(text, "in", [0.6 + 0.2 * i / 200, 0.0])
+    budgets = calibration.Budgets(english_comments=0.06)
+    th, cal = calibration.calibrate_thresholds(scorer, rows, LABELS, budgets)
+    tweets = [with_direction(f"benign tweet {i}", "in") for i in range(200)]
+    flagged = report.any_flag(scorer(tweets), th["in"])
+    assert flagged.mean() <= 0.06
+    assert flagged.mean() > 0.0  # raised only as far as the budget needs
+    assert cal["english_comments_budget"] == 0.06
+    # The harmful prompts of A2.09 (0.9) are still caught.
+    assert th["in"][0] <= 0.9
+
+
+def test_answer_thresholds_of_thin_codes_start_at_the_floor_and_keep_the_margin() -> None:
+    scorer = TableScorer()
+    rows = _base(scorer)
+    # Three harmful answers of X1 (too few to tune on) at 0.95, and one benign answer whose
+    # stream windows score 0.85 on X1: within the margin of a 0.9 threshold.
+    for i in range(3):
+        text = f"a harmful answer {i} " + "bad " * 20
+        rows.append(_row(text, "out", {"X1"}, "written", "en"))
+        for window in [*report.stream_windows(text), text]:
+            scorer.add(window, "out", [0.0, 0.95])
+    near = "a benign answer that reads like something else " * 2
+    rows.append(_row(near, "out", set(), "answers", "en"))
+    for window in [*report.stream_windows(near), near]:
+        scorer.add(window, "out", [0.0, 0.85])
+    th, cal = calibration.calibrate_thresholds(scorer, rows, LABELS, calibration.Budgets())
+    x1 = th["out"][1]
+    assert x1 >= calibration.ANSWER_FLOOR
+    assert x1 >= 0.85 + calibration.ANSWER_MARGIN - 1e-9
+    pools: Any = cal["benign_pools"]
+    assert pools["answers"]["fpr"] == 0.0
+
+
+def test_social_comments_are_reported_as_the_moderation_endpoint_scores_them() -> None:
+    scorer = TableScorer()
+    rows = []
+    for i in range(10):
+        # Offensive comments stored as answers half the time; as prompts they score 0.9.
+        text = f"offensive comment {i}"
+        rows.append(Example(text, "out", frozenset({"A2.09"}), "COLD", text, split="test"))
+        scorer.add(text, "in", [0.9, 0.0])
+    for i in range(10):
+        text = f"benign comment {i}"
+        rows.append(Example(text, "in", frozenset(), "COLD", text, split="test"))
+    rows.append(Example("not social", "in", frozenset(), "everyday", "x", split="test"))
+    th = {"in": np.array([0.5, 0.5]), "out": np.array([0.99, 0.99])}
+    out = report.social_as_prompts(scorer, rows, th)
+    assert set(out) == {"COLD"}
+    assert out["COLD"]["recall"] == 1.0
+    assert out["COLD"]["fpr"] == 0.0
