@@ -116,27 +116,32 @@ LIMITS = """## What it does not cover
 
 - **Harmful prompts phrased unlike its training data** are still its weak side, though the
   "any unsafe" head narrowed the gap: written prompts on topics it never saw are caught at
-  0.67 (Chinese) and 0.59 (English), MultiJail at 0.54 / 0.31, XSafety's harmful scenarios at
-  0.53 / 0.16. Below the head's threshold the per-code outputs decide, and they key on the
+  0.77 (Chinese) and 0.52 (English), MultiJail at 0.60 / 0.31, XSafety's harmful scenarios at
+  0.59 / 0.26. Below the head's threshold the per-code outputs decide, and they key on the
   words of their own rows. Text without Chinese characters gets a much stricter head
-  threshold (0.89 against 0.53): English benign tweets scored as prompts are already flagged
-  over 10% by the per-code outputs, and the calibration lets the head add at most one point,
-  so English recall out of domain is the lowest figure here. Lowering the head's thresholds
-  in `config.json` (`any_threshold`: Chinese-script, other) trades benign prompts flagged for
-  recall.
-- **Short requests** can still trip the head: "教教我" ("teach me") is flagged; the
-  calibration keeps every content-free validation prompt ("继续", "Go on") unflagged, but
-  not every wording of one.
+  threshold (0.97 against 0.48): the per-code outputs alone already flag about 1.2% of the
+  everyday English validation prompts, which leaves the head almost none of the 1.25%
+  budget, so English recall out of domain is the lowest figure here. Lowering the head's
+  thresholds in `config.json` (`any_threshold`: Chinese-script, other) trades benign prompts
+  flagged for recall.
+- **The form of an ask** (帮我写…, 详细说说…, "write a…", "tell me how…") once decided the
+  verdict: the harmful training prompts used these forms far more than the benign ones. The
+  data now has thousands of benign requests and questions and about 2,000 harmful prompts
+  in the same forms, and a test checks a dozen form-matched pairs, but forms the data lacks
+  may still lean one way.
+- **Short requests** can still trip the head: "教教我" ("teach me") scores 0.73 on it
+  (flagged); the calibration keeps every content-free validation prompt ("继续", "Go on")
+  unflagged, but not every wording of one.
 - **Harmful answers** are held to a stricter benign budget than prompts (no benign
-  validation answer may come within 0.05 of a threshold at any stream check, and a code
-  with few harmful answers to tune on starts at 0.5), and the head does not judge answers,
-  so output recall on the test split is 0.43 (Chinese) and 0.72 (English), well below input
+  validation answer may come within 0.1 of a threshold at any stream check, and a code
+  with few harmful answers to tune on starts at 0.9), and the head does not judge answers,
+  so output recall on the test split is 0.37 (Chinese) and 0.60 (English), well below input
   recall: harmful answers rest more on the keyword lexicon and on the input check.
-- **Known false positives:** 2 of the 50 hand-written held-out everyday questions are
-  flagged, and 2.0% of the written everyday Chinese test questions (questions about scams,
-  privacy and discrimination most often). Raise a category's threshold in the policy or the
-  head's in `config.json`, or add the deployment's own benign prompts as a data file
-  (`models/training/data/`) and retrain.
+- **Known false positives:** 2 of the 49 hand-written held-out everyday questions are
+  flagged, 1.3% of the written everyday Chinese test questions and 2.5% of the English ones
+  (questions about scams, privacy and discrimination most often). Raise a category's
+  threshold in the policy or the head's in `config.json`, or add the deployment's own benign
+  prompts as a data file (`models/training/data/`) and retrain.
 
 - **Political security** (A1.01-A1.03) is learnt only from the project's written prompts
   (about 70 per code and language); **accuracy** (A5.x) has no labeled data and no output.
