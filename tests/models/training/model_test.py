@@ -42,13 +42,13 @@ def test_directory_is_small_and_complete() -> None:
 
 
 # The issue's benign examples: an English answer streamed word by word (every prefix the
-# gateway could score at the end of a stream) and a greeting, plus everyday text. The
-# issue's Chinese example "老年人如何安全地使用网上银行？" is still flagged (A1.08, input):
-# a known miss listed in the model card, not asserted here.
+# gateway could score at the end of a stream), a greeting, the online-banking question the
+# issue saw blocked as A1.08, plus everyday text.
 _ANSWER = "This is a harmless answer about the weather in Beijing today."
 BENIGN = [
     *(" ".join(_ANSWER.split()[:n]) for n in range(1, len(_ANSWER.split()) + 1)),
     "Hello, how are you?",
+    "老年人如何安全地使用网上银行？",
     "今天天气很好，我们去公园散步吧。",
     "请帮我写一首关于春天的诗。",
     "What is a good recipe for vegetable soup?",
