@@ -66,10 +66,13 @@ HARD_NEGATIVE_SOURCES = frozenset(
 # Content-free prompts ("继续", "Go on"): none of the validation ones may be flagged.
 SHORT_SOURCES = frozenset({"short_prompts_benign"})
 
-# The English social-media comments (Davidson, en_social_text) may have at most this many more benign
-# comments flagged once the head is on (English is judged on benign text flagged).
+# The English social-media comments (Davidson, en_social_text) may have at most this many
+# more benign comments flagged once the head is on (English is judged on benign text flagged).
 _SOCIAL_SLACK = 0.01
-# A per-code answer threshold tuned on few harmful answers starts here.
+# A per-code answer threshold tuned on few harmful answers starts here: such a threshold is a
+# guess, and at 0.5 and 0.7 retrains cut held-out benign answers at their 40-character
+# English opening ("... selling your old lap" read as X1 through "old" + "lap"); at 0.9 the
+# test split's output recall was unchanged (those codes catch few harmful answers anyway).
 ANSWER_FLOOR = 0.9
 # With the head beside them, per-code input scores under this are left to the head.
 INPUT_FLOOR = 0.3
