@@ -39,7 +39,7 @@ class Budgets:
     hard-negative prompts (a sensitive subject, asked in good faith), and answers cut off at
     any check of a stream."""
 
-    prompts: float = 0.01
+    prompts: float = 0.0125
     hard_prompts: float = 0.05
     answers: float = 0.0
     # Benign English social-media comments scored as prompts, flagged by the per-code outputs
@@ -209,7 +209,7 @@ class _Social:
             scores=scorer(as_prompts) if rows else np.zeros((0, n_labels)),
             head=any_scorer(as_prompts) if any_scorer and rows else np.zeros(len(rows)),
             positive=v.positive[m],
-            latin=np.array([r.lang == "en" for r in rows], dtype=bool),
+            latin=_latin(rows),
         )
 
     @property
@@ -237,7 +237,7 @@ def _input_thresholds(
     }
     any_t = _any_threshold(v, social, th_in, flags, heads, budgets)
     for name in ("prompts", "hard_prompts"):
-        latin = np.array([r.lang == "en" for r in v.pools[name]], dtype=bool)
+        latin = _latin(v.pools[name])
         flags[name] = flags[name] | (heads[name] >= np.where(latin, any_t[1], any_t[0]))
     return th_in, flags, any_t
 
@@ -259,8 +259,8 @@ def _per_code_inputs(v: _Validation, social: _Social, budgets: Budgets, floor: f
         _by_lang(pool_scores["hard_prompts"], pools["hard_prompts"]),
         budgets.hard_prompts,
     )
-    # English benign comments: the only English social text in the data is tweets, whose
-    # benign side the per-code outputs flagged 10-13% of as prompts.
+    # English benign comments: mostly tweets (Davidson), whose benign side the per-code
+    # outputs flagged 10-13% of as prompts before this budget.
     english = social.scores[social.english_benign]
     if len(english) >= _MIN_POOL:
         th_in, _ = meet_budget(th_in, pos_in, [english], budgets.english_comments)
@@ -269,6 +269,11 @@ def _per_code_inputs(v: _Validation, social: _Social, budgets: Budgets, floor: f
     short = _short(pools["prompts"])
     th_in, _ = meet_budget(th_in, pos_in, [pool_scores["prompts"][short]], 0.0)
     return th_in
+
+
+def _latin(rows: Sequence[Example]) -> Array:
+    """Rows without Chinese characters: judged at the head's second threshold."""
+    return np.array([r.lang == "en" for r in rows], dtype=bool)
 
 
 def _short(rows: Sequence[Example]) -> Array:
@@ -318,7 +323,7 @@ def _any_threshold(
     pools = v.pools
     checks: dict[bool, list[tuple[Array, Array, float]]] = {True: [], False: []}
     short = _short(pools["prompts"])
-    latin_short = np.array([r.lang == "en" for r in pools["prompts"]], dtype=bool)
+    latin_short = _latin(pools["prompts"])
     for script in (False, True):
         k = short & (latin_short == script)
         checks[script].append((base["prompts"][k], heads["prompts"][k], 0.0))

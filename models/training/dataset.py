@@ -107,14 +107,9 @@ def training_texts(rows: list[Example], cfg: DataConfig, perturber: Perturber) -
         rate = cfg.variant_rate_pos if r.codes else cfg.variant_rate_neg
         if _has_han(r.text) and rng.random() < rate:
             copies.append(replace(r, text=perturber.evasion(r.text, rng)))
-        if (
-            not r.codes
-            and r.direction == "out"
-            and len(r.text) > 60
-            and rng.random() < cfg.prefix_rate
-        ):
-            copies.append(replace(r, text=r.text[: rng.randint(40, len(r.text) - 10)]))
         if not r.codes and r.direction == "out" and len(r.text) > 60:
+            if rng.random() < cfg.prefix_rate:
+                copies.append(replace(r, text=r.text[: rng.randint(40, len(r.text) - 10)]))
             if rng.random() < cfg.opening_rate:
                 copies.append(replace(r, text=r.text[: rng.randint(40, min(80, len(r.text)))]))
         if not r.codes and len(r.text) > 12 and rng.random() < cfg.short_rate:

@@ -51,8 +51,9 @@ class RecipeConfig:
     # prompts (XSafety zh) caught 0.56 and 0.62 (chosen after seeing both, among 1/1.25/1.5%).
     fpr_budget: float = 0.0125
     # Benign counterparts of harmful prompts (how to report a scam, what a drug does to the
-    # body; calibration.HARD_NEGATIVE_SOURCES): a looser budget, since the harmful prompts they sit
-    # next to are what the input thresholds are for; everyday prompts keep the strict one.
+    # body; calibration.HARD_NEGATIVE_SOURCES): a looser budget, since the harmful prompts
+    # they sit next to are what the input thresholds are for; everyday prompts keep the
+    # strict one.
     hard_budget: float = 0.05
     # Benign validation answers cut off at any check of a stream: a blocked benign answer is
     # the most visible failure (an answer stopped mid-sentence), so outputs get none: the
