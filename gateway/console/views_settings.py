@@ -47,7 +47,7 @@ def _int(ctx: Ctx, name: str, optional: bool = False) -> int | None:
 _LABELS = {
     "check_every_chars": "每新增多少字检查一次", "extra_holdback_chars": "额外保留字数",
     "classifier_window_chars": "分类器窗口字数", "suspend_seconds": "暂停时长",
-    "classifier_min_chars": "分类器最少字数",
+    "classifier_min_chars": "分类器最少字数", "classifier_min_chars_latin": "分类器最少字数（无汉字）",
     "consecutive_suspend": "连续违规几次即暂停",
 }  # fmt: skip
 
@@ -83,6 +83,7 @@ def _stream(ctx: Ctx) -> dict[str, Any]:
             "extra_holdback_chars": _int(ctx, "extra_holdback_chars"),
             "classifier_window_chars": _int(ctx, "classifier_window_chars"),
             "classifier_min_chars": _int(ctx, "classifier_min_chars"),
+            "classifier_min_chars_latin": _int(ctx, "classifier_min_chars_latin"),
             "classifier_gate": ctx.field("classifier_gate")}  # fmt: skip
 
 

@@ -98,6 +98,7 @@ class StreamCheck:
                 self._classify,
                 retract=self.spec.classifier_gate == "retract",
                 min_chars=self.spec.classifier_min_chars,
+                min_chars_latin=self.spec.classifier_min_chars_latin,
             )
             if deps.pipeline.classifier is not None
             else None
@@ -231,7 +232,7 @@ class StreamCheck:
         texts = [w for w, _ in windows]
         texts += [s.text for s in unescaped([Slot(None, None, w) for w in texts])[len(texts) :]]
         ending = bool(final.intersection(ordered))
-        answer = max(len(self.mods[k].text) for k in ordered)
+        answer = max((self.mods[k].text for k in ordered), key=len)
         ready = gate is not None and gate.ready(answer, ending)
         # Hold mode, or the stream's last check: the classifier judges before release.
         inline = ready and gate is not None and (not gate.retract or ending)

@@ -7,6 +7,11 @@ def _is_cjk(ch: str) -> bool:
     return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf"
 
 
+def has_han(text: str) -> bool:
+    """``text`` holds at least one Chinese character."""
+    return any(_is_cjk(ch) for ch in text)
+
+
 def detect_language(texts: list[str], default: str = "zh") -> str:
     """``zh`` or ``en``, judged from the last text the user wrote."""
     for text in reversed(texts):

@@ -3,7 +3,8 @@
 Keywords are checked before any text leaves (the stream moderator's hold-back makes that
 leak-free); a classifier needs context, so it judges the answer so far (the last
 ``stream.classifier_window_chars`` characters), never before ``classifier_min_chars`` of it
-exist unless the stream has ended. Two policies (``stream.classifier_gate``):
+exist (``classifier_min_chars_latin`` while the answer has no Chinese character: letters
+carry less meaning each) unless the stream has ended. Two policies (``stream.classifier_gate``):
 
 - ``retract`` (default): text is released once the keywords pass; the classifier judges it
   right after, off the release path. A block stops the stream, and the closing chunk tells
@@ -23,24 +24,38 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from gateway.decision import Decision
+from gateway.moderation.language import has_han
 
 Check = Callable[[Sequence[str]], Awaitable[Decision]]
 
 
 class ClassifierGate:
     def __init__(
-        self, check: Check, *, retract: bool, min_chars: int, max_in_flight: int = 2
+        self,
+        check: Check,
+        *,
+        retract: bool,
+        min_chars: int,
+        min_chars_latin: int | None = None,
+        max_in_flight: int = 2,
     ) -> None:
         self._check = check
         self.retract = retract
         self.min_chars = min_chars
+        self.min_chars_latin = min_chars if min_chars_latin is None else min_chars_latin
         self._max = max_in_flight
         self._running: list[asyncio.Task[Decision]] = []
         self.decisions: list[Decision] = []  # every verdict, for the record
 
-    def ready(self, answer_chars: int, final: bool) -> bool:
-        """Enough of the answer exists for the classifier to judge it."""
-        return final or answer_chars >= self.min_chars
+    def ready(self, answer: str, final: bool) -> bool:
+        """Enough of the answer (the text so far) exists for the classifier to judge it."""
+        n = len(answer)
+        if final or n >= max(self.min_chars, self.min_chars_latin):
+            return True
+        if n < min(self.min_chars, self.min_chars_latin):
+            return False
+        # Only answers between the two minimums are scanned, and only their first ones.
+        return n >= (self.min_chars if has_han(answer) else self.min_chars_latin)
 
     async def submit(self, texts: Sequence[str]) -> Decision | None:
         """Judge ``texts`` in the background; returns a blocking verdict that finished

@@ -123,6 +123,10 @@ class StreamSpec(Strict):
     classifier_window_chars: int = Field(256, ge=16, le=8192)
     # ... and never fewer than this many until the stream ends (a fragment is no context).
     classifier_min_chars: int = Field(40, ge=1, le=4096)
+    # ... or this many in an answer without Chinese characters so far: 40 letters are about
+    # seven English words, too few to judge ("Things to do before selling your old lap" read
+    # as X1 through "old" + "lap"), while 40 Chinese characters are about 25 words.
+    classifier_min_chars_latin: int = Field(80, ge=1, le=4096)
     # retract: release keyword-checked text, judge it right after, and withdraw it if the
     # classifier blocks; hold: release text only after the classifier passed it.
     classifier_gate: Literal["retract", "hold"] = "retract"

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from models.training.labels import mapping_tables
-from models.training.report import PREFIX_MIN, STREAM_STEP, STREAM_WINDOW
+from models.training.report import PREFIX_MIN, PREFIX_MIN_LATIN, STREAM_STEP, STREAM_WINDOW
 
 # Where the recipe simulates the gateway's stream checks (models/training/report.py).
 _CHECKS = (
-    f"from {PREFIX_MIN} characters on, every {STREAM_STEP}, the last {STREAM_WINDOW} "
-    "characters each"
+    f"from {PREFIX_MIN} characters on ({PREFIX_MIN_LATIN} while none is Chinese), every "
+    f"{STREAM_STEP}, the last {STREAM_WINDOW} characters each"
 )
 
 _LANG_NAMES = {"zh": "Chinese", "en": "English", "mixed": "mixed Chinese–English"}

@@ -13,6 +13,7 @@ import torch
 from models.training import sources, splits, written
 from models.training.example import Example, with_direction
 from models.training.perturb import Perturber
+from models.training.report import first_look
 
 # Prompt-style datasets are small next to the social-media comments; doubling them in the
 # training set keeps the prompt/response domain from being drowned out.
@@ -41,10 +42,11 @@ class DataConfig:
     # Benign answers also appear as a stream shows them (the answer so far, at least 40
     # characters, its last 256 once longer): a benign answer must stay benign when cut short.
     prefix_rate: float = 0.5
-    # ... and every such answer also cut to its first 40-80 characters: the gateway's first
-    # look at an answer (stream.classifier_min_chars) has the least context of any check,
-    # and a uniform cut point seldom lands there (two held-out bank answers were cut at 40
-    # characters: "Things to do before selling your old lap" scored X1 0.52).
+    # ... and every such answer also cut to its opening: its first 40-80 characters, or
+    # 80-120 while none is Chinese (report.first_look). The gateway's first look at an answer
+    # (stream.classifier_min_chars, _latin) has the least context of any check, and a uniform
+    # cut point seldom lands there (two held-out bank answers were cut at 40 characters:
+    # "Things to do before selling your old lap" scored X1 0.52).
     opening_rate: float = 1.0
     # Benign texts also appear cut to their first 2-20 characters: greetings, one-word
     # answers and the first words of a stream must not read as anything.
@@ -107,11 +109,13 @@ def training_texts(rows: list[Example], cfg: DataConfig, perturber: Perturber) -
         rate = cfg.variant_rate_pos if r.codes else cfg.variant_rate_neg
         if _has_han(r.text) and rng.random() < rate:
             copies.append(replace(r, text=perturber.evasion(r.text, rng)))
-        if not r.codes and r.direction == "out" and len(r.text) > 60:
+        first = first_look(r.text)
+        if not r.codes and r.direction == "out" and len(r.text) > first + 20:
             if rng.random() < cfg.prefix_rate:
-                copies.append(replace(r, text=r.text[: rng.randint(40, len(r.text) - 10)]))
+                copies.append(replace(r, text=r.text[: rng.randint(first, len(r.text) - 10)]))
             if rng.random() < cfg.opening_rate:
-                copies.append(replace(r, text=r.text[: rng.randint(40, min(80, len(r.text)))]))
+                end = rng.randint(first, min(first + 40, len(r.text)))
+                copies.append(replace(r, text=r.text[:end]))
         if not r.codes and len(r.text) > 12 and rng.random() < cfg.short_rate:
             copies.append(replace(r, text=r.text[: rng.randint(2, 20)]))
         for c in copies:

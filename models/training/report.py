@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gateway.moderation.language import has_han
 from models.training import sources
 from models.training.evaluate import Array, binary, flagged, per_code
 from models.training.example import Example, with_direction
@@ -47,6 +48,7 @@ XSAFETY_HARMFUL = (
 )
 XSAFETY_MOSTLY_BENIGN = ("Mental_Health", "Ethics_And_Morality")
 PREFIX_MIN = 40  # stream.classifier_min_chars: the gateway's first look at an answer
+PREFIX_MIN_LATIN = 80  # stream.classifier_min_chars_latin: ... while it has no Chinese character
 STREAM_WINDOW = 256  # stream.classifier_window_chars: what it scores of a long answer
 # Where a check lands depends on how the upstream chunks its tokens (every 24 characters
 # and at each sentence end, counted from chunk boundaries), so any prefix can be one: the
@@ -80,12 +82,20 @@ def rate(x: Array) -> float:
     return round(float(np.mean(x)), 4) if len(x) else 0.0
 
 
+def first_look(text: str) -> int:
+    """How much of an answer the gateway waits for before its classifier first judges it:
+    ``PREFIX_MIN`` characters, or ``PREFIX_MIN_LATIN`` while none of them is Chinese."""
+    return PREFIX_MIN if has_han(text[:PREFIX_MIN_LATIN]) else PREFIX_MIN_LATIN
+
+
 def stream_windows(text: str) -> list[str]:
-    """What the gateway may score of an answer while it streams: the answer so far from 40
-    characters on, every ``STREAM_STEP`` (its last 256 characters once longer), before the
-    full answer."""
+    """What the gateway may score of an answer while it streams: the answer so far from its
+    first look (40 characters, 80 while it has no Chinese character) on, every
+    ``STREAM_STEP`` (its last 256 characters once longer), before the full answer."""
     return [
-        text[max(0, end - STREAM_WINDOW) : end] for end in range(PREFIX_MIN, len(text), STREAM_STEP)
+        text[max(0, end - STREAM_WINDOW) : end]
+        for end in range(PREFIX_MIN, len(text), STREAM_STEP)
+        if end >= PREFIX_MIN_LATIN or has_han(text[:end])
     ]
 
 

@@ -67,6 +67,7 @@ def test_settings_sections_go_to_the_draft_value_by_value(clean: ConsoleGateway)
         "csrf": csrf, "holdback": "longest_term", "check_every_chars": "24",
         "check_on_punctuation": "on", "extra_holdback_chars": "0",
         "classifier_window_chars": "256", "classifier_min_chars": "40",
+        "classifier_min_chars_latin": "80",
         "classifier_gate": "hold", "reason": "先审后发"})  # fmt: skip
     assert resp.status_code == 303, _flash(resp.text)
     resp = client.post("/console/settings/sanctions", data={
@@ -97,6 +98,7 @@ def test_settings_sections_go_to_the_draft_value_by_value(clean: ConsoleGateway)
     resp = client.post("/console/settings/stream", data={
         "csrf": csrf, "holdback": "prefix", "check_every_chars": "0",
         "extra_holdback_chars": "0", "classifier_window_chars": "256", "classifier_min_chars": "40",
+        "classifier_min_chars_latin": "80",
         "classifier_gate": "retract", "reason": "x"})  # fmt: skip
     assert resp.status_code == 400
     assert _flash(resp.text) == ["流式输出 · 每新增多少字检查一次：必须 ≥ 1（现在是 0）。"]

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.decision import Decision
+from gateway.moderation.stream_gate import ClassifierGate
 from tests.conftest import Gateway
 from tests.support.paths import ROOT, SHIPPED_POLICY, TEST_POLICY
 
@@ -70,6 +72,43 @@ def test_no_verdict_on_a_fragment(gateway_factory: Any, write_policy: Any) -> No
     assert released == answer
     assert events[-1]["choices"][0]["finish_reason"] == "stop"
     assert model.seen and all(len(t) >= 40 for t in model.seen), model.seen
+
+
+def test_letters_wait_for_more_context_than_chinese_characters() -> None:
+    """An answer without Chinese characters is first judged at ``min_chars_latin``; one with
+    them at ``min_chars``, including an English opening that turns Chinese."""
+    gate = ClassifierGate(_never, retract=True, min_chars=40, min_chars_latin=80)
+    english = "Things to do before selling your old laptop: back up your files, then wipe it."
+    assert not gate.ready(english[:79], final=False)
+    assert gate.ready(english[:79], final=True)
+    assert gate.ready((english + " Done.")[:80], final=False)
+    chinese = "卖旧电脑前要做的事情：先备份文件，再退出所有账号，最后恢复出厂设置，这样就不会泄露个人信息了。"
+    assert not gate.ready(chinese[:39], final=False)
+    assert gate.ready(chinese[:40], final=False)
+    turning = "OK, here is the plan for tomorrow: 上午九点出发"
+    assert 40 <= len(turning) < 80 and gate.ready(turning, final=False)
+    assert not gate.ready(turning.split("上")[0], final=False)
+    # Without a separate minimum, letters wait as long as characters.
+    assert ClassifierGate(_never, retract=True, min_chars=40).ready(english[:40], final=False)
+
+
+async def _never(texts: Sequence[str]) -> Decision:
+    raise AssertionError("ready() judges nothing")
+
+
+def test_stream_waits_for_letters(gateway_factory: Any, write_policy: Any) -> None:
+    """Through the gateway: no English window under ``classifier_min_chars_latin`` (80) is
+    scored, while a Chinese answer is scored from 40 characters on."""
+    model = Scripted(lambda t: False)
+    gw = gateway_factory(policy=_policy(write_policy, "retract"), classifier=model)
+    english = "Here is a long and harmless answer about planting tomatoes on a balcony in spring. " * 2
+    released, _ = _stream(gw, english)
+    assert released == english
+    assert model.seen and min(len(t) for t in model.seen) >= 80, model.seen
+    model.seen.clear()
+    chinese = "阳台种番茄的方法：春天播种，选择向阳的位置，每天浇水一次，注意通风，开花后可以人工授粉，结果后及时搭架。" * 2
+    _stream(gw, chinese)
+    assert model.seen and min(len(t) for t in model.seen) < 80, model.seen
 
 
 def test_a_short_answer_is_judged_whole_at_its_end(gateway_factory: Any, write_policy: Any) -> None:

@@ -149,25 +149,28 @@ def test_derived_text_matching_the_bank_is_dropped_not_trained() -> None:
 
 
 def test_every_long_benign_answer_is_also_trained_on_its_opening() -> None:
-    """The gateway's first look at a streamed answer is its first 40 characters: every
-    benign answer over 60 characters is also a training row cut to 40-80 of them; harmful
-    answers and prompts are not cut."""
+    """The gateway's first look at a streamed answer is its first 40 characters, 80 while
+    none is Chinese: every long benign answer is also a training row cut to 40-80 (Chinese)
+    or 80-120 (English) of them; harmful answers and prompts are not cut."""
     from models.training.dataset import DataConfig, training_texts
     from models.training.example import Example
     from models.training.perturb import Perturber
 
     answer = "Here is a plan for your week. " * 8
+    chinese = "这是你下周的计划每天早上先跑步三十分钟" * 8  # as normalized: no punctuation
     rows = [
         Example(answer, "out", frozenset(), "written", "a", split="train"),
         Example(answer + " bad", "out", frozenset({"X1"}), "written", "b", split="train"),
         Example(answer + " ask", "in", frozenset(), "written", "c", split="train"),
+        Example(chinese, "out", frozenset(), "written", "d", split="train"),
     ]
     cfg = DataConfig(
         data_dir=Path("."), written_copies=1, prefix_rate=0.0, short_rate=0.0,
         no_direction_rate=0.0, variant_rate_pos=0.0, variant_rate_neg=0.0,
     )  # fmt: skip
     out = training_texts(rows, cfg, Perturber("abc"))
-    openings = [r for r in out if len(r.text) < 100]
-    assert len(openings) == 1 and openings[0].direction == "out" and not openings[0].codes
-    body = openings[0].text.split(" ", 1)[1]  # after the direction marker
-    assert 40 <= len(body) <= 80 and answer.lower().startswith(body)  # normalized: lower-case
+    openings = [r.text.split(" ", 1)[1] for r in out if len(r.text) < 140]  # less the marker
+    assert len(openings) == 2
+    latin, han = sorted(openings, key=lambda t: t[0].isascii(), reverse=True)
+    assert 80 <= len(latin) <= 120 and answer.lower().startswith(latin)  # normalized: lower-case
+    assert 40 <= len(han) <= 80 and chinese.startswith(han)
