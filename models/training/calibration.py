@@ -11,7 +11,7 @@ would be cut off at any check of a stream. The pure threshold arithmetic is in
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -98,11 +98,13 @@ def benign_pools(rows: Iterable[Example]) -> dict[str, list[Example]]:
         if r.direction == "in":
             (hard if r.source in HARD_NEGATIVE_SOURCES else prompts).append(r)
             continue
+        # Each answer is one owner of its windows (answers may share a topic group).
+        owner = f"{r.group}#{len(answers)}"
         for window in stream_windows(r.text):
             answers.append(
-                Example(window, "out", r.codes, r.source + "/stream", r.group, lang=r.lang)
+                Example(window, "out", r.codes, r.source + "/stream", owner, lang=r.lang)
             )
-        answers.append(r)
+        answers.append(replace(r, group=owner))
     return {"prompts": prompts, "hard_prompts": hard, "answers": answers}
 
 

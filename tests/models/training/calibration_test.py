@@ -111,3 +111,18 @@ def test_social_comments_are_reported_as_the_moderation_endpoint_scores_them() -
     assert set(out) == {"COLD"}
     assert out["COLD"]["recall"] == 1.0
     assert out["COLD"]["fpr"] == 0.0
+
+
+def test_answers_sharing_a_topic_group_are_counted_one_by_one() -> None:
+    """The answer pool counts answers, not topic groups: three benign answers of one group
+    are three answers, each with its own stream windows."""
+    rows = [
+        Example(f"answer {i} about one topic " + "words " * 20, "out", frozenset(), "answers",
+                "topic", split="val", lang="en")
+        for i in range(3)
+    ]  # fmt: skip
+    pools = calibration.benign_pools(rows)
+    owners = {r.group for r in pools["answers"]}
+    assert len(owners) == 3
+    expected = sum(len(report.stream_windows(r.text)) + 1 for r in rows)
+    assert len(pools["answers"]) == expected
