@@ -50,7 +50,10 @@ FIELDS: dict[str, Pair] = {
     "stream.extra_holdback_chars": ("额外保留字数", "extra held-back characters"),
     "stream.classifier_window_chars": ("分类器窗口字数", "classifier window"),
     "stream.classifier_min_chars": ("分类器最少字数", "classifier minimum"),
-    "stream.classifier_min_chars_latin": ("分类器最少字数（无汉字）", "classifier minimum (no Chinese)"),
+    "stream.classifier_min_chars_latin": (
+        "分类器最少字数（无汉字）",
+        "classifier minimum (no Chinese)",
+    ),
     "stream.classifier_gate": ("分类器判定方式", "classifier gate"),
     "classifier": ("分类器", "classifier"),
     "classifier.languages": ("分类器可拦截的语言", "classifier languages"),

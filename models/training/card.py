@@ -11,7 +11,7 @@ from models.training.report import PREFIX_MIN, PREFIX_MIN_LATIN, STREAM_STEP, ST
 
 # Where the recipe simulates the gateway's stream checks (models/training/report.py).
 _CHECKS = (
-    f"from {PREFIX_MIN} characters on ({PREFIX_MIN_LATIN} while none is Chinese), every "
+    f"from {PREFIX_MIN} characters on, {PREFIX_MIN_LATIN} while none is Chinese, every "
     f"{STREAM_STEP}, the last {STREAM_WINDOW} characters each"
 )
 
@@ -186,8 +186,8 @@ def _hard_pool(pools: dict[str, Any]) -> str:
         return ""
     return (
         f" and {hard['budget']:.1%} of {hard['n']} counterpart ones (CValues' expert questions "
-        "and the benign halves of the paired and styled data files, each written next to a "
-        "harmful prompt on the same topic or in the same form)"
+        "and the benign halves of the paired, styled and harmful-everyday data files, each "
+        "written next to a harmful prompt on the same topic or in the same form)"
     )
 
 
@@ -207,7 +207,9 @@ def _stream_bank(m: dict[str, Any]) -> str:
         "every 40 characters) cut 2-4 of its answers in a stream, which is why outputs now "
         "get no benign budget and denser windows; a later model cut one at its 40-character "
         'opening ("Things to do before selling your old lap", X1 0.66), which is why codes '
-        "with few harmful answers start at 0.7 and benign windows keep 0.1 below.\n"
+        "with few harmful answers start at 0.9 (0.7 still cut it in retrains), benign windows "
+        "keep 0.1 below, and the gateway waits for 80 characters of an answer with no Chinese "
+        "character (`stream.classifier_min_chars_latin`).\n"
     )
 
 

@@ -96,7 +96,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--fpr-budget",
         type=float,
-        default=0.0125,
+        default=0.015,
         help="share of everyday benign validation prompts the input thresholds may flag",
     )
     p.add_argument(

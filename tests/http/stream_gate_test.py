@@ -101,12 +101,17 @@ def test_stream_waits_for_letters(gateway_factory: Any, write_policy: Any) -> No
     scored, while a Chinese answer is scored from 40 characters on."""
     model = Scripted(lambda t: False)
     gw = gateway_factory(policy=_policy(write_policy, "retract"), classifier=model)
-    english = "Here is a long and harmless answer about planting tomatoes on a balcony in spring. " * 2
+    english = (
+        "Here is a long and harmless answer about planting tomatoes on a balcony in spring. " * 2
+    )
     released, _ = _stream(gw, english)
     assert released == english
     assert model.seen and min(len(t) for t in model.seen) >= 80, model.seen
     model.seen.clear()
-    chinese = "阳台种番茄的方法：春天播种，选择向阳的位置，每天浇水一次，注意通风，开花后可以人工授粉，结果后及时搭架。" * 2
+    chinese = (
+        "阳台种番茄的方法：春天播种，选择向阳的位置，每天浇水一次，注意通风，开花后可以人工授粉，结果后及时搭架。"
+        * 2
+    )
     _stream(gw, chinese)
     assert model.seen and min(len(t) for t in model.seen) < 80, model.seen
 
