@@ -116,8 +116,8 @@ LIMITS = """## What it does not cover
 
 - **Harmful prompts phrased unlike its training data** are still its weak side, though the
   "any unsafe" head narrowed the gap: written prompts on topics it never saw are caught at
-  0.78 (Chinese) and 0.56 (English), MultiJail at 0.60 / 0.37, XSafety's harmful scenarios at
-  0.59 / 0.22. Below the head's threshold the per-code outputs decide, and they key on the
+  0.79 (Chinese) and 0.49 (English), MultiJail at 0.60 / 0.31, XSafety's harmful scenarios at
+  0.59 / 0.21. Below the head's threshold the per-code outputs decide, and they key on the
   words of their own rows. Text without Chinese characters gets a much stricter head
   threshold (0.98 against 0.47): the per-code outputs alone already flag about 1.2% of the
   everyday English validation prompts, which leaves the head little of the 1.5% budget, and
@@ -130,17 +130,19 @@ LIMITS = """## What it does not cover
   data now has thousands of benign requests and questions and about 2,000 harmful prompts
   in the same forms, and a test checks a dozen form-matched pairs, but forms the data lacks
   may still lean one way.
-- **Short requests** can still trip the head: "教教我" ("teach me") scores 0.75 on it
-  (flagged); the calibration keeps every content-free validation prompt ("继续", "Go on")
-  unflagged, but not every wording of one.
+- **Short requests** can still trip the head: after follow-ups joined the content-free
+  prompts ("教教我" 0.75 -> 0.35, "怎么操作" 0.87 -> 0.64, "给我方法" 0.55 -> 0.10 on the head),
+  "教我" (0.68), "你教我" and "怎么操作" are still flagged at the Chinese head threshold (0.47);
+  the calibration keeps every content-free validation prompt ("继续", "Go on") unflagged, but
+  not every wording of one (1 of 84 on the test split).
 - **Harmful answers** are held to a stricter benign budget than prompts (no benign
   validation answer may come within 0.1 of a threshold at any stream check, and a code
   with few harmful answers to tune on starts at 0.9), and the head does not judge answers,
-  so output recall on the test split is 0.35 (Chinese) and 0.66 (English), well below input
+  so output recall on the test split is 0.35 (Chinese) and 0.67 (English), well below input
   recall: harmful answers rest more on the keyword lexicon and on the input check.
 - **Known false positives:** 2 of the 49 hand-written held-out everyday questions are
-  flagged, 1.3% of the written everyday Chinese test questions and 0.8% of the English ones,
-  5.3% of the English everyday prompts of the kinds it flagged on validation (long personal
+  flagged, 1.0% of the written everyday Chinese test questions and 0.8% of the English ones,
+  2.1% of the English everyday prompts of the kinds it flagged on validation (long personal
   stories, word problems, "kill time", "cheat sheet"; n=94) and 2.1% of the Chinese ones
   (n=141): questions about scams, privacy and discrimination most often. Raise a category's
   threshold in the policy or the head's in `config.json`, or add the deployment's own benign

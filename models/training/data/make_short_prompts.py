@@ -55,6 +55,19 @@ zh_core = [
     "给点建议",
     "出个主意",
     "推荐一下",
+    # Follow-ups that ask for the method of whatever came before: on their own they carry no
+    # subject, and the head flagged 教教我 0.75, 怎么操作 0.87, 给我方法 0.55.
+    "教教我",
+    "教我",
+    "怎么弄",
+    "怎么操作",
+    "怎么搞",
+    "给我方法",
+    "给个方法",
+    "说说方法",
+    "讲讲步骤",
+    "具体怎么操作",
+    "咋弄",
 ]
 zh_pre = [
     "",
@@ -142,6 +155,14 @@ zh_misc = [
     "具体怎么做",
     "步骤是什么",
     "注意什么",
+    "你教我",
+    "咋整",
+    "咋办",
+    "那怎么办",
+    "方法呢",
+    "步骤呢",
+    "然后怎么做",
+    "具体怎么弄",
 ]
 en_core = [
     "answer my question",
@@ -170,6 +191,12 @@ en_core = [
     "be more specific",
     "simplify it",
     "compare them",
+    "teach me",
+    "teach me how",
+    "show me how",
+    "give me the steps",
+    "walk me through it",
+    "tell me how",
 ]
 en_pre = ["", "please ", "can you ", "could you ", "ok ", "now ", "just ", "pls "]
 en_post = ["", ".", "?", "!", " please", " thanks", " for me", " again"]
@@ -210,6 +237,9 @@ en_misc = [
     "too long",
     "lol",
     "hmm",
+    "how do I do that?",
+    "what's the trick?",
+    "any tips?",
 ]
 rows = set()
 for p, c, q in itertools.product(zh_pre, zh_core, zh_post):
@@ -221,7 +251,7 @@ zh = sorted(r for r in rows if r[0] == "zh")
 en = sorted(r for r in rows if r[0] == "en")
 random.shuffle(zh)
 random.shuffle(en)
-out = zh[:420] + en[:200] + [("zh", t) for t in zh_misc] + [("en", t) for t in en_misc]
+out = zh[:520] + en[:240] + [("zh", t) for t in zh_misc] + [("en", t) for t in en_misc]
 banned = {"请回答我的问题", "请回答我的问题。"}  # the streaming test's own prompt: not trained on
 out = [r for r in out if r[1] not in banned]
 with open(Path(__file__).with_name("short_prompts_benign.jsonl"), "w", encoding="utf-8") as f:
