@@ -94,10 +94,21 @@ def _test_section(m: dict[str, Any]) -> str:
         + _groups(m["test_by_direction"], "direction")
         + "\n\n### Per language and direction\n\n"
         + _groups(m["test_by_lang_direction"], "language / direction")
+        + _answers(m)
         + "\n\n### Per source\n\n"
         + "Sources are the shared datasets by name and the project's data files "
         "(`models/training/data/`, by file stem). `benign flagged` is the false-positive "
         "rate on the source's benign rows.\n\n" + _groups(m["test_by_source"], "source") + "\n"
+    )
+
+
+def _answers(m: dict[str, Any]) -> str:
+    answers = m.get("test_answers_by_lang")
+    if not answers:
+        return ""
+    return (
+        "\n\nAssistant answers only (the `out` rows above include the social-media comments "
+        "stored as answers):\n\n" + _groups(answers, "language")
     )
 
 

@@ -139,7 +139,10 @@ LIMITS = """## What it does not cover
   validation answer may come within 0.1 of a threshold at any stream check, and a code
   with few harmful answers to tune on starts at 0.9), and the head does not judge answers,
   so output recall on the test split is 0.35 (Chinese) and 0.67 (English), well below input
-  recall: harmful answers rest more on the keyword lexicon and on the input check.
+  recall, and those figures are mostly offensive comments stored as answers: on assistant
+  answers proper (`test_answers_by_lang`) the model alone catches 6 of 68 harmful Chinese
+  answers, 4 of 14 mixed and none of 17 English. Harmful answers rest on the keyword lexicon
+  and on the input check.
 - **Known false positives:** 2 of the 49 hand-written held-out everyday questions are
   flagged, 1.0% of the written everyday Chinese test questions and 0.8% of the English ones,
   2.1% of the English everyday prompts of the kinds it flagged on validation (long personal

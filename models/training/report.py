@@ -127,6 +127,12 @@ def held_out(
     flags = any_flag(s, th)
     benign = [r for r in test if not r.codes and r.source not in SOCIAL_MEDIA]
     bflags = flags[np.array([not r.codes and r.source not in SOCIAL_MEDIA for r in test])]
+    # Assistant answers proper: half the social-media comments are stored as answers (so
+    # the model sees them both ways), and they would otherwise dominate the answer figures.
+    is_answer = np.array(
+        [r.direction == "out" and r.source not in SOCIAL_MEDIA for r in test], dtype=bool
+    )
+    answers = [r for r, keep in zip(test, is_answer, strict=True) if keep]
     return {
         "test_any_unsafe": binary(flags, pos),
         "test_any_unsafe_at_0.5": binary(any_flag(s, np.full(len(labels), 0.5)), pos),
@@ -135,6 +141,7 @@ def held_out(
         "test_by_lang": _group_metrics(test, flags, lambda r: str(r.lang)),
         "test_by_direction": _group_metrics(test, flags, lambda r: r.direction),
         "test_by_lang_direction": _group_metrics(test, flags, lambda r: f"{r.lang}/{r.direction}"),
+        "test_answers_by_lang": _group_metrics(answers, flags[is_answer], lambda r: str(r.lang)),
         "test_benign_by_lang_direction": _group_metrics(
             benign, bflags, lambda r: f"{r.lang}/{r.direction}"
         ),

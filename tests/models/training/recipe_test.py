@@ -93,6 +93,9 @@ def test_thresholds_and_metrics_cover_every_label(tiny_model: Path) -> None:
         assert all(0.0 < t < 1.0 for t in thresholds[direction].values())
     assert {"zh", "en", "mixed"} <= set(metrics["test_by_lang"])
     assert set(metrics["test_by_direction"]) == {"in", "out"}
+    # Answers proper: fewer rows than the "out" direction, which holds social comments too.
+    answers = sum(g["n"] for g in metrics["test_answers_by_lang"].values())
+    assert 0 < answers < metrics["test_by_direction"]["out"]["n"]
     assert {"COLD", "zh_harmful", "en_prompts_benign", "KdConv", "GSM8K"} <= set(
         metrics["test_by_source"]
     )
