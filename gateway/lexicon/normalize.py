@@ -322,9 +322,9 @@ def stable_end(text: str, config: NormalizeConfig = DEFAULT_CONFIG) -> int:
     """The original offset from which ``normalize(text)`` may still change when more text
     is appended (see "Streaming contract"): before a trailing run of separators, invisible
     characters and marks, and before a last character that a following mark could still
-    compose with. Combining marks are dropped, so that is only kana (voicing marks are
-    kept) and Hangul jamo; without ``strip_marks`` it is the last :data:`UNSTABLE_TAIL`
-    characters."""
+    compose with (and the separators before that one). Combining marks are dropped, so that
+    is only kana (voicing marks are kept) and Hangul jamo; without ``strip_marks`` it is the
+    last :data:`UNSTABLE_TAIL` characters."""
     i = len(text)
     while i > 0 and _trailing_strippable(text[i - 1], config):
         i -= 1
@@ -332,6 +332,11 @@ def stable_end(text: str, config: NormalizeConfig = DEFAULT_CONFIG) -> int:
         return max(0, min(len(text) - UNSTABLE_TAIL, i))
     if i > 0 and _may_compose(text[i - 1]):
         i -= 1
+        # Separators just before it go with it: whether one is dropped depends on the class
+        # of the character after it ("炸*ᄀ" keeps "*"; with "ᅡ" appended, ᄀ + ᅡ compose to
+        # the syllable 가 and the "*" between two letters is dropped).
+        while i > 0 and _trailing_strippable(text[i - 1], config):
+            i -= 1
     return i
 
 

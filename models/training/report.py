@@ -84,7 +84,9 @@ def rate(x: Array) -> float:
 
 def first_look(text: str) -> int:
     """How much of an answer the gateway waits for before its classifier first judges it:
-    ``PREFIX_MIN`` characters, or ``PREFIX_MIN_LATIN`` while none of them is Chinese."""
+    ``PREFIX_MIN`` characters, or ``PREFIX_MIN_LATIN`` while none of them is Chinese (an
+    English opening whose Chinese starts after character 40 is first judged where it starts;
+    ``stream_windows`` has that exactly, the training openings start at 40 for it)."""
     return PREFIX_MIN if has_han(text[:PREFIX_MIN_LATIN]) else PREFIX_MIN_LATIN
 
 

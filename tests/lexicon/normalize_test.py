@@ -194,3 +194,13 @@ def test_long_texts_cost_no_offset_memory(size: int) -> None:
     assert norm.offsets[size - 1] == 2 * (size - 1)
     assert norm.offsets[size] == 2 * size - 1
     assert len(norm.offsets) == size + 2 and norm.offsets[-1] == 2 * size
+
+
+def test_a_separator_before_a_jamo_that_may_still_compose_is_unstable() -> None:
+    """Found by the property test above: "炸*ᄀ" keeps the "*", but once "ᅡ" follows, ᄀ + ᅡ
+    compose to 가 and the separator between two letters is dropped."""
+    prefix, suffix = "炸*\u1100", "\u1161"
+    part, whole = normalize(prefix), normalize(prefix + suffix)
+    stable = sum(1 for o in part.offsets[:-1] if o < stable_end(prefix))
+    assert whole.text[:stable] == part.text[:stable]
+    assert stable_end(prefix) == 1

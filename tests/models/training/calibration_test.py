@@ -126,3 +126,38 @@ def test_answers_sharing_a_topic_group_are_counted_one_by_one() -> None:
     assert len(owners) == 3
     expected = sum(len(report.stream_windows(r.text)) + 1 for r in rows)
     assert len(pools["answers"]) == expected
+
+
+def test_stream_windows_start_where_the_gateway_first_judges() -> None:
+    """The recipe's stream windows begin exactly where the gateway's classifier gate (the
+    shipped policy's minimums) first judges an answer: 40 characters with Chinese, 80
+    without, and an English opening that turns Chinese from its first Chinese character."""
+    from gateway.moderation.stream_gate import ClassifierGate
+    from gateway.policy.model import StreamSpec
+
+    spec = StreamSpec()
+    assert (spec.classifier_min_chars, spec.classifier_min_chars_latin) == (
+        report.PREFIX_MIN,
+        report.PREFIX_MIN_LATIN,
+    )
+    gate = ClassifierGate(
+        _never,
+        retract=True,
+        min_chars=spec.classifier_min_chars,
+        min_chars_latin=spec.classifier_min_chars_latin,
+    )
+    answers = [
+        "Things to do before selling your old laptop: back up, sign out, wipe the disk. " * 2,
+        "卖旧电脑前要做的事情：先备份文件，再退出所有账号，最后恢复出厂设置。" * 3,
+        "OK, here is the plan for tomorrow morning: " + "上午九点出发，十点到公园，中午野餐。" * 3,
+    ]
+    for text in answers:
+        ends = range(report.PREFIX_MIN, len(text), report.STREAM_STEP)
+        expected = [
+            text[max(0, e - report.STREAM_WINDOW) : e] for e in ends if gate.ready(text[:e], False)
+        ]
+        assert report.stream_windows(text) == expected
+
+
+async def _never(texts: Sequence[str]) -> Any:
+    raise AssertionError("ready() judges nothing")
