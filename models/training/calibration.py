@@ -75,6 +75,8 @@ _SOCIAL_SLACK = 0.01
 # guess, and at 0.5 and 0.7 retrains cut held-out benign answers at their 40-character
 # English opening ("... selling your old lap" read as X1 through "old" + "lap"); at 0.9 the
 # test split's output recall was unchanged (those codes catch few harmful answers anyway).
+# Since English answers are first judged at 80 characters, 0.7 changes nothing measurable
+# either (same output recall on the shipped weights), so it stays at the safer 0.9.
 ANSWER_FLOOR = 0.9
 # With the head beside them, per-code input scores under this are left to the head.
 INPUT_FLOOR = 0.3
