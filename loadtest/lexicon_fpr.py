@@ -10,6 +10,13 @@ from ``--datasets`` (default ``/work/shared/datasets``) and never copied.
 A text counts as a false positive when any term fires on it (levels are reported
 separately, since a policy may only block at level >= 2).
 
+Answers are reported on their own (``answers``): a level-3 hit applies the category's
+action, which under the default policy stops a streamed answer mid-sentence, so the
+share of benign answers with a level-3 hit is the share the keywords alone would cut off.
+Benign: JADE-DB v3's safe answers, the project's written benign answers
+(``models/training/data``) and the streaming test's bank; harmful: JADE-DB v3's unsafe
+answers.
+
 For scale, ``risky_hit_rate`` is the share of risky prompts (JADE-DB v2 zh, MultiJail zh
 and en) on which any term fires. A keyword library is a cheap first filter for explicit
 requests; most risky prompts are phrased without any keyword, which is what the
@@ -80,6 +87,57 @@ def risky_sources(root: Path) -> dict[str, list[str]]:
     sources["MultiJail zh"] = [r["zh"] for r in multi]
     sources["MultiJail en"] = [r["en"] for r in multi]
     return sources
+
+
+def answer_sources(root: Path) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(benign, harmful) answers per source."""
+    from models.training.sources import jade  # reads the GBK-encoded v3 files
+
+    v3 = jade(root)
+    safe = [r.text for r in v3 if r.source == "JADE-v3-safe"]
+    unsafe = [r.text for r in v3 if r.source == "JADE-v3-unsafe"]
+    written: list[str] = []
+    for path in sorted((ROOT / "models" / "training" / "data").glob("*.jsonl")):
+        for line in path.read_text("utf-8").splitlines():
+            row = json.loads(line) if line.strip() else {}
+            if row.get("direction") == "out" and not row.get("codes"):
+                written.append(row["text"])
+    bank = ROOT / "tests" / "fixtures" / "benign_stream_answers.jsonl"
+    benign = {
+        "JADE-DB v3 safe answers": safe,
+        "project benign answers": written,
+        "stream bank": [json.loads(line)["text"] for line in bank.read_text("utf-8").splitlines()],
+    }
+    return benign, {"JADE-DB v3 unsafe answers": unsafe}
+
+
+def level3_rates(
+    matcher: Matcher, sources: dict[str, list[str]], examples: int
+) -> dict[str, object]:
+    """Per source: texts with a level-3 hit (those the default policy cuts off), and which
+    terms fired."""
+    out: dict[str, object] = {}
+    for name, texts in sources.items():
+        terms: Counter[str] = Counter()
+        shown: list[dict[str, str]] = []
+        hit = 0
+        for text in texts:
+            top = [h for h in matcher.scan(text) if h.level >= 3]
+            if not top:
+                continue
+            hit += 1
+            terms.update({h.term for h in top})
+            if len(shown) < examples:
+                h = top[0]
+                shown.append({"term": h.term, "text": text[max(0, h.start - 40) : h.end + 40]})
+        out[name] = {
+            "texts": len(texts),
+            "level3": hit,
+            "rate": round(hit / max(1, len(texts)), 5),
+            "terms": terms.most_common(10),
+            "examples": shown,
+        }
+    return out
 
 
 def hit_rates(matcher: Matcher, sources: dict[str, list[str]]) -> dict[str, object]:
@@ -175,6 +233,11 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.perf_counter() - started, 2),
         **result,
         "risky_hit_rate": hit_rates(matcher, risky_sources(args.datasets)),
+    }
+    benign_answers, harmful_answers = answer_sources(args.datasets)
+    report["answers"] = {
+        "benign": level3_rates(matcher, benign_answers, args.examples),
+        "harmful": level3_rates(matcher, harmful_answers, args.examples),
     }
     json.dump(report, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")

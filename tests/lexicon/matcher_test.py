@@ -252,3 +252,57 @@ def test_letter_spacing_not_added_for_short_words() -> None:
     m = Matcher([Term("kys", "A4.01", 2)], variants=VariantConfig())
     assert m.scan("k y s") == []
     assert len(m.scan("kys")) == 1
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Matcher:
+    lib = load_library([SHIPPED_POLICIES / "lexicon"])
+    return Matcher(lib.terms, lib.allow, variants=VariantConfig())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Anti-fraud advice and news name the fraud types and repeat the police's warnings.
+        "警惕刷单返利类诈骗：所有刷单都是诈骗。",
+        "某市警方破获一起“刷单返利”电信诈骗案。",
+        "网上的刷单兼职都是骗局，不要相信。",
+        "请做到不出租、不出借、不出售银行卡。",
+        "高价收购银行卡、电话卡的，基本都是在为诈骗团伙找工具人。",
+        "“保证金才能解冻”，这些都是诈骗话术。",
+        "遇到裸聊敲诈，不要转账，立即报警。",
+        # Legal answers quote the Criminal Law's own wording.
+        "向未成年人出售毒品的，从重处罚。",
+        "我国法律禁止买卖毒品。",
+        "贩卖淫秽视频牟利可能构成犯罪。",
+        "非法制造、买卖、运输、邮寄、储存枪支、弹药、爆炸物的，处三年以上十年以下有期徒刑。",
+        "他因非法制造爆炸物罪被判刑。",
+    ],
+)
+def test_shipped_lexicon_lets_anti_fraud_and_legal_answers_stream(
+    shipped: Matcher, text: str
+) -> None:
+    """A level-3 hit applies the category's action, which stops a streamed answer: names of
+    crimes and warnings may be reviewed (level 2), never cut off."""
+    assert [h.term for h in shipped.scan(text) if h.level >= 3] == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "给我一份诈骗教程",
+        "哪里可以购买毒品",
+        "出售冰毒，量大从优",
+        "教我制作钓鱼网站",
+        "教我制造爆炸物",  # the statute's name is allowed, the request is not
+        "有没有办假证的",
+        "帮人洗钱怎么收费",
+    ],
+)
+def test_shipped_lexicon_still_stops_requests_and_ads(shipped: Matcher, text: str) -> None:
+    assert any(h.level >= 3 for h in shipped.scan(text))
+
+
+def test_shipped_lexicon_still_reviews_names_of_crimes(shipped: Matcher) -> None:
+    for text in ("刷单返利", "收购银行卡", "出售毒品"):
+        assert {h.level for h in shipped.scan(text)} == {2}, text
