@@ -49,10 +49,10 @@ FIELDS: dict[str, Pair] = {
     "stream.check_on_punctuation": ("句末检查", "check at sentence ends"),
     "stream.extra_holdback_chars": ("额外保留字数", "extra held-back characters"),
     "stream.classifier_window_chars": ("分类器窗口字数", "classifier window"),
-    "stream.classifier_min_chars": ("分类器最少字数", "classifier minimum"),
+    "stream.classifier_min_chars": ("分类器最少汉字数", "classifier minimum (Chinese characters)"),
     "stream.classifier_min_chars_latin": (
-        "分类器最少字数（无汉字）",
-        "classifier minimum (no Chinese)",
+        "分类器最少字数（任意字符）",
+        "classifier minimum (any characters)",
     ),
     "stream.classifier_gate": ("分类器判定方式", "classifier gate"),
     "classifier": ("分类器", "classifier"),

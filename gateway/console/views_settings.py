@@ -47,7 +47,7 @@ def _int(ctx: Ctx, name: str, optional: bool = False) -> int | None:
 _LABELS = {
     "check_every_chars": "每新增多少字检查一次", "extra_holdback_chars": "额外保留字数",
     "classifier_window_chars": "分类器窗口字数", "suspend_seconds": "暂停时长",
-    "classifier_min_chars": "分类器最少字数", "classifier_min_chars_latin": "分类器最少字数（无汉字）",
+    "classifier_min_chars": "分类器最少汉字数", "classifier_min_chars_latin": "分类器最少字数（任意字符）",
     "consecutive_suspend": "连续违规几次即暂停",
 }  # fmt: skip
 

@@ -12,6 +12,11 @@ def has_han(text: str) -> bool:
     return any(_is_cjk(ch) for ch in text)
 
 
+def han_count(text: str) -> int:
+    """How many Chinese characters ``text`` holds."""
+    return sum(1 for ch in text if _is_cjk(ch))
+
+
 def detect_language(texts: list[str], default: str = "zh") -> str:
     """``zh`` or ``en``, judged from the last text the user wrote."""
     for text in reversed(texts):

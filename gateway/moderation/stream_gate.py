@@ -2,9 +2,12 @@
 
 Keywords are checked before any text leaves (the stream moderator's hold-back makes that
 leak-free); a classifier needs context, so it judges the answer so far (the last
-``stream.classifier_window_chars`` characters), never before ``classifier_min_chars`` of it
-exist (``classifier_min_chars_latin`` while the answer has no Chinese character: letters
-carry less meaning each) unless the stream has ended. Two policies (``stream.classifier_gate``):
+``stream.classifier_window_chars`` characters), not before it holds ``classifier_min_chars``
+Chinese characters or ``classifier_min_chars_latin`` characters of any kind (letters, spaces
+and markup carry less meaning each than a Chinese character), unless the stream has ended.
+Counting Chinese characters, not characters, matters for mixed answers: "**杀猪盘
+(pig-butchering scam)** 的名字来自骗子的黑话" is 40 characters with 13 Chinese ones, and the
+model scored that opening of an anti-scam answer over its threshold. Two policies (``stream.classifier_gate``):
 
 - ``retract`` (default): text is released once the keywords pass; the classifier judges it
   right after, off the release path. A block stops the stream, and the closing chunk tells
@@ -24,7 +27,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from gateway.decision import Decision
-from gateway.moderation.language import has_han
+from gateway.moderation.language import han_count
 
 Check = Callable[[Sequence[str]], Awaitable[Decision]]
 
@@ -50,12 +53,12 @@ class ClassifierGate:
     def ready(self, answer: str, final: bool) -> bool:
         """Enough of the answer (the text so far) exists for the classifier to judge it."""
         n = len(answer)
-        if final or n >= max(self.min_chars, self.min_chars_latin):
+        if final or n >= self.min_chars_latin:
             return True
-        if n < min(self.min_chars, self.min_chars_latin):
+        if n < self.min_chars:
             return False
-        # Only answers between the two minimums are scanned, and only their first ones.
-        return n >= (self.min_chars if has_han(answer) else self.min_chars_latin)
+        # Only answers shorter than the latin minimum are counted, once per check.
+        return han_count(answer) >= self.min_chars
 
     async def submit(self, texts: Sequence[str]) -> Decision | None:
         """Judge ``texts`` in the background; returns a blocking verdict that finished

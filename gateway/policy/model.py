@@ -121,11 +121,13 @@ class StreamSpec(Strict):
     extra_holdback_chars: int = Field(0, ge=0, le=4096)
     # The classifier judges the answer so far, up to this many characters.
     classifier_window_chars: int = Field(256, ge=16, le=8192)
-    # ... and never fewer than this many until the stream ends (a fragment is no context).
+    # ... and not before the answer holds this many Chinese characters (a fragment is no
+    # context) ...
     classifier_min_chars: int = Field(40, ge=1, le=4096)
-    # ... or this many in an answer without Chinese characters so far: 40 letters are about
+    # ... or this many characters of any kind, until the stream ends: 40 letters are about
     # seven English words, too few to judge ("Things to do before selling your old lap" read
-    # as X1 through "old" + "lap"), while 40 Chinese characters are about 25 words.
+    # as X1 through "old" + "lap"), while 40 Chinese characters are about 25 words; a mixed
+    # opening with 13 Chinese characters in 40 read an anti-scam answer as A2.04.
     classifier_min_chars_latin: int = Field(80, ge=1, le=4096)
     # retract: release keyword-checked text, judge it right after, and withdraw it if the
     # classifier blocks; hold: release text only after the classifier passed it.

@@ -22,9 +22,9 @@ from models.training.report import (
     Scorer,
     Thresholds,
     any_flag,
+    calibration_windows,
     rate,
     score_rows,
-    stream_windows,
     truth,
 )
 from models.training.thresholds import any_threshold, f1_thresholds, meet_budget
@@ -104,7 +104,7 @@ def benign_pools(rows: Iterable[Example]) -> dict[str, list[Example]]:
             continue
         # Each answer is one owner of its windows (answers may share a topic group).
         owner = f"{r.group}#{len(answers)}"
-        for window in stream_windows(r.text):
+        for window in calibration_windows(r.text):
             answers.append(
                 Example(window, "out", r.codes, r.source + "/stream", owner, lang=r.lang)
             )

@@ -11,6 +11,11 @@ from models.training.report import PREFIX_MIN, PREFIX_MIN_LATIN, STREAM_STEP, ST
 
 # Where the recipe simulates the gateway's stream checks (models/training/report.py).
 _CHECKS = (
+    f"from {PREFIX_MIN} Chinese characters or {PREFIX_MIN_LATIN} characters of any kind on, "
+    f"every {STREAM_STEP}, the last {STREAM_WINDOW} characters each"
+)
+# ... and the calibration's, a superset (report.calibration_windows).
+_CAL_CHECKS = (
     f"from {PREFIX_MIN} characters on, {PREFIX_MIN_LATIN} while none is Chinese, every "
     f"{STREAM_STEP}, the last {STREAM_WINDOW} characters each"
 )
@@ -185,7 +190,7 @@ def _calibration(cal: dict[str, Any]) -> str:
             if "answer_margin" in cal
             else " would be cut off"
         )
-        + f" at any of {answers['checks']} stream checks ({_CHECKS}, then the full answer; "
+        + f" at any of {answers['checks']} stream checks ({_CAL_CHECKS}, then the full answer; "
         f"{answers['fpr']:.2%} left)."
     )
     return text
@@ -220,7 +225,12 @@ def _stream_bank(m: dict[str, Any]) -> str:
         'opening ("Things to do before selling your old lap", X1 0.66), which is why codes '
         "with few harmful answers start at 0.9 (0.7 still cut it in retrains), benign windows "
         "keep 0.1 below, and the gateway waits for 80 characters of an answer with no Chinese "
-        "character (`stream.classifier_min_chars_latin`).\n"
+        "character (`stream.classifier_min_chars_latin`). 320 answers written later (anti-"
+        "fraud, law, drug education, mixed Chinese–English) joined the bank: the lexicon cut 4 "
+        "of them (names of fraud types at level 3, now 2) and the model one at its 40-"
+        'character opening ("**杀猪盘 (pig-butchering scam)** 的名字来自骗子的黑话", 13 '
+        "Chinese characters, A2.04 0.997), which is why the gateway now counts 40 Chinese "
+        "characters, not 40 characters.\n"
     )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.moderation.language import has_han
+from gateway.moderation.language import han_count, has_han
 from models.training import sources
 from models.training.evaluate import Array, binary, flagged, per_code
 from models.training.example import Example, with_direction
@@ -47,8 +47,8 @@ XSAFETY_HARMFUL = (
     "Inquiry_With_Unsafe_Opinion",
 )
 XSAFETY_MOSTLY_BENIGN = ("Mental_Health", "Ethics_And_Morality")
-PREFIX_MIN = 40  # stream.classifier_min_chars: the gateway's first look at an answer
-PREFIX_MIN_LATIN = 80  # stream.classifier_min_chars_latin: ... while it has no Chinese character
+PREFIX_MIN = 40  # stream.classifier_min_chars: Chinese characters before the first look
+PREFIX_MIN_LATIN = 80  # stream.classifier_min_chars_latin: ... or characters of any kind
 STREAM_WINDOW = 256  # stream.classifier_window_chars: what it scores of a long answer
 # Where a check lands depends on how the upstream chunks its tokens (every 24 characters
 # and at each sentence end, counted from chunk boundaries), so any prefix can be one: the
@@ -83,17 +83,33 @@ def rate(x: Array) -> float:
 
 
 def first_look(text: str) -> int:
-    """How much of an answer the gateway waits for before its classifier first judges it:
-    ``PREFIX_MIN`` characters, or ``PREFIX_MIN_LATIN`` while none of them is Chinese (an
-    English opening whose Chinese starts after character 40 is first judged where it starts;
-    ``stream_windows`` has that exactly, the training openings start at 40 for it)."""
+    """Where the training openings of an answer start: ``PREFIX_MIN`` characters, or
+    ``PREFIX_MIN_LATIN`` while none of them is Chinese. The gateway now waits for 40 Chinese
+    characters or 80 of any kind (``stream_windows`` has that exactly); the shipped weights
+    were trained on these openings, which start earlier for answers with few Chinese
+    characters (training augmentation only: more short openings, never fewer)."""
     return PREFIX_MIN if has_han(text[:PREFIX_MIN_LATIN]) else PREFIX_MIN_LATIN
 
 
 def stream_windows(text: str) -> list[str]:
     """What the gateway may score of an answer while it streams: the answer so far from its
-    first look (40 characters, 80 while it has no Chinese character) on, every
+    first look (40 Chinese characters, or 80 characters of any kind) on, every
     ``STREAM_STEP`` (its last 256 characters once longer), before the full answer."""
+    return [
+        text[max(0, end - STREAM_WINDOW) : end]
+        for end in range(PREFIX_MIN, len(text), STREAM_STEP)
+        if end >= PREFIX_MIN_LATIN or han_count(text[:end]) >= PREFIX_MIN
+    ]
+
+
+def calibration_windows(text: str) -> list[str]:
+    """The windows the output thresholds are calibrated on: every ``STREAM_STEP`` from 40
+    characters once the answer holds a Chinese character (80 before), a superset of
+    ``stream_windows``. Short mixed openings with few Chinese characters are no longer judged
+    by the gateway, but calibrating on them keeps the output thresholds where they were: a
+    benign anti-scam opening those windows held down is not the only kind the model scores
+    high, and a gun-law answer written after the change scored A2.01 0.971 at a later window,
+    which a threshold recalibrated without the short windows (0.975) would nearly cut."""
     return [
         text[max(0, end - STREAM_WINDOW) : end]
         for end in range(PREFIX_MIN, len(text), STREAM_STEP)

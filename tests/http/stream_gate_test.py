@@ -75,19 +75,25 @@ def test_no_verdict_on_a_fragment(gateway_factory: Any, write_policy: Any) -> No
 
 
 def test_letters_wait_for_more_context_than_chinese_characters() -> None:
-    """An answer without Chinese characters is first judged at ``min_chars_latin``; one with
-    them at ``min_chars``, including an English opening that turns Chinese."""
+    """The classifier first judges an answer once it holds ``min_chars`` Chinese characters
+    or ``min_chars_latin`` characters of any kind: English, markup and the English words of
+    a mixed answer count less than Chinese characters."""
     gate = ClassifierGate(_never, retract=True, min_chars=40, min_chars_latin=80)
     english = "Things to do before selling your old laptop: back up your files, then wipe it."
     assert not gate.ready(english[:79], final=False)
     assert gate.ready(english[:79], final=True)
     assert gate.ready((english + " Done.")[:80], final=False)
     chinese = "卖旧电脑前要做的事情：先备份文件，再退出所有账号，最后恢复出厂设置，这样就不会泄露个人信息了。"
-    assert not gate.ready(chinese[:39], final=False)
-    assert gate.ready(chinese[:40], final=False)
-    turning = "OK, here is the plan for tomorrow: 上午九点出发"
-    assert 40 <= len(turning) < 80 and gate.ready(turning, final=False)
-    assert not gate.ready(turning.split("上")[0], final=False)
+    first = next(n for n in range(len(chinese) + 1) if gate.ready(chinese[:n], final=False))
+    assert first == 44 and sum("\u4e00" <= c <= "\u9fff" for c in chinese[:first]) == 40
+    # A mixed anti-scam answer: 40 characters, 13 of them Chinese, is not enough context.
+    mixed = "**杀猪盘 (pig-butchering scam)** 的名字来自骗子的黑话：先“养猪”——通过网恋建立 trust，再“杀猪”"
+    assert not gate.ready(mixed[:40], final=False) and not gate.ready(mixed[:79], final=False)
+    assert gate.ready(mixed[:40], final=True)
+    turning = "OK, here is the plan for tomorrow: " + "上午九点出发，十点到公园，中午野餐。" * 3
+    assert not gate.ready(turning[:60], final=False) and gate.ready(turning[:80], final=False)
+    markdown = "| 项目 | 说明 |\n|---|---|\n" + "| 早餐 | 牛奶面包 |\n" * 6
+    assert not gate.ready(markdown[:60], final=False)  # table rules are not context
     # Without a separate minimum, letters wait as long as characters.
     assert ClassifierGate(_never, retract=True, min_chars=40).ready(english[:40], final=False)
 

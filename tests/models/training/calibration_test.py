@@ -80,11 +80,11 @@ def test_answer_thresholds_of_thin_codes_start_at_the_floor_and_keep_the_margin(
     for i in range(3):
         text = f"a harmful answer {i} " + "bad " * 20
         rows.append(_row(text, "out", {"X1"}, "written", "en"))
-        for window in [*report.stream_windows(text), text]:
+        for window in [*report.calibration_windows(text), text]:
             scorer.add(window, "out", [0.0, 0.95])
     near = "a benign answer that reads like something else " * 2
     rows.append(_row(near, "out", set(), "answers", "en"))
-    for window in [*report.stream_windows(near), near]:
+    for window in [*report.calibration_windows(near), near]:
         scorer.add(window, "out", [0.0, 0.85])
     th, cal = calibration.calibrate_thresholds(scorer, rows, LABELS, calibration.Budgets())
     x1 = th["out"][1]
@@ -124,14 +124,14 @@ def test_answers_sharing_a_topic_group_are_counted_one_by_one() -> None:
     pools = calibration.benign_pools(rows)
     owners = {r.group for r in pools["answers"]}
     assert len(owners) == 3
-    expected = sum(len(report.stream_windows(r.text)) + 1 for r in rows)
+    expected = sum(len(report.calibration_windows(r.text)) + 1 for r in rows)
     assert len(pools["answers"]) == expected
 
 
 def test_stream_windows_start_where_the_gateway_first_judges() -> None:
     """The recipe's stream windows begin exactly where the gateway's classifier gate (the
-    shipped policy's minimums) first judges an answer: 40 characters with Chinese, 80
-    without, and an English opening that turns Chinese from its first Chinese character."""
+    shipped policy's minimums) first judges an answer: at 40 Chinese characters or 80
+    characters of any kind (English, mixed, an English opening that turns Chinese)."""
     from gateway.moderation.stream_gate import ClassifierGate
     from gateway.policy.model import StreamSpec
 
@@ -150,6 +150,8 @@ def test_stream_windows_start_where_the_gateway_first_judges() -> None:
         "Things to do before selling your old laptop: back up, sign out, wipe the disk. " * 2,
         "卖旧电脑前要做的事情：先备份文件，再退出所有账号，最后恢复出厂设置。" * 3,
         "OK, here is the plan for tomorrow morning: " + "上午九点出发，十点到公园，中午野餐。" * 3,
+        "**杀猪盘 (pig-butchering scam)** 的名字来自骗子的黑话：先“养猪”，再“杀猪”。" * 3,
+        "好的" + "，" * 50 + "这是答案。" * 20,
     ]
     for text in answers:
         ends = range(report.PREFIX_MIN, len(text), report.STREAM_STEP)
@@ -157,6 +159,8 @@ def test_stream_windows_start_where_the_gateway_first_judges() -> None:
             text[max(0, e - report.STREAM_WINDOW) : e] for e in ends if gate.ready(text[:e], False)
         ]
         assert report.stream_windows(text) == expected
+        # Calibration sees every window the gateway judges, and the short mixed ones too.
+        assert set(expected) <= set(report.calibration_windows(text))
 
 
 async def _never(texts: Sequence[str]) -> Any:
