@@ -95,11 +95,7 @@ def stream_windows(text: str) -> list[str]:
     """What the gateway may score of an answer while it streams: the answer so far from its
     first look (40 Chinese characters, or 80 characters of any kind) on, every
     ``STREAM_STEP`` (its last 256 characters once longer), before the full answer."""
-    return [
-        text[max(0, end - STREAM_WINDOW) : end]
-        for end in range(PREFIX_MIN, len(text), STREAM_STEP)
-        if end >= PREFIX_MIN_LATIN or han_count(text[:end]) >= PREFIX_MIN
-    ]
+    return _windows(text, lambda opening: han_count(opening) >= PREFIX_MIN)
 
 
 def calibration_windows(text: str) -> list[str]:
@@ -110,10 +106,17 @@ def calibration_windows(text: str) -> list[str]:
     benign anti-scam opening those windows held down is not the only kind the model scores
     high, and a gun-law answer written after the change scored A2.01 0.971 at a later window,
     which a threshold recalibrated without the short windows (0.975) would nearly cut."""
+    return _windows(text, has_han)
+
+
+def _windows(text: str, judged_early: Callable[[str], bool]) -> list[str]:
+    """The answer so far every ``STREAM_STEP`` from ``PREFIX_MIN`` characters (its last
+    ``STREAM_WINDOW`` once longer): from ``PREFIX_MIN_LATIN`` on always, before that where
+    ``judged_early(answer so far)``."""
     return [
         text[max(0, end - STREAM_WINDOW) : end]
         for end in range(PREFIX_MIN, len(text), STREAM_STEP)
-        if end >= PREFIX_MIN_LATIN or has_han(text[:end])
+        if end >= PREFIX_MIN_LATIN or judged_early(text[:end])
     ]
 
 
