@@ -125,6 +125,16 @@ LIMITS = """## What it does not cover
   holds it at 0.94), so English recall out of domain is the lowest figure here. Lowering the head's
   thresholds in `config.json` (`any_threshold`: Chinese-script, other) trades benign prompts
   flagged for recall.
+- **Its settings are at a plateau.** Eight variants of this recipe (seed 0, same splits)
+  trained side by side on one machine (16-core host of an NVIDIA H200, torch 2.11; the GPU
+  was not used): the shipped settings there gave XSafety's harmful scenarios 0.572 (zh)
+  against 0.589 for the same settings on this 2-core machine, so about 2 points is noise
+  between CPUs. 10 epochs 0.571, hidden 256 0.575 (4 stream-bank checks flagged), 10 epochs
+  with hidden 256 0.492 (12 flagged), project data x5 0.511, `--pos-weight-cap 2` 0.561;
+  2^20 buckets of width 24 0.594 but benign English tweets flagged 7.0% -> 9.1%;
+  `--any-prompt-weight 4` 0.613 but English validation recall 0.60 -> 0.53 (the calibration
+  switched the head off for Latin text), and the last two together 0.558. None gained on
+  both languages beyond that noise, so the defaults stay.
 - **The form of an ask** (帮我写…, 详细说说…, "write a…", "tell me how…") once decided the
   verdict: the harmful training prompts used these forms far more than the benign ones. The
   data now has thousands of benign requests and questions and about 2,000 harmful prompts
