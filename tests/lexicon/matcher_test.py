@@ -321,5 +321,13 @@ def test_shipped_lexicon_still_stops_requests_and_ads(shipped: Matcher, text: st
 
 
 def test_shipped_lexicon_still_reviews_names_of_crimes(shipped: Matcher) -> None:
-    for text in ("刷单返利", "收购银行卡", "出售毒品", "听话水", "发动恐怖袭击", "裸贷", "pipe bomb"):
+    for text in (
+        "刷单返利",
+        "收购银行卡",
+        "出售毒品",
+        "听话水",
+        "发动恐怖袭击",
+        "裸贷",
+        "pipe bomb",
+    ):
         assert {h.level for h in shipped.scan(text)} == {2}, text
