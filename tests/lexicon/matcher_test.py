@@ -292,7 +292,7 @@ def shipped() -> Matcher:
         "Restricting access to suicide methods saves lives.",
     ],
 )
-def test_shipped_lexicon_lets_anti_fraud_and_legal_answers_stream(
+def test_shipped_lexicon_lets_news_prevention_and_legal_answers_stream(
     shipped: Matcher, text: str
 ) -> None:
     """A level-3 hit applies the category's action, which stops a streamed answer: names of
