@@ -7,7 +7,8 @@ features can be tested on their own. A text becomes one row of feature ids per w
   the marker the classifier puts in front of the text, plus ``SCRIPT_LATIN`` for a text
   without Chinese characters when ``script_codes`` is on (the code modulo 3 is the direction);
 - then every character n-gram (``char_orders``, over the whole text, spaces included),
-- then every n-gram of the *toneless pinyin* of the Chinese characters (``pinyin_orders``).
+- then every n-gram of the *toneless pinyin* of the Chinese characters (``pinyin_orders``),
+- then every n-gram of the latin *words* (``word_orders``; off in models saved without it).
 
 Pinyin n-grams are why homophone evasions cost this model little: ``炸弹``, ``炸蛋``, ``渣弹``
 and, in a text that holds Chinese, ``zhadan`` / ``zha dan`` all produce the pinyin bigram
@@ -19,6 +20,7 @@ kind and order, reduced to ``buckets``; the same text gives the same ids on ever
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -34,9 +36,13 @@ _MARKER = re.compile(r"^(\[IN\]|\[OUT\]) ?")
 _PRIME = 1_000_003
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _LATIN_RUN = re.compile(r"[a-z]+")
+# Words for word n-grams: latin letters with digits and inner apostrophes (don't, covid19).
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)*")
 # Syllable numbers are offset past every code point, so a pinyin n-gram never hashes like a
 # character n-gram.
 _PINYIN_BASE = 0x110000
+# Word hashes (crc32) are offset past every code point and syllable number, for the same reason.
+_WORD_BASE = 1 << 33
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +50,9 @@ class FeatureConfig:
     buckets: int = 1 << 19
     char_orders: tuple[int, ...] = (1, 2, 3, 4)
     pinyin_orders: tuple[int, ...] = (1, 2, 3)
+    # Character 4-grams see a word's pieces but not which words follow each other ("how to
+    # make a", "without getting caught"): English harm is said in such phrases.
+    word_orders: tuple[int, ...] = ()
     window_chars: int = 256  # a longer text is scored in windows of this many characters
     window_overlap: int = 64
     # Mark a text without Chinese characters in its direction code (SCRIPT_LATIN), so a model
@@ -56,6 +65,7 @@ class FeatureConfig:
             "buckets": self.buckets,
             "char_orders": list(self.char_orders),
             "pinyin_orders": list(self.pinyin_orders),
+            "word_orders": list(self.word_orders),
             "window_chars": self.window_chars,
             "window_overlap": self.window_overlap,
         }
@@ -71,6 +81,7 @@ class FeatureConfig:
             buckets=int(str(data["buckets"])),
             char_orders=ints("char_orders"),
             pinyin_orders=ints("pinyin_orders"),
+            word_orders=ints("word_orders") if "word_orders" in data else (),
             window_chars=int(str(data["window_chars"])),
             window_overlap=int(str(data["window_overlap"])),
             script_codes=bool(data.get("script_codes", False)),
@@ -183,6 +194,16 @@ def _any_letter(letters: np.ndarray, n: int) -> np.ndarray:
     return np.asarray(counts[n:] - counts[:-n] > 0)
 
 
+def _word_hashes(text: str) -> np.ndarray:
+    """A stable hash per latin word, in text order (crc32: the same on every machine, unlike
+    Python's salted ``hash``)."""
+    if not _WORD.search(text):
+        return np.zeros(0, dtype=np.int64)
+    return np.fromiter(
+        (zlib.crc32(m.group().encode()) for m in _WORD.finditer(text)), dtype=np.int64
+    )
+
+
 def _buckets(h: np.ndarray, buckets: int) -> np.ndarray:
     """Reduce raw hashes to bucket ids: a multiplicative hash, keeping the top bits when
     ``buckets`` is a power of two (two numpy calls), else the remainder of a mixed value."""
@@ -237,6 +258,10 @@ class Featurizer:
         syllables = self._syllables(text, cps)
         if len(syllables) and cfg.pinyin_orders:
             parts += _rolling(syllables + _PINYIN_BASE, cfg.pinyin_orders)
+        if cfg.word_orders:
+            words = _word_hashes(text)
+            if len(words):
+                parts += _rolling(words + _WORD_BASE, cfg.word_orders)
         return _buckets(np.concatenate(parts), cfg.buckets)
 
     def _syllables(self, text: str, cps: np.ndarray) -> np.ndarray:

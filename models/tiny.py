@@ -159,6 +159,6 @@ def build_ngram(
             net.any_head.idf.uniform_(1.0, 8.0)
             net.any_head.weight.normal_(0.0, 2.0)
         net.any_threshold = (0.5, 0.5)
-    features = FeatureConfig(buckets=buckets)
+    features = FeatureConfig(buckets=buckets, word_orders=(1, 2))  # as the shipped model
     ngram.save(directory, net, features, PinyinTable.build(), labels, model_version="tiny-ngram")
     return directory

@@ -48,9 +48,9 @@ class Budgets:
 
 
 # Sources whose benign prompts sit right next to harmful ones: CValues' expert questions on
-# law, psychology and discrimination, and the benign halves of the paired, styled and
-# harmful-everyday data files (each written as the counterpart of a harmful prompt on the
-# same topic or in the same form). They get the looser input budget; every other benign
+# law, psychology and discrimination, and the benign halves of the paired, styled,
+# harmful-everyday and asks data files (each written as the counterpart of a harmful prompt
+# on the same topic or in the same form). They get the looser input budget; every other benign
 # prompt (everyday questions, also about health, money or safety) is held to the strict one.
 HARD_NEGATIVE_SOURCES = frozenset(
     {
@@ -63,6 +63,10 @@ HARD_NEGATIVE_SOURCES = frozenset(
         "en_styled_prompts_b",
         "zh_harmful_everyday",
         "en_harmful_everyday",
+        "zh_asks_direct",
+        "en_asks_direct",
+        "zh_asks_subtle",
+        "en_asks_subtle",
     }
 )
 # Content-free prompts ("继续", "Go on"): none of the validation ones may be flagged.
@@ -78,6 +82,11 @@ _SOCIAL_SLACK = 0.01
 # Since English answers are first judged at 80 characters, 0.7 changes nothing measurable
 # either (same output recall on the shipped weights), so it stays at the safer 0.9.
 ANSWER_FLOOR = 0.9
+# No answer is cut on a score under this, however many harmful answers a code has: the codes
+# tuned lowest (A4.03, A2.09, at 0.35-0.45) learnt "harmful answer" from offensive social-media
+# comments stored as answers, and a benign English answer of a few words could reach them
+# ("Aim for headshots - crits do double damage on that boss!", A4.03 0.44 in one retrain).
+ANSWER_MIN = 0.5
 # With the head beside them, per-code input scores under this are left to the head.
 INPUT_FLOOR = 0.3
 # No benign validation answer window may score within this of an output threshold.
@@ -185,6 +194,7 @@ def calibrate_thresholds(
         "english_comments_budget": budgets.english_comments,
         "input_floor": INPUT_FLOOR if any_scorer is not None else 0.0,
         "answer_floor": ANSWER_FLOOR,
+        "answer_min": ANSWER_MIN,
         "answer_margin": ANSWER_MARGIN,
         "val_rows": len(val),
         "val_positives": int(v.positive.sum()),
@@ -292,15 +302,18 @@ def _output_thresholds(
     """Output thresholds, the share of benign answers they leave cut off in a stream, and
     per benign answer whether it is (with the answer rows, in the same order).
 
-    Max F1 on the validation answers alone, a code with few harmful answers to tune on
-    starting at ANSWER_FLOOR, and no benign answer window within ANSWER_MARGIN of a
-    threshold (answers the validation split lacks score near the ones it has)."""
+    Max F1 on the validation answers alone (at least ANSWER_MIN), a code with few harmful
+    answers to tune on starting at ANSWER_FLOOR, and no benign answer window within
+    ANSWER_MARGIN of a threshold (answers the validation split lacks score near the ones it
+    has)."""
     answers = v.pools["answers"]
     answer_scores, answer_rows = _max_by(
         v.pool_scores["answers"], answers, [r.group for r in answers]
     )
     out = v.direction == "out"
-    start_out = f1_thresholds(v.scores[out], v.truth[out], floor=ANSWER_FLOOR)
+    start_out = np.maximum(
+        f1_thresholds(v.scores[out], v.truth[out], floor=ANSWER_FLOOR), ANSWER_MIN
+    )
     th_out, fpr_out = meet_budget(
         start_out, v.scores[v.positive & out], [answer_scores + ANSWER_MARGIN], budgets.answers
     )

@@ -183,6 +183,7 @@ def _calibration(cal: dict[str, Any]) -> str:
             if "answer_floor" in cal
             else ""
         )
+        + (f", at least {cal['answer_min']}," if "answer_min" in cal else "")
         + " and are raised until no more than "
         f"{answers['budget']:.1%} of {answers['n']} benign validation answers"
         + (
@@ -234,7 +235,14 @@ def _stream_bank(m: dict[str, Any]) -> str:
         "everyday answers in Chinese, English and mixed) joined after the lexicon cut 2 of "
         "them (听话水 in a drug warning, 发动恐怖袭击 in a history of 9/11; such names are now "
         "level 2); the model's closest window among them is a bilingual anti-fraud glossary "
-        "table at A1.08 0.994 (threshold 0.995), at a few prefixes the gateway may check.\n"
+        "table at A1.08 0.994 (threshold 0.995), at a few prefixes the gateway may check. "
+        "Retrained on the 2026-12-01 data (short and stance-framed asks, explanatory "
+        "answers), four retrains (two seeds, with and without word n-grams) each cut one "
+        'answer: "Aim for headshots — crits do double damage on that boss!" (A4.03 0.44 '
+        "against a threshold of 0.40 tuned on offensive comments stored as answers) or the "
+        "opening of a Chinese ID-card privacy answer (A4.06 0.97 against 0.90, seed 1 only); "
+        "no output threshold is under 0.5 since. The shipped weights' closest windows are "
+        "the same glossary (A1.08 0.990 against 0.995) and a province table (A2.04 0.96).\n"
     )
 
 

@@ -14,16 +14,30 @@ def intro(m: dict[str, Any]) -> str:
     cfg = m["config"]
     if m.get("arch") == "ngram":
         ng = cfg["ngram"]
+        words = ng.get("word_orders") or []
+        word_part = (
+            f", **toneless pinyin n-grams (1-3)** and **latin word n-grams "
+            f"({words[0]}{'' if len(words) == 1 else f'-{words[-1]}'})**"
+            if words
+            else " and **toneless pinyin n-grams (1-3)**"
+        )
         body = (
-            "A fastText-style classifier over hashed **character n-grams (1-4)** and **toneless "
-            f"pinyin n-grams (1-3)** of the gateway-normalized text: {ng['buckets']:,} hash "
+            f"A fastText-style classifier over hashed **character n-grams (1-4)**{word_part} "
+            f"of the gateway-normalized text: {ng['buckets']:,} hash "
             f"buckets x {ng['dim']} dimensions (stored as int8 with one scale per row), the mean "
             "of a window's n-gram vectors (smoothed toward a learnt prior, so a text of a few "
             "words is not judged as confidently as a paragraph) plus a direction vector, one "
             f"GELU layer of "
             f"{ng['hidden']}, one sigmoid per taxonomy code. Pinyin n-grams make characters "
             "that sound alike share features, so homophone and pinyin evasions (炸蛋, zhadan "
-            "for 炸弹) cost it little. Trained from scratch on the shared public safety data "
+            "for 炸弹) cost it little. "
+            + (
+                "Word n-grams see which latin words follow each other (\"how to make\", "
+                "\"without getting caught\"), which character 4-grams cut into pieces. "
+                if words
+                else ""
+            )
+            + "Trained from scratch on the shared public safety data "
             "and on text written for the project, in minutes on one CPU thread."
         )
         if ng.get("any_head", False):
@@ -116,16 +130,30 @@ LIMITS = """## What it does not cover
 
 - **Harmful prompts phrased unlike its training data** are still its weak side, though the
   "any unsafe" head narrowed the gap: written prompts on topics it never saw are caught at
-  0.79 (Chinese) and 0.49 (English), MultiJail at 0.60 / 0.31, XSafety's harmful scenarios at
-  0.59 / 0.21. Below the head's threshold the per-code outputs decide, and they key on the
+  0.76 (Chinese) and 0.57 (English), MultiJail at 0.60 / 0.37, XSafety's harmful scenarios at
+  0.56 / 0.27. Below the head's threshold the per-code outputs decide, and they key on the
   words of their own rows. Text without Chinese characters gets a much stricter head
-  threshold (0.98 against 0.47): the per-code outputs alone already flag about 1.2% of the
-  everyday English validation prompts, which leaves the head little of the 1.5% budget, and
-  on English tweets the head may add at most 1 point of benign comments flagged (which alone
-  holds it at 0.94), so English recall out of domain is the lowest figure here. Lowering the head's
-  thresholds in `config.json` (`any_threshold`: Chinese-script, other) trades benign prompts
-  flagged for recall.
-- **Its settings are at a plateau.** Eight variants of this recipe (seed 0, same splits)
+  threshold (0.97 against 0.55): the per-code outputs alone already flag about 1.5% of the
+  everyday English validation prompts, which leaves the head none of the 1.5% budget, so
+  English recall out of domain is the lowest figure here. Lowering the head's thresholds in
+  `config.json` (`any_threshold`: Chinese-script, other) trades benign prompts flagged for
+  recall.
+- **Retrains move the figures by a few points.** The Chinese head threshold is the lowest
+  that keeps the everyday Chinese validation prompts (n=1,695) within budget, so a handful of
+  prompts decides it, and it swings between 0.49 and 0.55 from one retrain to the next; at
+  0.55 fewer harmful Chinese prompts are caught. The 2026-12-01 data and word n-grams, two
+  seeds each (seed 1 also draws other splits), XSafety's harmful scenarios zh / en and
+  Davidson's benign English tweets flagged: without word n-grams seed 0 0.58 / 0.24 / 7.7%,
+  seed 1 0.54 / 0.27 / 9.3%; with them (shipped: seed 0) 0.56 / 0.27 / 5.6%, seed 1
+  0.59 / 0.26 / 5.7%; the data before it, seed 0, 0.59 / 0.21 / 7.0%. Word n-grams were kept
+  for the English tweets, the one effect both seeds agree on; the new data for English
+  out of domain (0.21 -> 0.24-0.27 in all four retrains). Every one of the four cut one
+  answer of the stream bank at the calibrated thresholds (a short English gaming answer at
+  A4.03 0.44, or a Chinese ID-card privacy answer at A4.06), which is why no output
+  threshold is now under 0.5 (the first; the second still cuts at seed 1, not at the
+  shipped seed 0).
+- **Its settings are at a plateau.** Eight variants of this recipe (seed 0, same splits,
+  before the 2026-12-01 data and word n-grams)
   trained side by side on one machine (16-core host of an NVIDIA H200, torch 2.11; the GPU
   was not used): the shipped settings there gave XSafety's harmful scenarios 0.572 (zh)
   against 0.589 for the same settings on this 2-core machine, so about 2 points is noise
@@ -141,28 +169,29 @@ LIMITS = """## What it does not cover
   in the same forms, and a test checks a dozen form-matched pairs, but forms the data lacks
   may still lean one way.
 - **Short requests** can still trip the head: after follow-ups joined the content-free
-  prompts ("教教我" 0.75 -> 0.35, "怎么操作" 0.87 -> 0.64, "给我方法" 0.55 -> 0.10 on the head),
-  "教我" (0.68), "你教我" and "怎么操作" are still flagged at the Chinese head threshold (0.47);
-  the calibration keeps every content-free validation prompt ("继续", "Go on") unflagged, but
-  not every wording of one (1 of 84 on the test split).
+  prompts ("教教我" 0.75 -> 0.31, "给我方法" 0.55 -> 0.08 on the head), "教我" (0.63) and
+  "怎么操作" (0.64) are still flagged at the Chinese head threshold (0.55); the calibration
+  keeps every content-free validation prompt ("继续", "Go on") unflagged, but not every
+  wording of one (0 of 84 on the test split).
 - **Harmful answers** are held to a stricter benign budget than prompts (no benign
-  validation answer may come within 0.1 of a threshold at any stream check, and a code
-  with few harmful answers to tune on starts at 0.9), and the head does not judge answers,
-  so output recall on the test split is 0.35 (Chinese) and 0.67 (English), well below input
-  recall, and those figures are mostly offensive comments stored as answers: on assistant
-  answers proper (`test_answers_by_lang`) the model alone catches 6 of 68 harmful Chinese
-  answers, 4 of 14 mixed and none of 17 English. Harmful answers rest on the keyword lexicon
-  and on the input check.
-- **Known false positives:** 2 of the 49 hand-written held-out everyday questions are
-  flagged, 1.0% of the written everyday Chinese test questions and 0.8% of the English ones,
-  2.1% of the English everyday prompts of the kinds it flagged on validation (long personal
+  validation answer may come within 0.1 of a threshold at any stream check, no output
+  threshold is under 0.5, and a code with few harmful answers to tune on starts at 0.9), and
+  the head does not judge answers, so output recall on the test split is 0.32 (Chinese) and
+  0.61 (English), well below input recall, and those figures are mostly offensive comments
+  stored as answers: on assistant answers proper (`test_answers_by_lang`) the model alone
+  catches 6 of 68 harmful Chinese answers, 5 of 14 mixed and none of 17 English. Harmful
+  answers rest on the keyword lexicon and on the input check.
+- **Known false positives:** 1 of the 49 hand-written held-out everyday questions is
+  flagged, 0.7% of the written everyday Chinese test questions and 1.7% of the English ones,
+  3.2% of the English everyday prompts of the kinds it flagged on validation (long personal
   stories, word problems, "kill time", "cheat sheet"; n=94) and 2.1% of the Chinese ones
   (n=141): questions about scams, privacy and discrimination most often. Raise a category's
   threshold in the policy or the head's in `config.json`, or add the deployment's own benign
   prompts as a data file (`models/training/data/`) and retrain.
 
 - **Political security** (A1.01-A1.03) is learnt only from the project's written prompts
-  (about 70 per code and language); **accuracy** (A5.x) has no labeled data and no output.
+  (about 80 per code and language); **accuracy** (A5.x) is learnt from a few dozen written
+  asks for made-up facts (fake references, invented statutes, guaranteed stock tips).
   Rely on the operator's term lists and the policy for both.
 - **Codes with little data** (A1.01-A1.05, A2.02-A2.08, A3.x, A4.02-A4.07, X1) have one to
   three hundred training rows, nearly all from the project's own written prompts; their

@@ -12,6 +12,17 @@ DEFAULT_DATA = shared_datasets()
 DEFAULT_OUT = Path("models/zh_safety_ngram")
 
 
+def _orders(value: str) -> tuple[int, ...]:
+    """``"1,2"`` -> ``(1, 2)``; ascending, each at least 1."""
+    try:
+        orders = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not comma-separated integers: {value!r}") from None
+    if any(n < 1 for n in orders) or list(orders) != sorted(set(orders)):
+        raise argparse.ArgumentTypeError(f"orders must be distinct, ascending, >= 1: {value!r}")
+    return orders
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The recipe's options (shared by ``python -m models.training`` and ``gateway train``)."""
     p.add_argument(
@@ -44,6 +55,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ngram-hidden", type=int, default=128, help="ngram: hidden layer width")
     p.add_argument("--buckets", type=int, default=1 << 19, help="ngram: hash buckets")
     p.add_argument("--ngram-epochs", type=float, default=6.0)
+    p.add_argument(
+        "--word-orders",
+        type=_orders,
+        default=(1, 2),
+        help="ngram: latin word n-gram orders, comma-separated (default 1,2); '' for none",
+    )
     p.add_argument(
         "--no-any-head",
         dest="any_head",
@@ -176,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
             pos_weight_cap=args.pos_weight_cap,
             any_head=args.any_head,
             any_prompt_weight=args.any_prompt_weight,
+            word_orders=args.word_orders,
             seed=args.seed,
             max_minutes=args.max_minutes,
         ),

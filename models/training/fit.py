@@ -24,7 +24,9 @@ def fit_ngram(cfg: RecipeConfig, rows: list[Example], labels: list[str]) -> dict
     from models.ngram_features import FeatureConfig, Featurizer, PinyinTable
     from models.training import train_ngram
 
-    features = FeatureConfig(buckets=cfg.ngram.buckets, script_codes=True)
+    features = FeatureConfig(
+        buckets=cfg.ngram.buckets, word_orders=cfg.ngram.word_orders, script_codes=True
+    )
     pinyin = PinyinTable.build()
     featurizer = Featurizer(features, pinyin)
     ids = train_ngram.featurize(featurizer, [r.text for r in rows])

@@ -50,6 +50,10 @@ class NgramConfig:
     # head alone caught 2-5 points more of every validation source of harmful prompts at 1%
     # of everyday validation prompts flagged (zh paired 0.72 -> 0.76, en 0.63 -> 0.68).
     any_prompt_weight: float = 2.0
+    # Latin word n-gram orders of the features (models.ngram_features.FeatureConfig). With
+    # word pairs, two retrains (seeds 0 and 1) flagged 5.6-5.7% of Davidson's benign English
+    # tweets against 7.7-9.3% without; English and Chinese recall moved within seed noise.
+    word_orders: tuple[int, ...] = (1, 2)
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,31 @@ def test_rows_carry_the_direction_and_windows(pinyin: PinyinTable) -> None:
     assert all(0 <= i < 4096 for i in Featurizer(FeatureConfig(buckets=4096), pinyin).ids("测试"))
 
 
+def test_word_ngrams_see_which_words_follow_each_other(pinyin: PinyinTable) -> None:
+    plain = Featurizer(FeatureConfig(), pinyin)
+    words = Featurizer(FeatureConfig(word_orders=(1, 2)), pinyin)
+
+    def extra(text: str) -> list[int]:
+        return words.ids(text).tolist()[len(plain.ids(text)) :]
+
+    # Off by default, and appended after the other features when on.
+    assert words.ids("make a bomb").tolist()[: len(plain.ids("make a bomb"))] == (
+        plain.ids("make a bomb").tolist()
+    )
+    assert len(extra("make a bomb")) == 3 + 2  # three words, two pairs
+    assert len(extra("Don't tell, OK?".casefold())) == 3 + 2  # don't is one word
+    # The same words in another order share their unigrams, not their pairs.
+    assert extra("a bomb make")[:3] != extra("make a bomb")[:3]
+    assert set(extra("a bomb make")[:3]) == set(extra("make a bomb")[:3])
+    assert set(extra("a bomb make")[3:]) != set(extra("make a bomb")[3:])
+    assert extra("炸弹") == [] and len(extra("做个bomb吧")) == 1  # latin words only
+    # The orders travel with the model; a model saved before them has none.
+    config = words.config.to_json()
+    assert FeatureConfig.from_json(config).word_orders == (1, 2)
+    del config["word_orders"]
+    assert FeatureConfig.from_json(config).word_orders == ()
+
+
 def test_model_directory_loads_as_its_own_kind(ngram_dir: Path) -> None:
     assert model_kind(ngram_dir) == "ngram"
     config = json.loads((ngram_dir / "config.json").read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import shutil
@@ -75,6 +76,7 @@ async def test_recipe_writes_a_loadable_model_directory(tiny_model: Path) -> Non
         assert (tiny_model / name).is_file(), name
     config = json.loads((tiny_model / "config.json").read_text())
     assert config["model_type"] == "char_ngram"
+    assert config["features"]["word_orders"] == [1, 2]  # the recipe's default features
     codes = list(config["id2label"].values())
     assert codes and all(is_code(c) for c in codes)
     clf = models.load_classifier(str(tiny_model), device="cpu", cache_size=0)
@@ -82,6 +84,22 @@ async def test_recipe_writes_a_loadable_model_directory(tiny_model: Path) -> Non
     [scores] = await clf.classify(["你好"], direction="input")
     assert set(scores) == set(codes)
     await clf.aclose()
+
+
+@pytest.mark.parametrize("bad", ["0", "2,1", "1,1", "a", "1,-2"])
+def test_word_orders_must_be_distinct_ascending_positive(
+    bad: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--word-orders", bad, "--card-only"])
+    assert "--word-orders" in capsys.readouterr().err
+
+
+def test_no_word_orders_is_allowed() -> None:
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    assert parser.parse_args(["--word-orders", ""]).word_orders == ()
+    assert parser.parse_args([]).word_orders == (1, 2)
 
 
 def test_thresholds_and_metrics_cover_every_label(tiny_model: Path) -> None:
