@@ -80,8 +80,10 @@ def naive_model(model_dir: Path, device: str, adapter: Any) -> Callable[[str], l
     if adapter.info().get("kind") != "encoder":
 
         def featurize_and_run(text: str) -> list[float]:
-            [scores] = adapter.run(adapter.encode(text))
-            return list(scores.values())
+            # A text longer than the model's window is several rows: the maximum per code,
+            # as the batcher takes it.
+            windows = adapter.run(adapter.encode(text))
+            return [max(w[c] for w in windows) for c in windows[0]]
 
         return featurize_and_run
     import torch
