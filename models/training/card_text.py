@@ -32,8 +32,8 @@ def intro(m: dict[str, Any]) -> str:
             "that sound alike share features, so homophone and pinyin evasions (炸蛋, zhadan "
             "for 炸弹) cost it little. "
             + (
-                "Word n-grams see which latin words follow each other (\"how to make\", "
-                "\"without getting caught\"), which character 4-grams cut into pieces. "
+                'Word n-grams see which latin words follow each other ("how to make", '
+                '"without getting caught"), which character 4-grams cut into pieces. '
                 if words
                 else ""
             )
