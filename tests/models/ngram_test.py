@@ -172,5 +172,9 @@ def test_feature_ids_are_pinned(pinyin: PinyinTable) -> None:
         518405, 427055, 315502, 67967, 77514, 512179, 300433, 359762,
         427828, 80987, 81318, 194006, 348510, 214080, 286932, 301499,
     ]  # fmt: skip
+    # The shipped model adds latin word n-grams (crc32 of each word, then pairs) after them.
+    words = Featurizer(FeatureConfig(word_orders=(1, 2)), pinyin)
+    assert words.ids("炸弹 ok").tolist() == [*ids, 25859]
+    assert words.ids("make a bomb").tolist()[-5:] == [203310, 365367, 163050, 156348, 256991]
     # Layout alone (list numbers, table rules, spaces) has no features.
     assert len(Featurizer(FeatureConfig(), pinyin).ids("1. 2. | --- |\n  ")) == 0
