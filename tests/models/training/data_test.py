@@ -124,6 +124,17 @@ def test_the_stream_bank_overlaps_no_shipped_data() -> None:
     check_no_overlap([r.text for r in written.written_sources()], bank)
 
 
+def test_data_waiting_for_the_next_retrain_loads_and_misses_the_stream_bank() -> None:
+    """``data/next/`` is not trained on yet; it must be ready to be: well-formed, and no
+    text the streaming test's held-out bank holds."""
+    files = written.data_files(written.DATA_DIR / "next")
+    assert files and all(p.parent.name == "next" for p in files)
+    rows = [r for path in files for r in written.read_file(path)]
+    assert len(rows) >= 2000
+    check_no_overlap([r.text for r in rows], load_bank(STREAM_BANK))
+    assert not {p.stem for p in files} & {p.stem for p in written.data_files()}
+
+
 @pytest.mark.parametrize("spelling", ["exact", "spaced", "traditional", "punctuation"])
 def test_overlap_with_the_stream_bank_is_refused(spelling: str) -> None:
     bank = load_bank(STREAM_BANK)
