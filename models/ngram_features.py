@@ -196,9 +196,7 @@ def _any_letter(letters: np.ndarray, n: int) -> np.ndarray:
 
 def _word_hashes(text: str) -> np.ndarray:
     """A stable hash per latin word, in text order (crc32: the same on every machine, unlike
-    Python's salted ``hash``)."""
-    if not _WORD.search(text):
-        return np.zeros(0, dtype=np.int64)
+    Python's salted ``hash``); empty when the text has none."""
     return np.fromiter(
         (zlib.crc32(m.group().encode()) for m in _WORD.finditer(text)), dtype=np.int64
     )
